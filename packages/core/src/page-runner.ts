@@ -1,0 +1,81 @@
+import type { ChannelMessage } from './channel.js';
+import { Executor, type DrainSummary } from './executor.js';
+import type { TaskRecord } from './record.js';
+import type { TaskStore } from './store/store.js';
+import type { AnyTaskDefinition } from './task.js';
+
+/** Options of {@link PageRunner}. */
+export interface PageRunnerOptions {
+  readonly store: TaskStore;
+  readonly tasks: ReadonlyMap<string, AnyTaskDefinition>;
+  readonly channel: BroadcastChannel | undefined;
+  readonly concurrency: number | undefined;
+  readonly leaseMs: number | undefined;
+  readonly onChange: (changed: readonly TaskRecord[], removed: readonly string[]) => void;
+  readonly onDrained: (summary: DrainSummary) => void;
+}
+
+/**
+ * The executor in a page, for when no service worker can run the tasks. The tabs of an origin
+ * elect one runner with a Web Lock held for the tab's life; the others ask it to drain over the
+ * BroadcastChannel. When the runner's tab closes, the lock passes to another tab.
+ * Loaded lazily by the client, so pages with a worker never download it.
+ */
+export class PageRunner {
+  private readonly executor: Executor;
+  private leader = false;
+  private draining: Promise<void> | undefined;
+  private again = false;
+  private readonly stop = new AbortController();
+
+  constructor(private readonly options: PageRunnerOptions) {
+    this.executor = new Executor({
+      store: options.store, tasks: options.tasks, concurrency: options.concurrency, leaseMs: options.leaseMs,
+      onChange: options.onChange,
+    });
+    const locks = typeof navigator === 'undefined' ? undefined : (navigator as Navigator & { locks?: LockManager }).locks;
+    if (!locks) { this.leader = true; return; }
+    locks.request(`halfsync:${options.store.name}:runner`, { signal: this.stop.signal }, () => {
+      this.leader = true;
+      this.wake();
+      return new Promise<void>((resolve) => this.stop.signal.addEventListener('abort', () => resolve(), { once: true }));
+    }).catch(() => {});
+  }
+
+  /** Whether this tab holds the runner lock. */
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  /** Drains here when this tab is the runner; otherwise asks the runner. */
+  wake(): void {
+    if (this.leader) this.wakeIfLeader();
+    else this.options.channel?.postMessage({ t: 'wake' } satisfies ChannelMessage);
+  }
+
+  /** Drains here when this tab is the runner (coalescing requests that arrive during a drain). */
+  wakeIfLeader(): void {
+    if (!this.leader || this.stop.signal.aborted) return;
+    if (this.draining) { this.again = true; return; }
+    this.draining = (async () => {
+      do {
+        this.again = false;
+        await this.drainNow().catch(() => {});
+      } while (this.again && !this.stop.signal.aborted);
+      this.draining = undefined;
+    })();
+  }
+
+  /** Drains in this tab now, leader or not (the drain lock still keeps runners apart). */
+  async drainNow(): Promise<DrainSummary> {
+    const summary = await this.executor.drain({ signal: this.stop.signal });
+    this.options.channel?.postMessage({ t: 'drained', summary } satisfies ChannelMessage);
+    this.options.onDrained(summary);
+    return summary;
+  }
+
+  /** Stops draining and gives up the runner lock. */
+  close(): void {
+    this.stop.abort();
+  }
+}

@@ -1,0 +1,159 @@
+import type { RetentionPolicy } from './task.js';
+
+/** Where a task is in its life. */
+export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** A failure as stored with the task. */
+export interface TaskError {
+  /** `PermanentError`/`RetryableError` code, `HTTP_STATUS`, `EXPIRED`, `UNKNOWN_TASK`... or the error's name. */
+  readonly code: string;
+  /** The error's message. */
+  readonly message: string;
+  /** True when retrying cannot help. */
+  readonly permanent: boolean;
+  /** When it happened (ms since the epoch). */
+  readonly at: number;
+  /** The HTTP status, for http tasks. */
+  readonly status?: number;
+  /** The start of the HTTP response body, for http tasks. */
+  readonly body?: string;
+}
+
+/**
+ * A task as every tab sees it: the stored record without the executor's bookkeeping.
+ * Objects in a snapshot are frozen and replaced, never changed in place.
+ */
+export interface Task<Payload = unknown, Result = unknown> {
+  /** A random UUID fixed at defer time. */
+  readonly id: string;
+  /** The commit order (a monotonic sequence); undefined until the task is persisted. */
+  readonly seq: number | undefined;
+  /** The task definition's name. */
+  readonly name: string;
+  /** The stored payload. */
+  readonly payload: Payload;
+  /** Where the task is in its life. */
+  readonly status: TaskStatus;
+  /** Attempts started so far. */
+  readonly attempts: number;
+  /** When it was deferred. */
+  readonly createdAt: number;
+  /** When its record last changed. */
+  readonly updatedAt: number;
+  /** When it may run next (pending tasks). */
+  readonly nextRunAt: number;
+  /** While running: when the runner's lease expires. */
+  readonly leaseUntil: number | undefined;
+  /** Tasks with the same order key run one at a time, in deferral order. */
+  readonly orderKey: string | undefined;
+  /** Sent with every attempt so the server applies the effect once. */
+  readonly idempotencyKey: string;
+  /** The last failure, if any. */
+  readonly lastError: TaskError | undefined;
+  /** The handler's result, once succeeded. */
+  readonly result: Result | undefined;
+  /** A revision counter: a tab keeps the highest revision it has seen. */
+  readonly rev: number;
+}
+
+/** The stored record: a {@link Task} plus the executor's bookkeeping. Only `store.ts` writes it. */
+export interface TaskRecord extends Omit<Task, 'seq'> {
+  /** The primary key, given by IndexedDB's key generator at commit. */
+  seq: number;
+  /** Which executor holds the lease while running. */
+  leaseOwner?: string;
+  /** Set while the task takes part in its order key's lane (pending, running, failed). */
+  lane?: string;
+  /** Set when the executor must look at the task at that time (due, or lease expiry). */
+  due?: number;
+  /** Set when a finished task may be purged. */
+  purgeAt?: number;
+}
+
+/** A record before commit (no seq yet). */
+export type NewTaskRecord = Omit<TaskRecord, 'seq'>;
+
+const STATUSES: ReadonlySet<string> = new Set(['pending', 'running', 'succeeded', 'failed', 'cancelled']);
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const optNum = (v: unknown): boolean => v === undefined || isNum(v);
+const optStr = (v: unknown): boolean => v === undefined || typeof v === 'string';
+
+/** Checks a record read back from IndexedDB; returns why it is unusable, or undefined when it is fine. */
+export function recordProblem(raw: unknown): string | undefined {
+  if (typeof raw !== 'object' || raw === null) return 'not an object';
+  const r = raw as Record<string, unknown>;
+  if (!isNum(r.seq)) return 'seq is not a number';
+  if (typeof r.id !== 'string' || r.id === '') return 'id is not a non-empty string';
+  if (typeof r.name !== 'string' || r.name === '') return 'name is not a non-empty string';
+  if (typeof r.status !== 'string' || !STATUSES.has(r.status)) return `status ${JSON.stringify(r.status)} is not a task status`;
+  if (!Number.isInteger(r.attempts) || (r.attempts as number) < 0) return 'attempts is not a non-negative integer';
+  if (!isNum(r.createdAt) || !isNum(r.updatedAt) || !isNum(r.nextRunAt)) return 'createdAt, updatedAt or nextRunAt is not a number';
+  if (typeof r.idempotencyKey !== 'string' || r.idempotencyKey === '') return 'idempotencyKey is not a non-empty string';
+  if (!isNum(r.rev)) return 'rev is not a number';
+  if (!optStr(r.orderKey) || !optStr(r.lane) || !optStr(r.leaseOwner)) return 'orderKey, lane or leaseOwner is not a string';
+  if (!optNum(r.due) || !optNum(r.purgeAt) || !optNum(r.leaseUntil)) return 'due, purgeAt or leaseUntil is not a number';
+  if (r.status === 'running' && !isNum(r.leaseUntil)) return 'a running task has no lease';
+  if (r.lastError !== undefined && (typeof r.lastError !== 'object' || r.lastError === null)) return 'lastError is not an object';
+  return undefined;
+}
+
+/** The public view of a record. */
+export function toTask(r: TaskRecord): Task {
+  return Object.freeze({
+    id: r.id, seq: r.seq, name: r.name, payload: r.payload, status: r.status, attempts: r.attempts,
+    createdAt: r.createdAt, updatedAt: r.updatedAt, nextRunAt: r.nextRunAt, leaseUntil: r.leaseUntil,
+    orderKey: r.orderKey, idempotencyKey: r.idempotencyKey, lastError: r.lastError, result: r.result, rev: r.rev,
+  });
+}
+
+// The pure transitions. Each returns a new record with rev and updatedAt moved on; store.ts
+// decides lane heads (`due` of followers) and writes the result in one transaction.
+
+const next = (r: TaskRecord, now: number, patch: Partial<TaskRecord>): TaskRecord => {
+  const out: TaskRecord = { ...r, ...patch, rev: r.rev + 1, updatedAt: now };
+  for (const key of Object.keys(patch) as (keyof TaskRecord)[]) if (patch[key] === undefined) delete out[key];
+  return out;
+};
+
+/** pending (or running with an expired lease) → running, one more attempt. */
+export const claim = (r: TaskRecord, now: number, owner: string, leaseMs: number): TaskRecord =>
+  next(r, now, { status: 'running', attempts: r.attempts + 1, leaseOwner: owner, leaseUntil: now + leaseMs, due: now + leaseMs });
+
+/** running → running with a later lease. */
+export const renew = (r: TaskRecord, now: number, leaseMs: number): TaskRecord =>
+  next(r, now, { leaseUntil: now + leaseMs, due: now + leaseMs });
+
+/** running → succeeded; leaves its lane. */
+export const succeed = (r: TaskRecord, now: number, result: unknown, retention: RetentionPolicy): TaskRecord =>
+  next(r, now, { status: 'succeeded', result, lastError: r.lastError, leaseOwner: undefined, leaseUntil: undefined, lane: undefined, due: undefined, purgeAt: now + retention.finishedMs });
+
+/** running → pending, due again after `delayMs`; keeps its place at the head of its lane. */
+export const retryLater = (r: TaskRecord, now: number, error: TaskError, delayMs: number): TaskRecord =>
+  next(r, now, { status: 'pending', lastError: error, nextRunAt: now + delayMs, due: now + delayMs, leaseOwner: undefined, leaseUntil: undefined });
+
+/** → failed; stays in its lane (holding back the tasks behind it) until retried or acknowledged. */
+export const fail = (r: TaskRecord, now: number, error: TaskError): TaskRecord =>
+  next(r, now, { status: 'failed', lastError: error, leaseOwner: undefined, leaseUntil: undefined, due: undefined });
+
+/** running → pending without counting the attempt (the runner shut down before the handler finished). */
+export const release = (r: TaskRecord, now: number): TaskRecord =>
+  next(r, now, { status: 'pending', attempts: Math.max(0, r.attempts - 1), nextRunAt: now, due: now, leaseOwner: undefined, leaseUntil: undefined });
+
+/** pending → cancelled; leaves its lane. */
+export const cancel = (r: TaskRecord, now: number, retention: RetentionPolicy): TaskRecord =>
+  next(r, now, { status: 'cancelled', lane: undefined, due: undefined, purgeAt: now + retention.finishedMs });
+
+/** failed → pending with a fresh set of attempts, due now (`due` is set by the store if it heads its lane). */
+export const requeue = (r: TaskRecord, now: number): TaskRecord =>
+  next(r, now, { status: 'pending', attempts: 0, nextRunAt: now, due: now });
+
+/** Makes a stored failure from anything a handler threw. */
+export function toTaskError(error: unknown, now: number, permanent: boolean): TaskError {
+  const e = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; name?: unknown; message?: unknown; status?: unknown; body?: unknown };
+  const code = typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : 'Error';
+  const message = typeof e.message === 'string' ? e.message : String(error);
+  const out: { -readonly [K in keyof TaskError]: TaskError[K] } = { code, message, permanent, at: now };
+  if (typeof e.status === 'number') out.status = e.status;
+  if (typeof e.body === 'string') out.body = e.body;
+  return out;
+}

@@ -1,0 +1,165 @@
+import { HalfsyncError } from './errors.js';
+
+/** How a task is retried after a retryable failure. */
+export interface RetryPolicy {
+  /** Attempts in all, the first included, before the task fails for good. Default 8. */
+  readonly maxAttempts: number;
+  /** The backoff ceiling of the first retry, in ms. Default 1 000. */
+  readonly baseDelayMs: number;
+  /** The largest backoff, in ms. Default 300 000 (5 minutes). */
+  readonly maxDelayMs: number;
+}
+
+/** How long finished tasks are kept, and how long a task may keep trying. */
+export interface RetentionPolicy {
+  /** How long a `succeeded` or `cancelled` task stays readable before it is purged, in ms. Default 1 day. */
+  readonly finishedMs: number;
+  /** A task older than this when it comes up to run fails with code `EXPIRED`, in ms. Default 7 days. */
+  readonly maxAgeMs: number;
+}
+
+/** What a handler learns about the run it is in. */
+export interface TaskContext {
+  /** The task's id (the one `defer` returned). */
+  readonly id: string;
+  /** 1 on the first run, 2 on the first retry, and so on. A run cut short by a crash counts. */
+  readonly attempt: number;
+  /** Fixed at defer time and the same on every attempt: send it so the server applies the effect once. */
+  readonly idempotencyKey: string;
+  /** Fires when the runner loses the task's lease or shuts down; stop work and let it throw. */
+  readonly signal: AbortSignal;
+  /** True when the browser says this is its last Background Sync attempt for now. */
+  readonly lastChance: boolean;
+  /** The order key the task was deferred with, if any. */
+  readonly orderKey: string | undefined;
+  /** When the task was deferred (ms since the epoch). */
+  readonly createdAt: number;
+}
+
+/** The options of {@link defineTask}. */
+export interface TaskOptions<Payload, Result> {
+  /**
+   * The async half: runs in the service worker (or the page executor) with the stored payload.
+   * Return the result (it is stored, so it must be structured-cloneable); throw
+   * {@link PermanentError} when retrying cannot help; anything else thrown is retried.
+   */
+  run(payload: Payload, ctx: TaskContext): Result | Promise<Result>;
+  /** Checks a payload on the main thread before it is written; throw to refuse it. */
+  validate?(payload: Payload): void;
+  /** Retry policy; missing fields take the defaults. */
+  retry?: Partial<RetryPolicy>;
+  /**
+   * Tasks that share an order key run one at a time, in deferral order. A string puts every task
+   * of this definition in one lane; a function picks the lane per payload. `defer`'s own
+   * `orderKey` option wins over both.
+   */
+  orderKey?: string | ((payload: Payload) => string | undefined);
+  /** Retention policy; missing fields take the defaults. */
+  retention?: Partial<RetentionPolicy>;
+}
+
+/**
+ * A named unit of deferred work, imported by the page (to defer it) and by the worker (to run it).
+ * Created by {@link defineTask}; the type parameters flow to `defer` and to `handle.result`.
+ */
+export interface TaskDefinition<Payload = unknown, Result = unknown> {
+  /** The stored name; keep it stable across deployments, tasks already queued refer to it. */
+  readonly name: string;
+  /** The handler and policies. */
+  readonly options: TaskOptions<Payload, Result>;
+  /** Resolved retry policy. */
+  readonly retry: RetryPolicy;
+  /** Resolved retention policy. */
+  readonly retention: RetentionPolicy;
+  /** Type-only brand; never set at run time. */
+  readonly __types?: { payload: Payload; result: Result };
+}
+
+/** The payload type of a task definition. */
+export type PayloadOf<T> = T extends TaskDefinition<infer P, unknown> ? P : never;
+/** The result type of a task definition. */
+export type ResultOf<T> = T extends TaskDefinition<unknown, infer R> ? R : never;
+
+/** A task definition of any payload and result, for lists of tasks. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- variance: any definition must fit a list
+export type AnyTaskDefinition = TaskDefinition<any, any>;
+
+export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 8, baseDelayMs: 1_000, maxDelayMs: 300_000 };
+export const DEFAULT_RETENTION: RetentionPolicy = { finishedMs: 86_400_000, maxAgeMs: 7 * 86_400_000 };
+
+const positive = (name: string, key: string, value: unknown, integer = false): void => {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !(value > 0) || (integer && !Number.isInteger(value))) {
+    throw new HalfsyncError(
+      'INVALID_OPTIONS',
+      `task "${name}": ${key} must be a positive ${integer ? 'integer' : 'number'}, got ${String(value)}`,
+    );
+  }
+};
+
+/**
+ * Defines a task: its name, the handler that does the async half, and its retry, ordering and
+ * retention policy. Define each task once in a module that both the page and the worker import.
+ *
+ * @example
+ * ```ts
+ * export const sendEmail = defineTask('send-email', {
+ *   async run(mail: { to: string; subject: string }, ctx) {
+ *     const res = await fetch('/api/mail', { method: 'POST', body: JSON.stringify(mail),
+ *       headers: { 'Idempotency-Key': ctx.idempotencyKey }, signal: ctx.signal });
+ *     if (res.status === 400) throw new PermanentError(await res.text());
+ *     if (!res.ok) throw new Error(`mail server answered ${res.status}`);
+ *     return { sentAt: Date.now() };
+ *   },
+ *   retry: { maxAttempts: 5 },
+ * });
+ * ```
+ */
+export function defineTask<Payload, Result>(
+  name: string,
+  options: TaskOptions<Payload, Result>,
+): TaskDefinition<Payload, Result> {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
+    throw new HalfsyncError('INVALID_OPTIONS', `defineTask: the name must be a non-empty string of at most 200 characters, got ${JSON.stringify(name)}`);
+  }
+  if (typeof options !== 'object' || options === null || typeof options.run !== 'function') {
+    throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": options.run must be a function (the async half)`);
+  }
+  const { retry = {}, retention = {}, orderKey, validate } = options;
+  positive(name, 'retry.maxAttempts', retry.maxAttempts, true);
+  positive(name, 'retry.baseDelayMs', retry.baseDelayMs);
+  positive(name, 'retry.maxDelayMs', retry.maxDelayMs);
+  positive(name, 'retention.finishedMs', retention.finishedMs);
+  positive(name, 'retention.maxAgeMs', retention.maxAgeMs);
+  if (orderKey !== undefined && typeof orderKey !== 'string' && typeof orderKey !== 'function') {
+    throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": orderKey must be a string or a function of the payload`);
+  }
+  if (validate !== undefined && typeof validate !== 'function') {
+    throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": validate must be a function`);
+  }
+  return Object.freeze({
+    name,
+    options,
+    retry: Object.freeze({ ...DEFAULT_RETRY, ...retry }),
+    retention: Object.freeze({ ...DEFAULT_RETENTION, ...retention }),
+  });
+}
+
+/** Indexes task definitions by name, refusing duplicates. */
+export function taskRegistry(tasks: readonly AnyTaskDefinition[]): Map<string, AnyTaskDefinition> {
+  if (!Array.isArray(tasks)) {
+    throw new HalfsyncError('INVALID_OPTIONS', 'tasks must be an array of definitions made by defineTask()');
+  }
+  const byName = new Map<string, AnyTaskDefinition>();
+  for (const task of tasks) {
+    if (!task || typeof task.name !== 'string' || typeof task.options?.run !== 'function') {
+      throw new HalfsyncError('INVALID_OPTIONS', 'tasks must hold only definitions made by defineTask()');
+    }
+    const seen = byName.get(task.name);
+    if (seen && seen !== task) {
+      throw new HalfsyncError('DUPLICATE_TASK', `two task definitions are named "${task.name}"; task names must be unique`);
+    }
+    byName.set(task.name, task);
+  }
+  return byName;
+}

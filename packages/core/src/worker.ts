@@ -1,0 +1,175 @@
+import { openChannel, type ChannelMessage, type WorkerReply, type WorkerRequest } from './channel.js';
+import { HalfsyncError } from './errors.js';
+import { Executor, type DrainSummary } from './executor.js';
+import { toTask } from './record.js';
+import { TaskStore } from './store/store.js';
+import { taskRegistry, type AnyTaskDefinition } from './task.js';
+import { sleep } from './util.js';
+
+export { defineTask, type TaskDefinition, type TaskContext, type TaskOptions, type RetryPolicy, type RetentionPolicy, type AnyTaskDefinition, type PayloadOf, type ResultOf } from './task.js';
+export { HalfsyncError, PermanentError, RetryableError, type HalfsyncErrorCode } from './errors.js';
+export type { DrainSummary } from './executor.js';
+
+/** Options of {@link serve}. */
+export interface ServeOptions {
+  /** The task definitions, the same list the pages give `createClient`. */
+  readonly tasks: readonly AnyTaskDefinition[];
+  /** The IndexedDB database name. Default `"halfsync"`. */
+  readonly dbName?: string;
+  /** Tasks run at once. Default 4. */
+  readonly concurrency?: number;
+  /** The lease of a claimed task, in ms; renewed while the handler runs. Default 30 000. */
+  readonly leaseMs?: number;
+  /** Within one sync event, wait for retries due within this many ms rather than end the event. Default 30 000. */
+  readonly holdMs?: number;
+  /** The longest a sync event may run before the drain stops (browsers cut events at about 5 minutes). Default 240 000. */
+  readonly eventBudgetMs?: number;
+  /** The Periodic Background Sync tag the app registered, if it did. Default `"halfsync"`. */
+  readonly periodicSyncTag?: string;
+  /** Drain when the worker starts (every time the browser starts it). Default true. */
+  readonly drainOnStart?: boolean;
+}
+
+/** What {@link serve} returns. */
+export interface HalfsyncWorker {
+  /** Drains now (messages from pages do the same). */
+  drain(): Promise<DrainSummary>;
+  /** The last drain's summary, if any. */
+  readonly lastDrain: DrainSummary | undefined;
+}
+
+/** The browser's own retry schedule: it retries a rejected sync after 5 minutes, then 15. */
+const BROWSER_RETRY_MS = 5 * 60_000;
+
+/**
+ * Decides how a sync event ends after its drain: `done` (resolve: nothing is left, or a page is
+ * open and will wake the worker at the next due time, sooner than the browser would), or
+ * `browser-retry` (reject, so the browser retries the sync in 5 then 15 minutes even if every tab
+ * is closed). On the last chance it always resolves: the work stays queued for the next wake-up
+ * (a page load, an `online` event, a periodic sync).
+ */
+export function syncVerdict(summary: DrainSummary, now: number, lastChance: boolean, pageOpen: boolean): 'done' | 'browser-retry' {
+  const left = summary.dueNow > 0 || summary.nextDueAt !== undefined;
+  if (!left || lastChance) return 'done';
+  if (pageOpen && summary.nextDueAt !== undefined && summary.nextDueAt - now < BROWSER_RETRY_MS && summary.dueNow === 0) return 'done';
+  return 'browser-retry';
+}
+
+// The few service-worker types used here, declared locally so that this module type-checks (and
+// its declarations read) the same under the DOM lib and the WebWorker lib.
+interface ExtendableEventLike extends Event { waitUntil(promise: Promise<unknown>): void }
+interface SyncEventLike extends ExtendableEventLike { readonly tag: string; readonly lastChance: boolean }
+interface MessageEventLike extends ExtendableEventLike {
+  readonly data: unknown;
+  readonly ports: readonly MessagePort[];
+  readonly source: { postMessage(message: unknown): void } | null;
+}
+interface WorkerScope {
+  readonly registration: ServiceWorkerRegistration;
+  readonly clients: { matchAll(options: { type: 'window'; includeUncontrolled: boolean }): Promise<readonly unknown[]> };
+  addEventListener(type: 'sync' | 'periodicsync', listener: (event: SyncEventLike) => void): void;
+  addEventListener(type: 'message', listener: (event: MessageEventLike) => void): void;
+}
+
+/**
+ * Installs halfsync in a service worker: the `sync` and `periodicsync` listeners, the message
+ * protocol pages use (ping, drain, status) and a drain at start-up. Call it once, at the top
+ * level of the worker script (browsers only dispatch events to listeners added there).
+ *
+ * @example
+ * ```ts
+ * // sw.ts, next to your own code (Workbox precaching, routes...)
+ * import { serve } from '@halfsync/core/worker';
+ * import { tasks } from './tasks';
+ * serve({ tasks });
+ * ```
+ */
+export function serve(options: ServeOptions): HalfsyncWorker {
+  const scope = globalThis as unknown as WorkerScope;
+  if (typeof scope.registration === 'undefined' || typeof scope.addEventListener !== 'function') {
+    throw new HalfsyncError('INVALID_OPTIONS', 'serve() must be called in a service worker script; pages use createClient()');
+  }
+  const db = options.dbName ?? 'halfsync';
+  const tasks = taskRegistry(options.tasks);
+  const holdMs = options.holdMs ?? 30_000;
+  const budget = options.eventBudgetMs ?? 240_000;
+  const store = new TaskStore(db);
+  const channel = openChannel(db);
+  let lastDrain: DrainSummary | undefined;
+  const executor = new Executor({
+    store, tasks, concurrency: options.concurrency, leaseMs: options.leaseMs,
+    onChange: (changed, removed) => channel?.postMessage({ t: 'changed', tasks: changed.map(toTask), removed } satisfies ChannelMessage),
+  });
+  const report = (summary: DrainSummary) => {
+    lastDrain = summary;
+    channel?.postMessage({ t: 'drained', summary } satisfies ChannelMessage);
+    return summary;
+  };
+
+  // Requests that arrive while a drain waits for the lock share it.
+  let waiting: Promise<DrainSummary> | undefined;
+  const drain = (): Promise<DrainSummary> => {
+    waiting ??= Promise.resolve().then(() => {
+      const run = executor.drain();
+      waiting = undefined;
+      return run;
+    }).then(report, (error: unknown) => { waiting = undefined; throw error; });
+    return waiting;
+  };
+
+  const onSync = async (lastChance: boolean, periodic: boolean): Promise<void> => {
+    const deadline = Date.now() + budget;
+    let summary = report(await executor.drain({ deadline, lastChance }));
+    while (summary.nextDueAt !== undefined && summary.dueNow === 0 && summary.nextDueAt - Date.now() <= holdMs && summary.nextDueAt < deadline) {
+      await sleep(summary.nextDueAt - Date.now());
+      summary = report(await executor.drain({ deadline, lastChance }));
+    }
+    if (periodic) return;
+    const windows = await scope.clients.matchAll({ type: 'window', includeUncontrolled: true });
+    if (syncVerdict(summary, Date.now(), lastChance, windows.length > 0) === 'browser-retry') {
+      throw new Error(`halfsync: ${summary.dueNow} task(s) due and more due at ${String(summary.nextDueAt)}; asking the browser to retry this sync`);
+    }
+  };
+
+  scope.addEventListener('sync', (event) => {
+    if (event.tag !== `halfsync:${db}` && !event.tag.startsWith(`halfsync:${db}:`)) return;
+    event.waitUntil(onSync(event.lastChance, false));
+  });
+
+  scope.addEventListener('periodicsync', (event) => {
+    if (event.tag !== (options.periodicSyncTag ?? 'halfsync')) return;
+    event.waitUntil(onSync(false, true));
+  });
+
+  scope.addEventListener('message', (event) => {
+    const request = event.data as WorkerRequest | undefined;
+    if (!request || request.halfsync !== 1 || request.db !== db) return;
+    const answer = async (): Promise<WorkerReply> => {
+      try {
+        if (request.op === 'ping') return { ok: true, op: 'ping', tasks: [...tasks.keys()], sync: 'sync' in scope.registration };
+        if (request.op === 'drain') return { ok: true, op: 'drain', summary: await drain() };
+        if (request.op === 'status') {
+          const counts: Record<string, number> = {};
+          for (const r of await store.loadAll(Date.now())) counts[r.status] = (counts[r.status] ?? 0) + 1;
+          return { ok: true, op: 'status', counts };
+        }
+        return { ok: false, code: 'INVALID_OPTIONS', message: `unknown request ${JSON.stringify(request.op)}` };
+      } catch (error) {
+        return { ok: false, code: (error as HalfsyncError).code ?? 'ERROR', message: (error as Error)?.message ?? String(error) };
+      }
+    };
+    const reply = (m: WorkerReply) => {
+      const port = event.ports[0];
+      if (port) port.postMessage(m);
+      else event.source?.postMessage(m);
+    };
+    event.waitUntil(answer().then(reply));
+  });
+
+  if (options.drainOnStart !== false) drain().catch(() => {});
+
+  return {
+    drain,
+    get lastDrain() { return lastDrain; },
+  };
+}

@@ -1,0 +1,38 @@
+import 'fake-indexeddb/auto';
+import { Executor, type ExecutorOptions } from '../src/executor.js';
+import { TaskStore } from '../src/store/store.js';
+import { taskRegistry, type AnyTaskDefinition } from '../src/task.js';
+import type { NewTaskRecord, TaskRecord } from '../src/record.js';
+
+let n = 0;
+/** A fresh database name per test. */
+export const freshDb = (): string => `test-${process.pid}-${Date.now()}-${n++}`;
+
+/** A clock the test moves by hand. */
+export function manualClock(start = 1_700_000_000_000) {
+  let t = start;
+  return { now: () => t, advance: (ms: number) => { t += ms; }, set: (v: number) => { t = v; } };
+}
+
+/** A store, an executor over it and a helper to insert records directly. */
+export function rig(tasks: AnyTaskDefinition[], opts: Partial<ExecutorOptions> & { db?: string } = {}) {
+  const store = new TaskStore(opts.db ?? freshDb());
+  const clock = manualClock();
+  const executor = new Executor({ store, tasks: taskRegistry(tasks), now: clock.now, random: () => 0.5, leaseMs: 1_000, ...opts });
+  const insert = async (name: string, payload: unknown, extra: Partial<NewTaskRecord> = {}): Promise<TaskRecord> => {
+    const now = clock.now();
+    const id = `${name}-${Math.random().toString(36).slice(2)}`;
+    const r: NewTaskRecord = {
+      id, name, payload, status: 'pending', attempts: 0, createdAt: now, updatedAt: now, nextRunAt: now,
+      due: now, idempotencyKey: id, rev: 1, lastError: undefined, result: undefined, leaseUntil: undefined, orderKey: undefined, ...extra,
+    };
+    for (const k of Object.keys(r) as (keyof NewTaskRecord)[]) if (r[k] === undefined) delete (r as Partial<NewTaskRecord>)[k];
+    if (r.orderKey !== undefined && r.lane === undefined) r.lane = r.orderKey;
+    const [out] = await store.insert([r]);
+    if (!out || out instanceof Error) throw out ?? new Error('insert failed');
+    return out;
+  };
+  const all = async () => (await store.db()).getAll('tasks');
+  const byId = async (id: string) => (await store.db()).getFromIndex('tasks', 'id', id);
+  return { store, clock, executor, insert, all, byId };
+}
