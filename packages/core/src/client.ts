@@ -1,6 +1,6 @@
 import type { Workbox } from 'workbox-window';
 import { openChannel, type ChannelMessage, type WorkerReply, type WorkerRequest } from './channel.js';
-import { HalfsyncError } from './errors.js';
+import { HalfsyncError, storageError } from './errors.js';
 import type { DrainSummary } from './executor.js';
 import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
 import { TaskStore } from './store/store.js';
@@ -231,12 +231,12 @@ class Client implements HalfsyncClient {
     } catch (error) {
       // The batch as a whole failed (a full quota, say): commit one by one, in order, so that
       // every task that fits keeps its place and only the ones that do not are refused.
-      if (batch.length === 1) results = [error as HalfsyncError];
+      if (batch.length === 1) results = [storageError(error, 'storing a deferred task')];
       else {
         results = [];
         for (const b of batch) {
           try { results.push(...(await this.store.insert([b.record]))); }
-          catch (e) { results.push(e as HalfsyncError); }
+          catch (e) { results.push(storageError(e, 'storing a deferred task')); }
         }
       }
     }

@@ -19,8 +19,9 @@ export function rig(tasks: AnyTaskDefinition[], opts: Partial<ExecutorOptions> &
   const store = new TaskStore(opts.db ?? freshDb());
   const clock = manualClock();
   const executor = new Executor({ store, tasks: taskRegistry(tasks), now: clock.now, random: () => 0.5, leaseMs: 1_000, ...opts });
+  const nowFn = opts.now ?? clock.now;
   const insert = async (name: string, payload: unknown, extra: Partial<NewTaskRecord> = {}): Promise<TaskRecord> => {
-    const now = clock.now();
+    const now = nowFn();
     const id = `${name}-${Math.random().toString(36).slice(2)}`;
     const r: NewTaskRecord = {
       id, name, payload, status: 'pending', attempts: 0, createdAt: now, updatedAt: now, nextRunAt: now,

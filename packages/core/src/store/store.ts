@@ -233,6 +233,8 @@ export class TaskStore {
         }
         if (r.lane !== undefined && up.lane === undefined) leftLanes.add(r.lane);
       }
+      // Promote before claiming, so the next task of a lane can run in this same step.
+      for (const lane of leftLanes) await this.promote(tx, lane, now, changed);
 
       for (let cursor = await store.index('purge').openCursor(IDBKeyRange.upperBound(now)), n = 0; cursor && n < PURGE_BATCH; cursor = await cursor.continue(), n++) {
         removed.push(cursor.value.id);
@@ -272,8 +274,6 @@ export class TaskStore {
           claimed.push(up);
         }
       }
-
-      for (const lane of leftLanes) await this.promote(tx, lane, now, changed);
 
       let nextDueAt: number | undefined;
       let dueNow: number | undefined;
