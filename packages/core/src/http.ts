@@ -1,0 +1,278 @@
+import { parseRetryAfter } from './backoff.js';
+import type { DeferHandle, DeferOptions, HalfsyncClient } from './client.js';
+import { HalfsyncError, PermanentError, RetryableError } from './errors.js';
+import { defineTask, type RetentionPolicy, type RetryPolicy, type TaskContext, type TaskDefinition } from './task.js';
+
+/** A request body as stored: text stays readable, everything else is kept as the exact bytes `fetch` would send. */
+export type StoredBody =
+  | { readonly kind: 'text'; readonly text: string }
+  | { readonly kind: 'bytes'; readonly bytes: ArrayBuffer };
+
+/** A request as the http task stores it; the payload of an http task. */
+export interface StoredRequest {
+  readonly url: string;
+  readonly method: string;
+  /** Header pairs, without the credentials halfsync never stores. */
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  readonly body?: StoredBody;
+  readonly credentials?: RequestCredentials;
+  readonly mode?: RequestMode;
+  readonly cache?: RequestCache;
+  readonly redirect?: RequestRedirect;
+  readonly referrerPolicy?: ReferrerPolicy;
+  readonly integrity?: string;
+  /** The names of credential headers that were removed before storing (supply them with `headers`). */
+  readonly strippedHeaders?: readonly string[];
+}
+
+/** What a successful http task resolves with. */
+export interface HttpResult {
+  readonly status: number;
+  readonly statusText: string;
+  readonly headers: Readonly<Record<string, string>>;
+  /** The response body as text, cut at `maxResponseBytes`. */
+  readonly body: string;
+  readonly bodyTruncated: boolean;
+}
+
+/** Options of {@link createHttpTask}. */
+export interface HttpTaskOptions {
+  /** The task name. Default `"halfsync/http"`. Give each http task of an app its own name. */
+  readonly name?: string;
+  /**
+   * Origins (`https://api.example.com`) the task may send to besides the page's own. Requests
+   * to any other origin are refused at defer time with `ORIGIN_NOT_ALLOWED`, and again at replay.
+   */
+  readonly allowOrigins?: readonly string[];
+  /**
+   * Supplies headers at replay time, in the worker: fresh credentials (`Authorization`) that
+   * were not stored. Returned headers are set over the stored ones.
+   */
+  readonly headers?: (request: StoredRequest, ctx: TaskContext) => HeadersInit | undefined | Promise<HeadersInit | undefined>;
+  /** Abort an attempt after this many ms (a retryable `TIMEOUT`). Default 30 000. */
+  readonly timeoutMs?: number;
+  /** Keep at most this many bytes of a response body. Default 65 536. */
+  readonly maxResponseBytes?: number;
+  /** Retry policy. */
+  readonly retry?: Partial<RetryPolicy>;
+  /** Retention policy. */
+  readonly retention?: Partial<RetentionPolicy>;
+  /** An order key for every request of this task (or per request with `defer`'s option). */
+  readonly orderKey?: string | ((request: StoredRequest) => string | undefined);
+}
+
+/** The definition type of an http task. */
+export type HttpTaskDefinition = TaskDefinition<StoredRequest, HttpResult>;
+
+const NEVER_STORED = ['authorization', 'proxy-authorization', 'cookie'];
+const RETRYABLE_STATUS = new Set([408, 425, 429]);
+
+const selfOrigin = (): string | undefined => (typeof location === 'undefined' ? undefined : location.origin);
+
+function checkOrigin(task: string, url: string, allowed: ReadonlySet<string>): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(url, typeof location === 'undefined' ? undefined : location.href);
+  } catch (error) {
+    throw new HalfsyncError('INVALID_OPTIONS', `task "${task}": ${JSON.stringify(url)} is not a URL`, { cause: error });
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new HalfsyncError('ORIGIN_NOT_ALLOWED', `task "${task}": only http and https requests can be replayed, not ${parsed.protocol}`);
+  }
+  if (parsed.origin !== selfOrigin() && !allowed.has(parsed.origin)) {
+    throw new HalfsyncError(
+      'ORIGIN_NOT_ALLOWED',
+      `task "${task}": ${parsed.origin} is not this page's origin; add it to createHttpTask({ allowOrigins: ['${parsed.origin}'] }) if the task may send there`,
+      { details: { origin: parsed.origin } },
+    );
+  }
+  return parsed;
+}
+
+async function readCapped(res: Response, cap: number): Promise<{ body: string; truncated: boolean }> {
+  if (!res.body) return { body: '', truncated: false };
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let truncated = false;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.byteLength;
+    if (size > cap) { truncated = true; await reader.cancel().catch(() => {}); break; }
+  }
+  const all = new Uint8Array(Math.min(size, cap));
+  let at = 0;
+  for (const c of chunks) {
+    const take = c.subarray(0, Math.min(c.byteLength, all.byteLength - at));
+    all.set(take, at);
+    at += take.byteLength;
+    if (at >= all.byteLength) break;
+  }
+  return { body: new TextDecoder().decode(all), truncated };
+}
+
+function anySignal(signals: AbortSignal[]): AbortSignal {
+  const any = (AbortSignal as { any?: (s: AbortSignal[]) => AbortSignal }).any;
+  if (any) return any(signals);
+  const c = new AbortController();
+  for (const s of signals) {
+    if (s.aborted) { c.abort(s.reason); break; }
+    s.addEventListener('abort', () => c.abort(s.reason), { once: true });
+  }
+  return c.signal;
+}
+
+/**
+ * Defines a durable HTTP task: a `fetch` that is stored and replayed by the runner until the
+ * server answers 2xx (success), another 4xx (a permanent failure with the status and body), or
+ * the retry policy gives up. Network errors, timeouts, 408, 425, 429 and 5xx are retried,
+ * honouring `Retry-After`. Every attempt carries the task's `Idempotency-Key` header.
+ *
+ * Define it once in the module of task definitions, so the page and the worker share it.
+ */
+export function createHttpTask(options: HttpTaskOptions = {}): HttpTaskDefinition {
+  const name = options.name ?? 'halfsync/http';
+  const allowed = new Set<string>();
+  for (const o of options.allowOrigins ?? []) {
+    let origin: string | undefined;
+    try { origin = new URL(o).origin; } catch { origin = undefined; }
+    if (origin === undefined || origin === 'null' || origin !== o.replace(/\/$/, '')) {
+      throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": allowOrigins must hold origins such as "https://api.example.com", got ${JSON.stringify(o)}`);
+    }
+    allowed.add(origin);
+  }
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const cap = options.maxResponseBytes ?? 65_536;
+  const task = defineTask<StoredRequest, HttpResult>(name, {
+    retry: options.retry,
+    retention: options.retention,
+    orderKey: options.orderKey,
+    validate(request) {
+      if (typeof request !== 'object' || request === null || typeof request.url !== 'string' || typeof request.method !== 'string' || !Array.isArray(request.headers)) {
+        throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": the payload must be a stored request; use deferFetch(client, url, init)`);
+      }
+      checkOrigin(name, request.url, allowed);
+      for (const [key] of request.headers) {
+        if (NEVER_STORED.includes(key.toLowerCase())) {
+          throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": the ${key} header must not be stored; supply it at replay with createHttpTask({ headers })`);
+        }
+      }
+    },
+    async run(request, ctx) {
+      const url = checkOrigin(name, request.url, allowed);
+      const headers = new Headers(request.headers as Array<[string, string]>);
+      headers.set('Idempotency-Key', ctx.idempotencyKey);
+      const extra = await options.headers?.(request, ctx);
+      if (extra) new Headers(extra).forEach((value, key) => headers.set(key, value));
+      const timeout = new AbortController();
+      const timer = setTimeout(() => timeout.abort(new RetryableError(`no answer within ${timeoutMs} ms`, { code: 'TIMEOUT' })), timeoutMs);
+      let res: Response;
+      try {
+        res = await fetch(url, {
+          method: request.method, headers,
+          body: request.body === undefined ? undefined : request.body.kind === 'text' ? request.body.text : request.body.bytes,
+          credentials: request.credentials, mode: request.mode, cache: request.cache, redirect: request.redirect,
+          referrerPolicy: request.referrerPolicy, integrity: request.integrity,
+          signal: anySignal([ctx.signal, timeout.signal]),
+        });
+      } catch (error) {
+        if (timeout.signal.aborted) throw timeout.signal.reason;
+        if (ctx.signal.aborted) throw error;
+        throw new RetryableError(`the request to ${url.origin} failed: ${(error as Error)?.message ?? String(error)}`, { code: 'NETWORK_ERROR', cause: error });
+      } finally {
+        clearTimeout(timer);
+      }
+      const { body, truncated } = await readCapped(res, cap);
+      if (res.ok || res.type === 'opaque' || res.type === 'opaqueredirect') {
+        const out: Record<string, string> = {};
+        res.headers.forEach((value, key) => { out[key] = value; });
+        return { status: res.status, statusText: res.statusText, headers: out, body, bodyTruncated: truncated };
+      }
+      const what = `${request.method} ${url.pathname} answered ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`;
+      if (res.status >= 500 || RETRYABLE_STATUS.has(res.status)) {
+        throw Object.assign(new RetryableError(what, { code: 'HTTP_STATUS', retryAfterMs: parseRetryAfter(res.headers.get('retry-after'), Date.now()) }), { status: res.status, body });
+      }
+      throw Object.assign(new PermanentError(what, { code: 'HTTP_STATUS' }), { status: res.status, body });
+    },
+  });
+  return task;
+}
+
+/** The default http task: same-origin requests only, no credential hook. */
+export const httpTask: HttpTaskDefinition = /* @__PURE__ */ createHttpTask();
+
+/**
+ * Stores a request exactly as `fetch(input, init)` would send it: the method, the headers (less
+ * `Authorization`, `Proxy-Authorization` and `Cookie`), and the body, whatever its kind (a string,
+ * JSON, an `ArrayBuffer`, a `Blob`, `FormData` with files, `URLSearchParams`), kept as text or as
+ * the exact bytes with their `Content-Type` (so a multipart body keeps its boundary, field names,
+ * file names and types). Bodies are never stored as `Blob` or `FormData`, which some browsers
+ * refuse in IndexedDB.
+ */
+export async function serializeRequest(input: RequestInfo | URL, init: RequestInit = {}, task: HttpTaskDefinition = httpTask): Promise<StoredRequest> {
+  const body = init.body ?? (input instanceof Request ? input.body : undefined);
+  if (typeof ReadableStream !== 'undefined' && init.body instanceof ReadableStream) {
+    throw new HalfsyncError('BODY_NOT_REPLAYABLE', `task "${task.name}": a ReadableStream body cannot be stored for replay; pass a string, ArrayBuffer, Blob or FormData`);
+  }
+  if (input instanceof Request && input.bodyUsed) {
+    throw new HalfsyncError('BODY_NOT_REPLAYABLE', `task "${task.name}": the Request's body was already read; pass a fresh Request`);
+  }
+  let request: Request;
+  try {
+    request = new Request(input instanceof URL ? input.href : input, init);
+  } catch (error) {
+    throw new HalfsyncError('INVALID_OPTIONS', `task "${task.name}": fetch would refuse this request (${(error as Error).message})`, { cause: error });
+  }
+  const headers: Array<[string, string]> = [];
+  const stripped: string[] = [];
+  request.headers.forEach((value, key) => {
+    if (NEVER_STORED.includes(key)) stripped.push(key);
+    else headers.push([key, value]);
+  });
+  let stored: StoredBody | undefined;
+  if (body != null) {
+    stored = typeof init.body === 'string' ? { kind: 'text', text: init.body } : { kind: 'bytes', bytes: await request.arrayBuffer() };
+  }
+  const out: { -readonly [K in keyof StoredRequest]: StoredRequest[K] } = {
+    url: request.url, method: request.method, headers, credentials: request.credentials, mode: request.mode === 'navigate' ? 'same-origin' : request.mode,
+    cache: request.cache, redirect: request.redirect, referrerPolicy: request.referrerPolicy,
+  };
+  if (request.integrity) out.integrity = request.integrity;
+  if (stored) out.body = stored;
+  if (stripped.length > 0) out.strippedHeaders = stripped;
+  return out;
+}
+
+/** Options of {@link deferFetch}. */
+export interface DeferFetchOptions extends DeferOptions {
+  /** The http task to use. Default {@link httpTask}. */
+  readonly task?: HttpTaskDefinition;
+}
+
+/**
+ * Defers a `fetch`: stores the request durably and lets the runner send it, retrying until the
+ * server takes it. Resolves (once the body is read, before it is persisted) with the task's handle.
+ * An `Idempotency-Key` header in `init` becomes the task's idempotency key.
+ *
+ * @example
+ * ```ts
+ * const handle = await deferFetch(client, '/api/orders', {
+ *   method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(order),
+ * });
+ * await handle.persisted;
+ * ```
+ */
+export async function deferFetch(
+  client: HalfsyncClient,
+  input: RequestInfo | URL,
+  init: RequestInit = {},
+  options: DeferFetchOptions = {},
+): Promise<DeferHandle<HttpResult>> {
+  const { task = httpTask, ...deferOptions } = options;
+  const stored = await serializeRequest(input, init, task);
+  const key = stored.headers.find(([k]) => k === 'idempotency-key')?.[1];
+  const opts: DeferOptions = key && deferOptions.idempotencyKey === undefined ? { ...deferOptions, idempotencyKey: key } : deferOptions;
+  return client.defer(task, stored, opts);
+}

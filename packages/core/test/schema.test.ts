@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { freshDb } from './helpers.js';
+import { TaskStore } from '../src/store/store.js';
+import { SCHEMA_VERSION } from '../src/store/schema.js';
+import { writeVersion1 } from './fixtures/v1.js';
+
+describe('schema upgrade', () => {
+  it('upgrades a version 1 database without losing a task, placing lane heads and finished tasks', async () => {
+    const name = freshDb();
+    await writeVersion1(indexedDB, name);
+    const store = new TaskStore(name);
+    const db = await store.db();
+    expect(db.version).toBe(SCHEMA_VERSION);
+    expect([...db.objectStoreNames].sort()).toEqual(['quarantine', 'tasks']);
+    expect([...db.transaction('tasks').store.indexNames].sort()).toEqual(['due', 'id', 'lane', 'purge']);
+    const all = await db.getAll('tasks');
+    expect(all.map((r) => r.id)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    const by = Object.fromEntries(all.map((r) => [r.id, r]));
+    expect(by.a).toMatchObject({ lane: 'stats', due: 1_000, rev: 1 });
+    expect(by.b).toMatchObject({ lane: 'stats' });
+    expect(by.b!.due).toBeUndefined();
+    expect(by.c).toMatchObject({ due: 1_000 });
+    expect(by.c!.lane).toBeUndefined();
+    expect(by.d!.purgeAt).toBeGreaterThan(0);
+    expect(by.e).toMatchObject({ status: 'running', due: 5_000 });
+    store.close();
+  });
+});
