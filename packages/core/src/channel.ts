@@ -7,6 +7,8 @@ export type ChannelMessage =
   | { readonly t: 'changed'; readonly tasks: readonly Task[]; readonly removed: readonly string[] }
   /** A drain ended; `nextDueAt` tells pages when to wake the runner again. */
   | { readonly t: 'drained'; readonly summary: DrainSummary }
+  /** A sync event ended (`browser-retry`: the worker rejected it so the browser retries). */
+  | { readonly t: 'sync'; readonly tag: string; readonly lastChance: boolean; readonly outcome: 'done' | 'browser-retry' | 'error' }
   /** A page without a runner asks the elected page runner to drain. */
   | { readonly t: 'wake' };
 

@@ -117,28 +117,39 @@ export function serve(options: ServeOptions): HalfsyncWorker {
     return waiting;
   };
 
-  const onSync = async (lastChance: boolean, periodic: boolean): Promise<void> => {
+  const onSync = async (lastChance: boolean, periodic: boolean): Promise<'done' | 'browser-retry'> => {
     const deadline = Date.now() + budget;
     let summary = report(await executor.drain({ deadline, lastChance }));
     while (summary.nextDueAt !== undefined && summary.dueNow === 0 && summary.nextDueAt - Date.now() <= holdMs && summary.nextDueAt < deadline) {
       await sleep(summary.nextDueAt - Date.now());
       summary = report(await executor.drain({ deadline, lastChance }));
     }
-    if (periodic) return;
+    if (periodic) return 'done';
     const windows = await scope.clients.matchAll({ type: 'window', includeUncontrolled: true });
-    if (syncVerdict(summary, Date.now(), lastChance, windows.length > 0) === 'browser-retry') {
-      throw new Error(`halfsync: ${summary.dueNow} task(s) due and more due at ${String(summary.nextDueAt)}; asking the browser to retry this sync`);
-    }
+    return syncVerdict(summary, Date.now(), lastChance, windows.length > 0);
+  };
+
+  const handleSync = (event: SyncEventLike, periodic: boolean): void => {
+    const lastChance = event.lastChance === true;
+    const report = (outcome: 'done' | 'browser-retry' | 'error') =>
+      channel?.postMessage({ t: 'sync', tag: event.tag, lastChance, outcome } satisfies ChannelMessage);
+    event.waitUntil(onSync(lastChance, periodic).then((verdict) => {
+      report(verdict);
+      if (verdict === 'browser-retry') throw new Error('halfsync: tasks remain; asking the browser to retry this sync');
+    }, (error: unknown) => {
+      report('error');
+      throw error;
+    }));
   };
 
   scope.addEventListener('sync', (event) => {
     if (event.tag !== `halfsync:${db}` && !event.tag.startsWith(`halfsync:${db}:`)) return;
-    event.waitUntil(onSync(event.lastChance, false));
+    handleSync(event, false);
   });
 
   scope.addEventListener('periodicsync', (event) => {
     if (event.tag !== (options.periodicSyncTag ?? 'halfsync')) return;
-    event.waitUntil(onSync(false, true));
+    handleSync(event, true);
   });
 
   scope.addEventListener('message', (event) => {

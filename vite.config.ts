@@ -1,0 +1,29 @@
+// Builds the e2e app (e2e/fixture): the page and its module service worker, served by e2e/server.mjs.
+import { defineConfig } from 'vite';
+import { fileURLToPath } from 'node:url';
+
+const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
+export default defineConfig({
+  root: src('./e2e/fixture'),
+  logLevel: 'warn',
+  resolve: {
+    alias: {
+      '@halfsync/core/worker': src('./packages/core/src/worker.ts'),
+      '@halfsync/core/http': src('./packages/core/src/http.ts'),
+      '@halfsync/core/testing': src('./packages/core/src/testing/index.ts'),
+      '@halfsync/core': src('./packages/core/src/index.ts'),
+    },
+  },
+  build: {
+    outDir: src('./e2e/.dist'),
+    emptyOutDir: true,
+    target: 'es2022',
+    minify: false,
+    sourcemap: true,
+    rolldownOptions: {
+      input: { main: src('./e2e/fixture/index.html'), sw: src('./e2e/fixture/sw.ts') },
+      output: { entryFileNames: (chunk) => (chunk.name === 'sw' ? 'sw.js' : 'assets/[name]-[hash].js') },
+    },
+  },
+});
