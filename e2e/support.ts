@@ -1,7 +1,7 @@
 // What the e2e specs share about the test app and its server. Sync, network and worker control
 // come from the published test kit (@halfsync/core/testing), not from here.
 import type { Page } from '@playwright/test';
-import type { HalfsyncClient } from '@halfsync/core';
+import type { HalfsyncClient, TaskDefinition } from '@halfsync/core';
 
 export const ORIGIN = 'http://127.0.0.1:4310';
 
@@ -35,6 +35,7 @@ export async function openApp(page: Page, query = ''): Promise<string> {
 
 type Hs = {
   client: HalfsyncClient;
+  postOp: TaskDefinition<{ n: number; lane?: string }, { seq: number; dup: boolean }>;
   defer(op: { n: number; lane?: string }, opts?: { orderKey?: string; delay?: number }): Promise<string>;
   deferFetch(url: string, init?: RequestInit): Promise<string>;
   events: Array<{ ids: string[]; statuses: string[] }>;

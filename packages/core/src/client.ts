@@ -152,6 +152,7 @@ class Client implements HalfsyncClient {
   private registration: ServiceWorkerRegistration | undefined;
   private runner: Promise<PageRunner> | undefined;
   private dueTimer: ReturnType<typeof setTimeout> | undefined;
+  private dueAt = Infinity;
   private tagCount = 0;
   private lastTag: string | undefined;
   private readonly cleanup: Array<() => void> = [];
@@ -300,6 +301,8 @@ class Client implements HalfsyncClient {
       this.tasks.set(r.id, view);
       views.push(view);
       this.settleWaiter(view);
+      // If the runner dies mid-task nobody says so: look again when its lease runs out.
+      if (view.status === 'running' && view.leaseUntil !== undefined && this.mode !== 'starting') this.scheduleWake(view.leaseUntil + 50);
     }
     for (const id of removed) {
       if (!this.loaded) this.removedEarly.add(id);
@@ -467,11 +470,16 @@ class Client implements HalfsyncClient {
     this.ask('drain').catch(() => {});
   }
 
+  /** Wakes the runner at `at` (the earliest request wins): a retry coming due, or a lease that may be orphaned. */
   private scheduleWake(at: number | undefined): void {
+    if (at === undefined || this.closed || (this.dueTimer !== undefined && at >= this.dueAt)) return;
     clearTimeout(this.dueTimer);
-    if (at === undefined || this.closed) return;
+    this.dueAt = at;
     // Timers in pages are throttled and capped; a later load or online event wakes the runner too.
-    this.dueTimer = setTimeout(() => this.wake(true), Math.min(Math.max(0, at - Date.now()), 2_147_483_647));
+    this.dueTimer = setTimeout(() => {
+      this.dueTimer = undefined;
+      this.wake(true);
+    }, Math.min(Math.max(0, at - Date.now()), 2_147_483_647));
   }
 
   private onMessage(m: ChannelMessage): void {

@@ -243,8 +243,8 @@ export async function halfsyncKit(page: PageLike, options: KitOptions = {}): Pro
   const setNetwork = async (offline: boolean): Promise<void> => {
     needCdp(offline ? 'take the worker offline' : 'bring the worker online', 'make your test server refuse or fail requests instead');
     // A stopped worker makes setOffline hang, and going online while it is stopped loses the
-    // pending sync: wake it first.
-    await wakeWorker();
+    // pending sync: wake it first (when the page is still open to send the message).
+    if (!(page as { isClosed?: () => boolean }).isClosed?.()) await wakeWorker();
     await pw!.context().setOffline(offline);
   };
 

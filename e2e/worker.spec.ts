@@ -1,0 +1,180 @@
+// The service-worker half, end to end in Chromium: Background Sync, the message and page paths,
+// crashes, retries, several tabs, a browser restart and order keys.
+import { test, expect, chromium } from '@playwright/test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { halfsyncKit } from '@halfsync/core/testing';
+import type { Task } from '@halfsync/core';
+// @ts-expect-error -- a plain .mjs helper shared with the scripts
+import { chromiumPath, chromiumArgs } from '../scripts/browsers.mjs';
+import { ORIGIN, control, deferOps, inPage, log, openApp, serverUntil } from './support';
+
+test.beforeEach(async () => { await control({ reset: true }); });
+
+const byKey = (l: Awaited<ReturnType<typeof log>>) => {
+  const m = new Map<string, number>();
+  for (const r of l.received) m.set(r.key, (m.get(r.key) ?? 0) + 1);
+  return m;
+};
+
+const ready = (page: import('@playwright/test').Page) =>
+  page.evaluate(() => (window as unknown as { hs: { client: { ready: Promise<string> } } }).hs.client.ready);
+
+/** A second visit, so the worker controls the page and has cached the app shell for offline reloads. */
+async function openControlled(page: import('@playwright/test').Page): Promise<void> {
+  await openApp(page);
+  await page.reload();
+  await ready(page);
+}
+
+test('offline: three tasks survive a reload and a closed page, and reach the server once each when back online', async ({ context, page }) => {
+  await openControlled(page);
+  expect(await ready(page)).toBe('sync');
+  const hs = await halfsyncKit(page);
+  await hs.offline();
+  const ids = await deferOps(page, [1, 2, 3]);
+  await page.reload();
+  await ready(page);
+  expect((await hs.tasks()).map((t) => t.status)).toEqual(['pending', 'pending', 'pending']);
+  expect((await log()).received).toHaveLength(0);
+  await page.close();
+  await hs.online();
+  const l = await serverUntil((x) => x.applied.length === 3, 'three effects');
+  expect([...byKey(l).values()]).toEqual([1, 1, 1]);
+  const later = await context.newPage();
+  await openApp(later);
+  const kit = await halfsyncKit(later);
+  const done = await kit.waitForIdle();
+  expect(done.map((t) => [t.id, t.status])).toEqual(ids.map((id) => [id, 'succeeded']));
+});
+
+test('a worker stopped mid-request runs the task again with the same Idempotency-Key; the effect applies once', async ({ page }) => {
+  await openApp(page);
+  const hs = await halfsyncKit(page);
+  await control({ script: [{ status: 200, delayMs: 1_500 }] });
+  const [id] = await deferOps(page, [7]);
+  await hs.stopWorker({ when: () => serverUntil((l) => l.received.length === 1, 'the first request') });
+  // The page notices the orphaned lease and wakes a fresh worker, which takes the task over.
+  const task = await hs.waitForTask(id!, 'succeeded', { timeoutMs: 20_000 });
+  const l = await log();
+  expect(l.received.map((r) => r.key)).toEqual([task.idempotencyKey, task.idempotencyKey]);
+  expect(l.received[0]!.clientGone).toBe(true);
+  expect(l.applied.filter((a) => a.key === task.idempotencyKey)).toHaveLength(1);
+  expect(l.overlaps).toEqual([]);
+  expect(task.attempts).toBe(2);
+});
+
+test('500 then 200: retried with backoff, then succeeded', async ({ page }) => {
+  await openApp(page);
+  const hs = await halfsyncKit(page);
+  await control({ script: [{ status: 500 }] });
+  const [id] = await deferOps(page, [1]);
+  const task = await hs.waitForTask(id!, 'succeeded');
+  expect(task.attempts).toBe(2);
+  expect(task.lastError).toMatchObject({ code: 'HTTP_500', permanent: false });
+  expect((await log()).received.map((r) => r.status)).toEqual([500, 200]);
+});
+
+test('400: the task fails and the page sees the status and the error body', async ({ page }) => {
+  await openApp(page);
+  await control({ script: [{ status: 400 }] });
+  const outcome = await inPage(page, async (hs) => {
+    const h = hs.client.defer(hs.postOp, { n: 1 });
+    return h.result.then(() => 'resolved', (e: { code: string; details: { lastError: unknown } }) => ({ code: e.code, lastError: e.details.lastError }));
+  });
+  expect(outcome).toMatchObject({ code: 'TASK_FAILED', lastError: { code: 'HTTP_400', permanent: true, status: 400, body: expect.stringContaining('scripted 400') } });
+  expect((await log()).received).toHaveLength(1);
+});
+
+test('429 with Retry-After: the next attempt waits as long as the server asked', async ({ page }) => {
+  await openApp(page);
+  const hs = await halfsyncKit(page);
+  await control({ script: [{ status: 429, retryAfter: 2 }] });
+  const [id] = await deferOps(page, [1]);
+  await hs.waitForTask(id!, 'succeeded');
+  const [first, second] = (await log()).received;
+  expect(second!.at - first!.at).toBeGreaterThanOrEqual(2_000);
+});
+
+test('without SyncManager the client messages the worker, and every task completes', async ({ page }) => {
+  expect(await openApp(page, 'nosync=1')).toBe('message');
+  const hs = await halfsyncKit(page);
+  const ids = await deferOps(page, [1, 2, 3, 4]);
+  for (const id of ids) await hs.waitForTask(id, 'succeeded');
+  expect([...byKey(await log()).values()]).toEqual([1, 1, 1, 1]);
+});
+
+test('without a service worker the page runner completes every task', async ({ page }) => {
+  expect(await openApp(page, 'sw=0')).toBe('page');
+  const hs = await halfsyncKit(page);
+  const ids = await deferOps(page, [1, 2, 3]);
+  for (const id of ids) await hs.waitForTask(id, 'succeeded');
+  expect(await page.evaluate(() => navigator.serviceWorker.getRegistrations().then((r) => r.length))).toBe(0);
+  expect([...byKey(await log()).values()]).toEqual([1, 1, 1]);
+});
+
+test('two tabs and the worker: both tabs see every status live and each task runs once', async ({ context, page }) => {
+  await openApp(page);
+  const other = await context.newPage();
+  await openApp(other);
+  await control({ default: { status: 200, delayMs: 100 } });
+  const ids = await deferOps(page, [1, 2, 3, 4, 5, 6]);
+  const hs = await halfsyncKit(other);
+  await hs.waitForIdle();
+  for (const p of [page, other]) {
+    const seen = await inPage(p, (h, ids) => ids.map((id) => h.events.map((e) => e.statuses[e.ids.indexOf(id)]).filter(Boolean)), ids);
+    for (const statuses of seen) {
+      expect(statuses).toContain('running');
+      expect(statuses.at(-1)).toBe('succeeded');
+    }
+  }
+  const l = await log();
+  expect([...byKey(l).values()]).toEqual([1, 1, 1, 1, 1, 1]);
+  expect(l.overlaps).toEqual([]);
+});
+
+test('a task deferred before a browser restart completes after it, with the same profile', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'halfsync-profile-'));
+  const launch = () => chromium.launchPersistentContext(dir, { executablePath: chromiumPath(), args: chromiumArgs, headless: true, baseURL: ORIGIN });
+  try {
+    let context = await launch();
+    let page = context.pages()[0] ?? (await context.newPage());
+    await openApp(page);
+    let hs = await halfsyncKit(page);
+    await hs.offline();
+    const [id] = await deferOps(page, [42]);
+    await context.close();
+    expect((await log()).received).toHaveLength(0);
+    context = await launch();
+    page = context.pages()[0] ?? (await context.newPage());
+    await openApp(page);
+    hs = await halfsyncKit(page);
+    const task = await hs.waitForTask(id!, 'succeeded');
+    expect((await log()).applied.map((a) => a.key)).toEqual([task.idempotencyKey]);
+    await context.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('order keys hold across the worker and a reload, even when the head of the lane is retried', async ({ page }) => {
+  await openControlled(page);
+  const hs = await halfsyncKit(page);
+  await hs.offline();
+  const first = await deferOps(page, [1, 2, 3], { orderKey: 'stats' });
+  await page.reload();
+  await ready(page);
+  const second = await deferOps(page, [4, 5], { orderKey: 'stats' });
+  await control({ script: [{ status: 500 }, { status: 500 }] });
+  await hs.online();
+  const all = [...first, ...second];
+  for (const id of all) await hs.waitForTask(id, 'succeeded');
+  const l = await log();
+  const okOrder = l.received.filter((r) => r.status === 200).map((r) => r.body!.n);
+  expect(okOrder).toEqual([1, 2, 3, 4, 5]);
+  // Nothing behind the head ran while the head was failing.
+  expect(l.received.slice(0, 3).map((r) => r.body?.n ?? r.behaviour)).toEqual(['500', '500', 1]);
+  const tasks = await hs.tasks();
+  expect(tasks.map((t: Task) => t.orderKey)).toEqual(['stats', 'stats', 'stats', 'stats', 'stats']);
+});
