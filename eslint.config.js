@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'test-results/**', 'playwright-report/**', 'demo/data/**', 'bench/.tmp/**'] },
+  { ignores: ['**/dist/**', '**/.dist/**', '**/node_modules/**', 'test-results/**', 'playwright-report/**', 'demo/data/**', 'bench/.tmp/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,6 +1,6 @@
 // The service-worker half, end to end in Chromium: Background Sync, the message and page paths,
 // crashes, retries, several tabs, a browser restart and order keys.
-import { test, expect, chromium } from '@playwright/test';
+import { test, expect, chromium, type Page } from '@playwright/test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,11 +18,11 @@ const byKey = (l: Awaited<ReturnType<typeof log>>) => {
   return m;
 };
 
-const ready = (page: import('@playwright/test').Page) =>
+const ready = (page: Page) =>
   page.evaluate(() => (window as unknown as { hs: { client: { ready: Promise<string> } } }).hs.client.ready);
 
 /** A second visit, so the worker controls the page and has cached the app shell for offline reloads. */
-async function openControlled(page: import('@playwright/test').Page): Promise<void> {
+async function openControlled(page: Page): Promise<void> {
   await openApp(page);
   await page.reload();
   await ready(page);
