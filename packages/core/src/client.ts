@@ -389,12 +389,15 @@ class Client implements HalfsyncClient {
     if (this.closed) return this.mode;
     this.mode = mode;
     this.changed();
-    if (typeof window !== 'undefined') {
+    // Typed loosely so this module also type-checks without the DOM lib (worker builds import it).
+    const g = globalThis as unknown as { addEventListener?: EventTarget['addEventListener']; removeEventListener?: EventTarget['removeEventListener']; document?: EventTarget & { visibilityState: string } };
+    const doc = g.document;
+    if (doc && g.addEventListener && g.removeEventListener) {
       const onOnline = () => this.wake(true);
-      const onVisible = () => { if (document.visibilityState === 'visible') this.wake(); };
-      window.addEventListener('online', onOnline);
-      document.addEventListener('visibilitychange', onVisible);
-      this.cleanup.push(() => window.removeEventListener('online', onOnline), () => document.removeEventListener('visibilitychange', onVisible));
+      const onVisible = () => { if (doc.visibilityState === 'visible') this.wake(); };
+      g.addEventListener('online', onOnline);
+      doc.addEventListener('visibilitychange', onVisible);
+      this.cleanup.push(() => g.removeEventListener!('online', onOnline), () => doc.removeEventListener('visibilitychange', onVisible));
     }
     if (mode === 'page') await this.pageRunner();
     // On load: wake the runner for work left by an earlier visit.
@@ -517,7 +520,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 
 async function requestPersistence(): Promise<boolean> {
   try {
-    const storage = typeof navigator === 'undefined' ? undefined : navigator.storage;
+    const storage = typeof navigator === 'undefined' ? undefined : (navigator.storage as { persist?(): Promise<boolean>; persisted?(): Promise<boolean> } | undefined);
     if (!storage?.persist) return false;
     return (await storage.persisted?.()) || (await storage.persist());
   } catch {

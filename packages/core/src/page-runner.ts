@@ -33,7 +33,7 @@ export class PageRunner {
       store: options.store, tasks: options.tasks, concurrency: options.concurrency, leaseMs: options.leaseMs,
       onChange: options.onChange,
     });
-    const locks = typeof navigator === 'undefined' ? undefined : (navigator as Navigator & { locks?: LockManager }).locks;
+    const locks = typeof navigator === 'undefined' ? undefined : (navigator as { locks?: LockManager }).locks;
     if (!locks) { this.leader = true; return; }
     locks.request(`halfsync:${options.store.name}:runner`, { signal: this.stop.signal }, () => {
       this.leader = true;

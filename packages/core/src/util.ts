@@ -16,7 +16,7 @@ const localLocks = new Map<string, Promise<unknown>>();
  * JavaScript realm, and the lease in each record is the only guard across realms.
  */
 export async function withLock<T>(name: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
-  const locks = typeof navigator === 'undefined' ? undefined : (navigator as Navigator & { locks?: LockManager }).locks;
+  const locks = typeof navigator === 'undefined' ? undefined : (navigator as { locks?: LockManager }).locks;
   if (locks) return locks.request(name, signal ? { signal } : {}, fn) as Promise<T>;
   const before = localLocks.get(name) ?? Promise.resolve();
   const run = before.then(() => {
