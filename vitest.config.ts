@@ -1,6 +1,7 @@
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
 import { fileURLToPath } from 'node:url';
+import react from '@vitejs/plugin-react';
 // @ts-expect-error -- a plain .mjs helper shared with the scripts
 import { chromiumPath, chromiumArgs } from './scripts/browsers.mjs';
 
@@ -10,7 +11,7 @@ const alias = {
   '@halfsync/core/http': src('./packages/core/src/http.ts'),
   '@halfsync/core/testing/node': src('./packages/core/src/testing/node.ts'),
   '@halfsync/core': src('./packages/core/src/index.ts'),
-  '@halfsync/react/devtools': src('./packages/react/src/devtools/index.ts'),
+  '@halfsync/react/devtools': src('./packages/react/src/devtools/index.tsx'),
   '@halfsync/react': src('./packages/react/src/index.ts'),
 };
 
@@ -29,6 +30,7 @@ export default defineConfig({
         },
       },
       {
+        plugins: [react()],
         resolve: { alias },
         server: { host: '127.0.0.1' },
         test: {

@@ -315,9 +315,13 @@ class Client implements HalfsyncClient {
       }
     }
     if (broadcast && (views.length > 0 || removed.length > 0)) {
-      this.channel?.postMessage({ t: 'changed', tasks: views, removed } satisfies ChannelMessage);
+      this.post({ t: 'changed', tasks: views, removed });
     }
     if (views.length > 0 || removed.length > 0) this.changed();
+  }
+
+  private post(message: ChannelMessage): void {
+    if (!this.closed) this.channel?.postMessage(message);
   }
 
   private waiter(id: string): Waiter {
@@ -445,7 +449,7 @@ class Client implements HalfsyncClient {
 
   private pageRunner(): Promise<PageRunner> {
     this.runner ??= import('./page-runner.js').then(({ PageRunner }) => new PageRunner({
-      store: this.store, tasks: this.registry, channel: this.channel,
+      store: this.store, tasks: this.registry, post: (m) => this.post(m),
       concurrency: this.options.concurrency, leaseMs: this.options.leaseMs,
       onChange: (changed, removed) => this.apply(changed, removed, true),
       onDrained: (summary) => this.scheduleWake(summary.nextDueAt),

@@ -8,7 +8,8 @@ import type { AnyTaskDefinition } from './task.js';
 export interface PageRunnerOptions {
   readonly store: TaskStore;
   readonly tasks: ReadonlyMap<string, AnyTaskDefinition>;
-  readonly channel: BroadcastChannel | undefined;
+  /** Posts on the origin's BroadcastChannel (a no-op once the client is closed). */
+  readonly post: (message: ChannelMessage) => void;
   readonly concurrency: number | undefined;
   readonly leaseMs: number | undefined;
   readonly onChange: (changed: readonly TaskRecord[], removed: readonly string[]) => void;
@@ -50,7 +51,7 @@ export class PageRunner {
   /** Drains here when this tab is the runner; otherwise asks the runner. */
   wake(): void {
     if (this.leader) this.wakeIfLeader();
-    else this.options.channel?.postMessage({ t: 'wake' } satisfies ChannelMessage);
+    else this.options.post({ t: 'wake' });
   }
 
   /** Drains here when this tab is the runner (coalescing requests that arrive during a drain). */
@@ -69,7 +70,7 @@ export class PageRunner {
   /** Drains in this tab now, leader or not (the drain lock still keeps runners apart). */
   async drainNow(): Promise<DrainSummary> {
     const summary = await this.executor.drain({ signal: this.stop.signal });
-    this.options.channel?.postMessage({ t: 'drained', summary } satisfies ChannelMessage);
+    this.options.post({ t: 'drained', summary });
     this.options.onDrained(summary);
     return summary;
   }

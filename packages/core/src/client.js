@@ -1,0 +1,487 @@
+import { openChannel } from './channel.js';
+import { HalfsyncError, storageError } from './errors.js';
+import { toTask } from './record.js';
+import { TaskStore } from './store/store.js';
+import { taskRegistry, DEFAULT_RETENTION } from './task.js';
+import { clonePayload, inspectPayload } from './validate.js';
+import { uuid } from './util.js';
+const DEFER_KEYS = new Set(['orderKey', 'delay', 'idempotencyKey']);
+const MAX = Number.MAX_SAFE_INTEGER;
+const bySeq = (a, b) => (a.seq ?? MAX) - (b.seq ?? MAX);
+const deferred = () => {
+    let resolve;
+    let reject;
+    const promise = new Promise((res, rej) => { resolve = res; reject = rej; });
+    promise.catch(() => { });
+    return { resolve, reject, promise };
+};
+const badOption = (what) => {
+    throw new HalfsyncError('INVALID_OPTIONS', what);
+};
+const nonEmpty = (v, what) => {
+    if (v !== undefined && (typeof v !== 'string' || v.length === 0 || v.length > 500)) {
+        badOption(`${what} must be a non-empty string of at most 500 characters, got ${JSON.stringify(v)}`);
+    }
+};
+class Client {
+    options;
+    mode = 'starting';
+    modeReason;
+    ready;
+    persistentStorage;
+    registry;
+    store;
+    db;
+    maxPayloadBytes;
+    tasks = new Map();
+    waiters = new Map();
+    listeners = new Set();
+    channel;
+    batch = [];
+    snapshot = Object.freeze([]);
+    dirty = false;
+    notifyQueued = false;
+    closed = false;
+    loaded = false;
+    removedEarly = new Set();
+    wb;
+    registration;
+    runner;
+    dueTimer;
+    dueAt = Infinity;
+    tagCount = 0;
+    lastTag;
+    cleanup = [];
+    constructor(options) {
+        this.options = options;
+        if (typeof options !== 'object' || options === null)
+            badOption('createClient needs an options object with a tasks array');
+        this.registry = taskRegistry(options.tasks);
+        this.db = options.dbName ?? 'halfsync';
+        nonEmpty(this.db, 'dbName');
+        this.maxPayloadBytes = options.maxPayloadBytes ?? 1_048_576;
+        if (!(this.maxPayloadBytes > 0))
+            badOption(`maxPayloadBytes must be a positive number, got ${String(options.maxPayloadBytes)}`);
+        const sw = options.serviceWorker;
+        if (sw !== undefined && sw !== false && typeof sw !== 'string' && typeof sw.url !== 'string' && typeof sw.messageSW !== 'function') {
+            badOption('serviceWorker must be a script URL, { url, scope, type }, a Workbox instance or false');
+        }
+        this.store = new TaskStore(this.db);
+        this.channel = openChannel(this.db, (m) => this.onMessage(m));
+        this.persistentStorage = options.persistStorage === false ? Promise.resolve(false) : requestPersistence();
+        this.ready = this.start();
+        this.ready.catch(() => { });
+    }
+    // ---- defer and group commit -------------------------------------------------------------
+    defer(task, payload, options = {}) {
+        if (this.closed)
+            throw new HalfsyncError('CLIENT_CLOSED', 'this client was closed; create a new one with createClient()');
+        const name = task?.name;
+        if (typeof name !== 'string' || this.registry.get(name) !== task) {
+            throw new HalfsyncError('UNKNOWN_TASK', `task ${JSON.stringify(name)} is not in this client's tasks; add its definition to createClient({ tasks }) and to the worker's serve({ tasks })`, { details: { task: name } });
+        }
+        if (typeof options !== 'object' || options === null)
+            badOption(`task "${name}": defer options must be an object`);
+        for (const key of Object.keys(options))
+            if (!DEFER_KEYS.has(key))
+                badOption(`task "${name}": unknown defer option "${key}"; the options are orderKey, delay and idempotencyKey`);
+        nonEmpty(options.orderKey, `task "${name}": orderKey`);
+        nonEmpty(options.idempotencyKey, `task "${name}": idempotencyKey`);
+        const delay = options.delay ?? 0;
+        if (typeof delay !== 'number' || !(delay >= 0) || !Number.isFinite(delay))
+            badOption(`task "${name}": delay must be a finite number of ms >= 0, got ${String(options.delay)}`);
+        if (task.options.validate) {
+            try {
+                task.options.validate(payload);
+            }
+            catch (error) {
+                if (error instanceof HalfsyncError)
+                    throw error;
+                throw new HalfsyncError('PAYLOAD_INVALID', `task "${name}": ${error?.message ?? String(error)}`, { cause: error, details: { task: name } });
+            }
+        }
+        inspectPayload(name, payload, this.maxPayloadBytes);
+        const stored = clonePayload(name, payload);
+        const own = task.options.orderKey;
+        const orderKey = options.orderKey ?? (typeof own === 'function' ? own(payload) : own);
+        nonEmpty(orderKey, `task "${name}": the orderKey function's result`);
+        const now = Date.now();
+        const id = uuid();
+        const record = {
+            id, name, payload: stored, status: 'pending', attempts: 0, createdAt: now, updatedAt: now,
+            nextRunAt: now + delay, due: now + delay, idempotencyKey: options.idempotencyKey ?? id, rev: 1,
+            leaseUntil: undefined, orderKey: undefined, lastError: undefined, result: undefined,
+        };
+        // Only defined fields are stored: an absent field keeps the record out of that index.
+        for (const key of ['leaseUntil', 'orderKey', 'lastError', 'result'])
+            delete record[key];
+        if (orderKey !== undefined)
+            Object.assign(record, { orderKey, lane: orderKey });
+        const persisted = deferred();
+        const result = this.waiter(id);
+        this.batch.push({ record, persisted });
+        if (this.batch.length === 1)
+            queueMicrotask(() => void this.flush());
+        this.tasks.set(id, Object.freeze({ ...toTask({ ...record, seq: 0 }), seq: undefined }));
+        this.changed(true);
+        return { id, persisted: persisted.promise, result: result.promise };
+    }
+    async flush() {
+        const batch = this.batch;
+        this.batch = [];
+        let results;
+        try {
+            results = await this.store.insert(batch.map((b) => b.record));
+        }
+        catch (error) {
+            // The batch as a whole failed (a full quota, say): commit one by one, in order, so that
+            // every task that fits keeps its place and only the ones that do not are refused.
+            if (batch.length === 1)
+                results = [storageError(error, 'storing a deferred task')];
+            else {
+                results = [];
+                for (const b of batch) {
+                    try {
+                        results.push(...(await this.store.insert([b.record])));
+                    }
+                    catch (e) {
+                        results.push(storageError(e, 'storing a deferred task'));
+                    }
+                }
+            }
+        }
+        const committed = [];
+        results.forEach((r, i) => {
+            const { record, persisted } = batch[i];
+            if (r instanceof Error) {
+                this.tasks.delete(record.id);
+                persisted.reject(r);
+                this.waiters.get(record.id)?.reject(r);
+                this.waiters.delete(record.id);
+            }
+            else {
+                committed.push(r);
+            }
+        });
+        this.apply(committed, [], true);
+        results.forEach((r, i) => { if (!(r instanceof Error))
+            batch[i].persisted.resolve(this.tasks.get(r.id) ?? toTask(r)); });
+        if (committed.length < batch.length)
+            this.changed();
+        if (committed.length > 0)
+            this.wake();
+    }
+    // ---- snapshot -----------------------------------------------------------------------------
+    getSnapshot = () => {
+        if (this.dirty) {
+            this.dirty = false;
+            this.snapshot = Object.freeze([...this.tasks.values()].sort(bySeq));
+        }
+        return this.snapshot;
+    };
+    subscribe = (listener) => {
+        this.listeners.add(listener);
+        return () => { this.listeners.delete(listener); };
+    };
+    get(id) {
+        return this.tasks.get(id);
+    }
+    changed(sync = false) {
+        this.dirty = true;
+        if (sync) {
+            this.emit();
+            return;
+        }
+        if (this.notifyQueued)
+            return;
+        this.notifyQueued = true;
+        queueMicrotask(() => { this.notifyQueued = false; this.emit(); });
+    }
+    emit() {
+        for (const listener of [...this.listeners])
+            listener();
+    }
+    /** Applies committed records (from this tab, another tab or the worker), newest revision wins. */
+    apply(records, removed, broadcast = false) {
+        const views = [];
+        for (const r of records) {
+            const known = this.tasks.get(r.id);
+            if (known && known.seq !== undefined && known.rev >= r.rev)
+                continue;
+            if (!this.loaded && this.removedEarly.has(r.id))
+                continue;
+            const view = 'lane' in r || 'due' in r || 'purgeAt' in r || 'leaseOwner' in r ? toTask(r) : Object.isFrozen(r) ? r : Object.freeze({ ...r });
+            this.tasks.set(r.id, view);
+            views.push(view);
+            this.settleWaiter(view);
+            // If the runner dies mid-task nobody says so: look again when its lease runs out.
+            if (view.status === 'running' && view.leaseUntil !== undefined && this.mode !== 'starting')
+                this.scheduleWake(view.leaseUntil + 50);
+        }
+        for (const id of removed) {
+            if (!this.loaded)
+                this.removedEarly.add(id);
+            if (this.tasks.delete(id)) {
+                const w = this.waiters.get(id);
+                if (w) {
+                    this.waiters.delete(id);
+                    w.reject(new HalfsyncError('TASK_NOT_FOUND', `task ${id} was removed (acknowledged or quarantined) before it finished`, { details: { id } }));
+                }
+            }
+        }
+        if (broadcast && (views.length > 0 || removed.length > 0)) {
+            this.post({ t: 'changed', tasks: views, removed });
+        }
+        if (views.length > 0 || removed.length > 0)
+            this.changed();
+    }
+    post(message) {
+        if (!this.closed)
+            this.channel?.postMessage(message);
+    }
+    waiter(id) {
+        let w = this.waiters.get(id);
+        if (!w) {
+            w = deferred();
+            this.waiters.set(id, w);
+        }
+        return w;
+    }
+    settleWaiter(task) {
+        const w = this.waiters.get(task.id);
+        if (!w)
+            return;
+        if (task.status === 'succeeded')
+            w.resolve(task.result);
+        else if (task.status === 'failed') {
+            w.reject(new HalfsyncError('TASK_FAILED', `task "${task.name}" (${task.id}) failed: ${task.lastError?.message ?? 'unknown error'}`, { details: { id: task.id, lastError: task.lastError } }));
+        }
+        else if (task.status === 'cancelled') {
+            w.reject(new HalfsyncError('TASK_CANCELLED', `task "${task.name}" (${task.id}) was cancelled`, { details: { id: task.id } }));
+        }
+        else
+            return;
+        this.waiters.delete(task.id);
+    }
+    result(id) {
+        const w = this.waiter(id);
+        const known = this.tasks.get(id);
+        if (known)
+            this.settleWaiter(known);
+        else if (this.loaded) {
+            this.waiters.delete(id);
+            return Promise.reject(new HalfsyncError('TASK_NOT_FOUND', `no task with id "${id}"`, { details: { id } }));
+        }
+        return w.promise;
+    }
+    // ---- operations ---------------------------------------------------------------------------
+    async modify(id, op) {
+        if (this.closed)
+            throw new HalfsyncError('CLIENT_CLOSED', 'this client was closed; create a new one with createClient()');
+        const name = this.tasks.get(id)?.name;
+        const retention = (name && this.registry.get(name)?.retention) || DEFAULT_RETENTION;
+        const { changed, removed } = await this.store.modify(id, op, Date.now(), retention);
+        this.apply(changed, removed, true);
+        if (op === 'retry')
+            this.wake();
+    }
+    retry(id) { return this.modify(id, 'retry'); }
+    cancel(id) { return this.modify(id, 'cancel'); }
+    acknowledge(id) { return this.modify(id, 'acknowledge'); }
+    quarantined() {
+        return this.store.quarantined();
+    }
+    async drain() {
+        const mode = await this.ready;
+        if (mode === 'page')
+            return (await this.pageRunner()).drainNow();
+        const reply = await this.ask('drain');
+        if (reply.op !== 'drain')
+            throw new HalfsyncError('WORKER_UNAVAILABLE', 'the service worker gave an unexpected answer to a drain request');
+        return reply.summary;
+    }
+    // ---- choosing a path and waking the runner ------------------------------------------------
+    async start() {
+        const load = this.store.loadAll(Date.now()).then((records) => {
+            this.apply(records, []);
+            this.loaded = true;
+            this.removedEarly.clear();
+        });
+        const mode = await this.chooseMode();
+        await load;
+        if (this.closed)
+            return this.mode;
+        this.mode = mode;
+        this.changed();
+        // Typed loosely so this module also type-checks without the DOM lib (worker builds import it).
+        const g = globalThis;
+        const doc = g.document;
+        if (doc && g.addEventListener && g.removeEventListener) {
+            const onOnline = () => this.wake(true);
+            const onVisible = () => { if (doc.visibilityState === 'visible')
+                this.wake(); };
+            g.addEventListener('online', onOnline);
+            doc.addEventListener('visibilitychange', onVisible);
+            this.cleanup.push(() => g.removeEventListener('online', onOnline), () => doc.removeEventListener('visibilitychange', onVisible));
+        }
+        if (mode === 'page')
+            await this.pageRunner();
+        // On load: wake the runner for work left by an earlier visit.
+        if ([...this.tasks.values()].some((t) => t.status === 'pending' || t.status === 'running'))
+            this.wake(true);
+        return mode;
+    }
+    async chooseMode() {
+        const sw = this.options.serviceWorker;
+        if (!sw)
+            return 'page';
+        if (typeof navigator === 'undefined' || !('serviceWorker' in navigator)) {
+            this.modeReason = new HalfsyncError('WORKER_UNAVAILABLE', 'this browser (or this context: private mode, an insecure origin) has no service workers; tasks run in the page instead');
+            return 'page';
+        }
+        try {
+            let wb;
+            if (typeof sw === 'string' || !('messageSW' in sw)) {
+                const { Workbox } = await import('workbox-window');
+                const spec = typeof sw === 'string' ? { url: sw } : sw;
+                wb = new Workbox(spec.url, { scope: spec.scope, type: spec.type ?? 'module' });
+            }
+            else
+                wb = sw;
+            this.wb = wb;
+            await wb.register();
+            // `ready` (not wb.active) also resolves when the worker was active before this page loaded.
+            this.registration = await withTimeout(navigator.serviceWorker.ready, this.options.workerTimeoutMs ?? 10_000, 'activate');
+            const pong = await this.ask('ping');
+            if (pong.op !== 'ping')
+                throw new HalfsyncError('WORKER_UNAVAILABLE', 'the service worker does not speak halfsync; call serve() in it');
+            return this.registration && 'sync' in this.registration ? 'sync' : 'message';
+        }
+        catch (error) {
+            this.modeReason = error instanceof HalfsyncError && error.code === 'WORKER_UNAVAILABLE' ? error
+                : new HalfsyncError('WORKER_UNAVAILABLE', `the service worker could not be used (${error?.message ?? String(error)}); tasks run in the page instead`, { cause: error });
+            return 'page';
+        }
+    }
+    async ask(op) {
+        if (!this.wb)
+            throw new HalfsyncError('WORKER_UNAVAILABLE', 'no service worker is in use');
+        const reply = (await withTimeout(this.wb.messageSW({ halfsync: 1, op, db: this.db }), this.options.workerTimeoutMs ?? 10_000, op));
+        if (!reply || typeof reply !== 'object' || !('ok' in reply)) {
+            throw new HalfsyncError('WORKER_UNAVAILABLE', 'the service worker answered but not as halfsync does; call serve({ tasks }) in your worker script');
+        }
+        if (!reply.ok)
+            throw new HalfsyncError('WORKER_UNAVAILABLE', `the service worker refused the ${op} request: ${reply.message}`);
+        return reply;
+    }
+    pageRunner() {
+        this.runner ??= import('./page-runner.js').then(({ PageRunner }) => new PageRunner({
+            store: this.store, tasks: this.registry, post: (m) => this.post(m),
+            concurrency: this.options.concurrency, leaseMs: this.options.leaseMs,
+            onChange: (changed, removed) => this.apply(changed, removed, true),
+            onDrained: (summary) => this.scheduleWake(summary.nextDueAt),
+        }));
+        return this.runner;
+    }
+    /** Wakes whatever runs the tasks. `fresh` asks Background Sync for a new tag (see README: tags). */
+    wake(fresh = false) {
+        if (this.closed)
+            return;
+        if (this.mode === 'page') {
+            void this.pageRunner().then((r) => r.wake());
+            return;
+        }
+        if (this.mode === 'starting')
+            return; // start() wakes once the mode is known
+        const sync = this.mode === 'sync' ? this.registration.sync : undefined;
+        if (sync) {
+            // A tag waiting for the browser's retry ignores a new registration, so online we register
+            // a new tag each time (it fires at once and is gone); offline we reuse the last one (it is
+            // still waiting for the network, and reusing it keeps the list of tags short).
+            const online = typeof navigator === 'undefined' || navigator.onLine;
+            if (fresh || online || !this.lastTag)
+                this.lastTag = `halfsync:${this.db}:${Date.now().toString(36)}-${(this.tagCount++).toString(36)}`;
+            sync.register(this.lastTag).catch(() => this.message());
+        }
+        else
+            this.message();
+    }
+    message() {
+        this.ask('drain').catch(() => { });
+    }
+    /** Wakes the runner at `at` (the earliest request wins): a retry coming due, or a lease that may be orphaned. */
+    scheduleWake(at) {
+        if (at === undefined || this.closed || (this.dueTimer !== undefined && at >= this.dueAt))
+            return;
+        clearTimeout(this.dueTimer);
+        this.dueAt = at;
+        // Timers in pages are throttled and capped; a later load or online event wakes the runner too.
+        this.dueTimer = setTimeout(() => {
+            this.dueTimer = undefined;
+            this.wake(true);
+        }, Math.min(Math.max(0, at - Date.now()), 2_147_483_647));
+    }
+    onMessage(m) {
+        if (m.t === 'changed')
+            this.apply(m.tasks, m.removed);
+        else if (m.t === 'drained')
+            this.scheduleWake(m.summary.nextDueAt);
+        else if (m.t === 'wake' && this.mode === 'page')
+            void this.pageRunner().then((r) => r.wakeIfLeader());
+    }
+    close() {
+        if (this.closed)
+            return;
+        this.closed = true;
+        clearTimeout(this.dueTimer);
+        for (const f of this.cleanup)
+            f();
+        this.channel?.close();
+        void this.runner?.then((r) => r.close());
+        const error = new HalfsyncError('CLIENT_CLOSED', 'the client was closed before the task settled; its work continues and a new client can wait for it');
+        for (const w of this.waiters.values())
+            w.reject(error);
+        this.waiters.clear();
+        this.listeners.clear();
+        // Let the pending batch commit before closing the connection.
+        const pending = this.batch.length > 0 ? new Promise((r) => queueMicrotask(() => r(undefined))) : Promise.resolve();
+        void pending.then(() => this.store.close());
+    }
+}
+function withTimeout(promise, ms, what) {
+    let timer;
+    return Promise.race([
+        promise,
+        new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new HalfsyncError('WORKER_UNAVAILABLE', `the service worker did not answer (${what}) within ${ms} ms`)), ms);
+        }),
+    ]).finally(() => clearTimeout(timer));
+}
+async function requestPersistence() {
+    try {
+        const storage = typeof navigator === 'undefined' ? undefined : navigator.storage;
+        if (!storage?.persist)
+            return false;
+        return (await storage.persisted?.()) || (await storage.persist());
+    }
+    catch {
+        return false;
+    }
+}
+/**
+ * Creates the page's client: it defers tasks, keeps a live snapshot of every task (from this tab,
+ * other tabs and the worker), and wakes the runner that completes them.
+ *
+ * @example
+ * ```ts
+ * import { createClient } from '@halfsync/core';
+ * import { sendEmail } from './tasks';
+ * const client = createClient({ tasks: [sendEmail], serviceWorker: '/sw.js' });
+ * const handle = client.defer(sendEmail, { to: 'a@example.com', subject: 'Hi' });
+ * await handle.persisted; // on disk: survives a reload, a closed tab, a browser restart
+ * ```
+ */
+export function createClient(options) {
+    return new Client(options);
+}
+//# sourceMappingURL=client.js.map

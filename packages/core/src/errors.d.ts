@@ -1,0 +1,101 @@
+/**
+ * Every error halfsync raises is a {@link HalfsyncError} with a stable {@link HalfsyncErrorCode}.
+ * Match on `code`, never on the message: messages say what to do and may be reworded.
+ */
+export type HalfsyncErrorCode = 
+/** `defer` was given a task the client was not created with. */
+'UNKNOWN_TASK'
+/** `defineTask` or `createClient` was given a malformed definition or option. */
+ | 'INVALID_OPTIONS'
+/** Two task definitions share one name. */
+ | 'DUPLICATE_TASK'
+/** The payload holds something structured clone cannot copy (a function, a DOM node, a stream...). */
+ | 'PAYLOAD_NOT_CLONEABLE'
+/** The payload is over the client's `maxPayloadBytes`. */
+ | 'PAYLOAD_TOO_LARGE'
+/** The payload has a `__proto__` key, which halfsync refuses to store. */
+ | 'PAYLOAD_UNSAFE_KEY'
+/** The task's own `validate` rejected the payload. */
+ | 'PAYLOAD_INVALID'
+/** The browser refused the write because the origin's storage quota is exhausted. */
+ | 'QUOTA_EXCEEDED'
+/** IndexedDB is missing, blocked (private mode, policy) or failed to open. */
+ | 'STORAGE_UNAVAILABLE'
+/** IndexedDB failed in a way not covered above; `cause` holds the browser's error. */
+ | 'STORAGE_ERROR'
+/** No task with that id is known (never deferred, or already acknowledged). */
+ | 'TASK_NOT_FOUND'
+/** The operation does not apply to the task in its current status (e.g. cancelling a running task). */
+ | 'INVALID_TRANSITION'
+/** The task failed permanently; `details.lastError` says why. */
+ | 'TASK_FAILED'
+/** The task was cancelled before it ran. */
+ | 'TASK_CANCELLED'
+/** A runner lost a task's lease to another runner (seen by handlers as `signal.reason`). */
+ | 'LEASE_LOST'
+/** The client was closed; create a new one. */
+ | 'CLIENT_CLOSED'
+/** An http task targets an origin that is not allowed. */
+ | 'ORIGIN_NOT_ALLOWED'
+/** An http task's body cannot be stored for replay (a stream, for example). */
+ | 'BODY_NOT_REPLAYABLE'
+/** The service worker did not answer. */
+ | 'WORKER_UNAVAILABLE'
+/** The testing kit was asked for something the browser engine cannot do. */
+ | 'UNSUPPORTED_ENGINE';
+/** Options for {@link HalfsyncError}. */
+export interface HalfsyncErrorOptions {
+    /** The underlying error, if any. */
+    cause?: unknown;
+    /** Structured facts about the failure (the task id, the limit that was hit...). */
+    details?: Readonly<Record<string, unknown>>;
+}
+/**
+ * The one error class of halfsync.
+ *
+ * @example
+ * ```ts
+ * try { client.defer(sendEmail, payload) }
+ * catch (e) { if (e instanceof HalfsyncError && e.code === 'PAYLOAD_TOO_LARGE') shrink() }
+ * ```
+ */
+export declare class HalfsyncError extends Error {
+    /** A stable machine-readable code. */
+    readonly code: HalfsyncErrorCode;
+    /** Structured facts about the failure. */
+    readonly details: Readonly<Record<string, unknown>>;
+    constructor(code: HalfsyncErrorCode, message: string, options?: HalfsyncErrorOptions);
+}
+/** Options shared by the errors a task handler throws. */
+export interface TaskErrorOptions {
+    /** A short machine-readable code stored with the failure (shown in devtools, matched by apps). */
+    code?: string;
+    /** The underlying error. */
+    cause?: unknown;
+}
+/**
+ * Thrown by a task handler to say that retrying cannot help (a 400, a validation failure on
+ * the server...). The task becomes `failed` at once and stays inspectable until acknowledged.
+ */
+export declare class PermanentError extends Error {
+    /** Stored in the task's `lastError.code`. */
+    readonly code: string;
+    constructor(message: string, options?: TaskErrorOptions);
+}
+/**
+ * Thrown by a task handler to ask for a retry, optionally not before `retryAfterMs`
+ * (a `Retry-After` header, a rate limit). Any other thrown value is retryable too; this class
+ * only adds the hint and a code.
+ */
+export declare class RetryableError extends Error {
+    /** Stored in the task's `lastError.code`. */
+    readonly code: string;
+    /** The earliest delay before the next attempt, in milliseconds. */
+    readonly retryAfterMs: number | undefined;
+    constructor(message: string, options?: TaskErrorOptions & {
+        retryAfterMs?: number;
+    });
+}
+/** Turns a DOMException from IndexedDB into the matching coded error. */
+export declare function storageError(error: unknown, what: string): HalfsyncError;
+//# sourceMappingURL=errors.d.ts.map

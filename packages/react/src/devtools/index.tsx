@@ -1,0 +1,124 @@
+import { useEffect, useState, type CSSProperties } from 'react';
+import type { HalfsyncClient, Task, TaskStatus } from '@halfsync/core';
+import { useSnapshot } from '../useQueue.js';
+import { useHalfsyncClient } from '../provider.js';
+
+/** Props of {@link HalfsyncDevtools}. */
+export interface HalfsyncDevtoolsProps {
+  /** The client to inspect. Default: the one of the nearest provider. */
+  readonly client?: HalfsyncClient;
+  /** Start open. Default false (a small button shows the counts). */
+  readonly initialOpen?: boolean;
+  /** `inline` renders in the page flow; the corners float over it. Default `bottom-right`. */
+  readonly position?: 'inline' | 'bottom-right' | 'bottom-left';
+  /** A title for the panel. Default "halfsync queue". */
+  readonly title?: string;
+}
+
+const COLORS: Record<TaskStatus, string> = {
+  pending: '#b7791f', running: '#2b6cb0', succeeded: '#2f855a', failed: '#c53030', cancelled: '#718096',
+};
+
+const s = {
+  panel: { font: '12px/1.4 ui-monospace, SFMono-Regular, Menlo, monospace', color: '#1a202c', background: '#fff', border: '1px solid #cbd5e0', borderRadius: 8, boxShadow: '0 4px 16px rgba(0,0,0,.12)', overflow: 'hidden', maxWidth: '100%' },
+  head: { display: 'flex', alignItems: 'center', gap: 8, padding: '6px 10px', background: '#1a202c', color: '#fff' },
+  table: { borderCollapse: 'collapse', width: '100%' },
+  cell: { padding: '4px 8px', borderTop: '1px solid #edf2f7', textAlign: 'left', verticalAlign: 'top', whiteSpace: 'nowrap' },
+  error: { padding: '4px 8px', borderTop: '1px solid #edf2f7', color: '#c53030', whiteSpace: 'normal', maxWidth: 260, overflowWrap: 'anywhere' },
+  button: { font: 'inherit', fontSize: 11, padding: '1px 6px', marginRight: 4, border: '1px solid #a0aec0', borderRadius: 4, background: '#f7fafc', cursor: 'pointer' },
+  headButton: { font: 'inherit', fontSize: 11, padding: '1px 6px', border: '1px solid #4a5568', borderRadius: 4, background: '#2d3748', color: '#fff', cursor: 'pointer' },
+} satisfies Record<string, CSSProperties>;
+
+const badge = (status: TaskStatus): CSSProperties => ({ display: 'inline-block', padding: '0 6px', borderRadius: 10, color: '#fff', background: COLORS[status] });
+
+function relative(at: number | undefined, now: number): string {
+  if (at === undefined) return '';
+  const d = Math.round((at - now) / 1000);
+  if (Math.abs(d) < 1) return 'now';
+  return d > 0 ? `in ${d}s` : `${-d}s ago`;
+}
+
+function Row({ task, client, now }: { task: Task; client: HalfsyncClient; now: number }) {
+  const [busy, setBusy] = useState<string | undefined>();
+  const [problem, setProblem] = useState<string | undefined>();
+  const act = (op: 'retry' | 'cancel' | 'acknowledge') => {
+    setBusy(op);
+    setProblem(undefined);
+    client[op](task.id).catch((e: Error) => setProblem(e.message)).finally(() => setBusy(undefined));
+  };
+  const finished = task.status === 'succeeded' || task.status === 'failed' || task.status === 'cancelled';
+  return (
+    <tr data-task-id={task.id} data-status={task.status}>
+      <td style={s.cell}>{task.name}</td>
+      <td style={s.cell}><span style={badge(task.status)}>{task.status}</span></td>
+      <td style={s.cell}>{task.attempts}</td>
+      <td style={s.cell}>{task.status === 'pending' ? relative(task.nextRunAt, now) : ''}</td>
+      <td style={s.cell}>{task.orderKey ?? ''}</td>
+      <td style={s.error}>{problem ?? (task.lastError ? `${task.lastError.code}: ${task.lastError.message}` : '')}</td>
+      <td style={s.cell}>
+        {task.status === 'failed' && <button type="button" style={s.button} disabled={!!busy} onClick={() => act('retry')}>retry</button>}
+        {task.status === 'pending' && <button type="button" style={s.button} disabled={!!busy} onClick={() => act('cancel')}>cancel</button>}
+        {finished && <button type="button" style={s.button} disabled={!!busy} onClick={() => act('acknowledge')}>acknowledge</button>}
+      </td>
+    </tr>
+  );
+}
+
+function useNow(active: boolean): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!active) return;
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, [active]);
+  return now;
+}
+
+/**
+ * A queue inspector: every task with its status, attempts, next run, order key and last error,
+ * with retry, cancel and acknowledge buttons, and a "drain now" button. Styled on its own (no
+ * CSS to import); import it from `@halfsync/react/devtools` only where you want it, and bundlers
+ * leave it out everywhere else.
+ */
+export function HalfsyncDevtools(props: HalfsyncDevtoolsProps) {
+  return props.client ? <Panel {...props} client={props.client} /> : <FromContext {...props} />;
+}
+
+function FromContext(props: HalfsyncDevtoolsProps) {
+  return <Panel {...props} client={useHalfsyncClient()} />;
+}
+
+function Panel({ client, initialOpen = false, position = 'bottom-right', title = 'halfsync queue' }: HalfsyncDevtoolsProps & { client: HalfsyncClient }) {
+  const tasks = useSnapshot(client);
+  const [open, setOpen] = useState(initialOpen);
+  const [draining, setDraining] = useState(false);
+  const now = useNow(open);
+  const counts = tasks.reduce<Record<string, number>>((acc, t) => { acc[t.status] = (acc[t.status] ?? 0) + 1; return acc; }, {});
+  const summary = (['pending', 'running', 'failed', 'succeeded'] as const).filter((k) => counts[k]).map((k) => `${counts[k]} ${k}`).join(' · ') || 'empty';
+  const place: CSSProperties = position === 'inline' ? {} : { position: 'fixed', bottom: 12, [position === 'bottom-left' ? 'left' : 'right']: 12, zIndex: 2147483000, maxHeight: '60vh', overflow: 'auto' };
+  return (
+    <section aria-label={title} style={{ ...s.panel, ...place }} data-halfsync-devtools="">
+      <div style={s.head}>
+        <button type="button" style={s.headButton} aria-expanded={open} onClick={() => setOpen(!open)}>{open ? '▾' : '▸'} {title}</button>
+        <span>{summary}</span>
+        <span style={{ marginLeft: 'auto', opacity: 0.8 }}>mode: {client.mode}</span>
+        {open && (
+          <button type="button" style={s.headButton} disabled={draining} onClick={() => { setDraining(true); client.drain().catch(() => {}).finally(() => setDraining(false)); }}>
+            drain now
+          </button>
+        )}
+      </div>
+      {open && (
+        <table style={s.table}>
+          <thead>
+            <tr>{['task', 'status', 'attempts', 'next run', 'order key', 'last error', ''].map((h) => <th key={h} style={{ ...s.cell, borderTop: 0 }}>{h}</th>)}</tr>
+          </thead>
+          <tbody>
+            {tasks.length === 0 ? <tr><td style={s.cell} colSpan={7}>no tasks</td></tr> : [...tasks].reverse().map((t) => <Row key={t.id} task={t} client={client} now={now} />)}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
