@@ -3,6 +3,7 @@ import { defineConfig } from '@playwright/test';
 import { chromiumPath, chromiumArgs } from './scripts/browsers.mjs';
 
 export const E2E_PORT = 4310;
+export const DEMO_PORT = 5310;
 
 export default defineConfig({
   testDir: 'e2e',
@@ -28,6 +29,14 @@ export default defineConfig({
       env: { PORT: String(E2E_PORT) },
       reuseExistingServer: false,
       timeout: 120_000,
+    },
+    {
+      // The demo as `npm run demo` serves it, on its own port and database file.
+      command: 'node demo/start.mjs --reset',
+      url: `http://127.0.0.1:${DEMO_PORT}/`,
+      env: { PORT: String(DEMO_PORT), HALFSYNC_DEMO_DB: 'test-results/.demo/shop.db', HALFSYNC_DEMO_SLOW_MS: '300' },
+      reuseExistingServer: false,
+      timeout: 180_000,
     },
   ],
 });

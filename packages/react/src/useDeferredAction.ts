@@ -40,8 +40,8 @@ export interface DeferredActionOptions<Input, Payload, Result, Value> {
 }
 
 /** What `run` returns: the handle, or the error of the sync half (nothing was deferred). */
-export type RunResult<Result> =
-  | { readonly ok: true; readonly id: string; readonly handle: DeferHandle<Result> }
+export type RunResult<Result, Payload = unknown> =
+  | { readonly ok: true; readonly id: string; readonly handle: DeferHandle<Result>; readonly payload: Payload }
   | { readonly ok: false; readonly error: unknown };
 
 /** What {@link useDeferredAction} returns. */
@@ -51,7 +51,7 @@ export interface DeferredAction<Input, Payload, Result, Value> {
    * a refusal comes back as `{ ok: false, error }`. The new task is in `tasks` and `optimistic`
    * in the same render as the call.
    */
-  run(input: Input): RunResult<Result>;
+  run(input: Input): RunResult<Result, Payload>;
   /** Every task of this action, live: this tab's, other tabs', and those deferred before a reload. */
   readonly tasks: ReadonlyArray<Task<Payload, Result>>;
   /** The tasks not yet succeeded, as optimistic values to merge with server data. */
@@ -113,11 +113,12 @@ export function useDeferredAction<Payload, Result, Input = Payload, Value = Payl
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [tasks, rollback]);
 
-  const run = useCallback((input: Input): RunResult<Result> => {
+  const run = useCallback((input: Input): RunResult<Result, Payload> => {
     const o = latest.current;
     let handle: DeferHandle<Result>;
+    let payload: Payload;
     try {
-      const payload = o.prepare ? o.prepare(input) : (input as unknown as Payload);
+      payload = o.prepare ? o.prepare(input) : (input as unknown as Payload);
       const deferOptions = typeof o.defer === 'function' ? o.defer(payload) : o.defer;
       handle = client.defer(task, payload, deferOptions);
     } catch (error) {
@@ -128,7 +129,7 @@ export function useDeferredAction<Payload, Result, Input = Payload, Value = Payl
       (result) => latest.current.onSuccess?.(result, id),
       (error: HalfsyncError) => { if (error.code !== 'CLIENT_CLOSED') latest.current.onError?.(error, id); },
     ).finally(() => latest.current.onSettled?.(id)).catch(() => {});
-    return { ok: true, id, handle };
+    return { ok: true, id, handle, payload };
   }, [client, task]);
 
   return useMemo(() => ({

@@ -1,5 +1,5 @@
 import { useMemo, useSyncExternalStore } from 'react';
-import type { HalfsyncClient, Task, TaskDefinition, TaskStatus } from '@halfsync/core';
+import type { ClientMode, HalfsyncClient, Task, TaskDefinition, TaskStatus } from '@halfsync/core';
 import { useHalfsyncClient } from './provider.js';
 
 const EMPTY: readonly Task[] = Object.freeze([]);
@@ -41,4 +41,13 @@ export function useDeferredTask<Payload = unknown, Result = unknown>(id: string 
     () => (id === undefined ? undefined : (client.get(id) as Task<Payload, Result> | undefined)),
     () => undefined,
   );
+}
+
+/**
+ * The path the client completes work on (`sync`, `message`, `page`), live: `starting` until the
+ * worker answered, and during server rendering.
+ */
+export function useHalfsyncMode(): ClientMode {
+  const client = useHalfsyncClient();
+  return useSyncExternalStore(client.subscribe, () => client.mode, () => 'starting');
 }

@@ -1,0 +1,43 @@
+// The demo: the shop page, one service worker (Workbox precaching + halfsync, built by
+// vite-plugin-pwa's injectManifest) and the backend, all served by one Vite process on 127.0.0.1.
+import { defineConfig } from 'vite';
+import react from '@vitejs/plugin-react';
+import { VitePWA } from 'vite-plugin-pwa';
+import { fileURLToPath } from 'node:url';
+import { backendPlugin } from './server/backend.ts';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const port = Number(process.env.PORT ?? 5173);
+// The demo runs on the workspace's sources, so it needs no build of the packages first.
+const alias = {
+  '@halfsync/core/worker': here('../packages/core/src/worker.ts'),
+  '@halfsync/core/http': here('../packages/core/src/http.ts'),
+  '@halfsync/core': here('../packages/core/src/index.ts'),
+  '@halfsync/react/devtools': here('../packages/react/src/devtools/index.tsx'),
+  '@halfsync/react': here('../packages/react/src/index.ts'),
+};
+
+export default defineConfig({
+  root: here('.'),
+  resolve: { alias },
+  plugins: [
+    react(),
+    VitePWA({
+      strategies: 'injectManifest',
+      srcDir: 'src',
+      filename: 'sw.ts',
+      injectRegister: false,
+      manifest: false,
+      injectManifest: { rollupFormat: 'es', globPatterns: ['**/*.{js,css,html,svg}'], buildPlugins: { vite: [{ name: 'halfsync-alias', config: () => ({ resolve: { alias } }) }] } },
+      devOptions: { enabled: false },
+    }),
+    backendPlugin({
+      reset: process.env.HALFSYNC_DEMO_RESET === '1',
+      file: process.env.HALFSYNC_DEMO_DB || undefined,
+      slowMs: process.env.HALFSYNC_DEMO_SLOW_MS ? Number(process.env.HALFSYNC_DEMO_SLOW_MS) : undefined,
+    }),
+  ],
+  server: { host: '127.0.0.1', port, strictPort: true },
+  preview: { host: '127.0.0.1', port, strictPort: true },
+  build: { outDir: here('./dist'), emptyOutDir: true, target: 'es2022' },
+});
