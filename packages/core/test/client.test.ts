@@ -179,12 +179,16 @@ describe('client snapshot and operations', () => {
   });
 
   it('retries a failed task with fresh attempts', async () => {
-    const c = open(freshDb());
-    const h = c.defer(gated, { n: -1 }, {});
-    await until(() => (c.get(h.id)?.attempts ?? 0) >= 1, 'a first attempt');
-    const t = c.get(h.id)!;
-    expect(t.status).toBe('pending');
-    expect(t.lastError?.message).toBe('negative');
+    let allow = false;
+    const flip = defineTask('flip', { run: () => { if (!allow) throw new PermanentError('not yet'); return 'ok'; } });
+    const c = createClient({ tasks: [flip], dbName: freshDb(), persistStorage: false });
+    clients.push(c);
+    const h = c.defer(flip, {});
+    await expect(h.result).rejects.toMatchObject({ code: 'TASK_FAILED' });
+    allow = true;
+    await c.retry(h.id);
+    expect(await c.result(h.id)).toBe('ok');
+    expect(c.get(h.id)).toMatchObject({ status: 'succeeded', attempts: 1, lastError: { message: 'not yet' } });
     await expect(c.retry(h.id)).rejects.toMatchObject({ code: 'INVALID_TRANSITION' });
   });
 
