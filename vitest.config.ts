@@ -10,6 +10,7 @@ const alias = {
   '@halfsync/core/worker': src('./packages/core/src/worker.ts'),
   '@halfsync/core/http': src('./packages/core/src/http.ts'),
   '@halfsync/core/testing/node': src('./packages/core/src/testing/node.ts'),
+  '@halfsync/core/testing': src('./packages/core/src/testing/index.ts'),
   '@halfsync/core': src('./packages/core/src/index.ts'),
   '@halfsync/react/devtools': src('./packages/react/src/devtools/index.tsx'),
   '@halfsync/react': src('./packages/react/src/index.ts'),

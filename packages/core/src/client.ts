@@ -39,6 +39,14 @@ export interface ClientOptions {
   readonly persistStorage?: boolean;
   /** How long to wait for the worker's answer when choosing a path, in ms. Default 10 000. */
   readonly workerTimeoutMs?: number;
+  /**
+   * Run tasks on their own (default true). With `false` the page runner only runs them when
+   * `drain()` is called: for tests (see `@halfsync/core/testing/node`) and for apps that want to
+   * choose the moment. Applies to the page runner only.
+   */
+  readonly autoRun?: boolean;
+  /** The clock (ms since the epoch). Default `Date.now`; tests pass a manual one. */
+  readonly now?: () => number;
 }
 
 /** Options of {@link HalfsyncClient.defer}. */
@@ -156,6 +164,7 @@ class Client implements HalfsyncClient {
   private tagCount = 0;
   private lastTag: string | undefined;
   private readonly cleanup: Array<() => void> = [];
+  private readonly now: () => number;
 
   constructor(private readonly options: ClientOptions) {
     if (typeof options !== 'object' || options === null) badOption('createClient needs an options object with a tasks array');
@@ -168,6 +177,7 @@ class Client implements HalfsyncClient {
     if (sw !== undefined && sw !== false && typeof sw !== 'string' && typeof (sw as { url?: unknown }).url !== 'string' && typeof (sw as Workbox).messageSW !== 'function') {
       badOption('serviceWorker must be a script URL, { url, scope, type }, a Workbox instance or false');
     }
+    this.now = options.now ?? Date.now;
     this.store = new TaskStore(this.db);
     this.channel = openChannel(this.db, (m) => this.onMessage(m));
     this.persistentStorage = options.persistStorage === false ? Promise.resolve(false) : requestPersistence();
@@ -203,7 +213,7 @@ class Client implements HalfsyncClient {
     const orderKey = options.orderKey ?? (typeof own === 'function' ? own(payload) : own);
     nonEmpty(orderKey, `task "${name}": the orderKey function's result`);
 
-    const now = Date.now();
+    const now = this.now();
     const id = uuid();
     const record: NewTaskRecord = {
       id, name, payload: stored, status: 'pending', attempts: 0, createdAt: now, updatedAt: now,
@@ -359,7 +369,7 @@ class Client implements HalfsyncClient {
     if (this.closed) throw new HalfsyncError('CLIENT_CLOSED', 'this client was closed; create a new one with createClient()');
     const name = this.tasks.get(id)?.name;
     const retention = (name && this.registry.get(name)?.retention) || DEFAULT_RETENTION;
-    const { changed, removed } = await this.store.modify(id, op, Date.now(), retention);
+    const { changed, removed } = await this.store.modify(id, op, this.now(), retention);
     this.apply(changed, removed, true);
     if (op === 'retry') this.wake();
   }
@@ -383,7 +393,7 @@ class Client implements HalfsyncClient {
   // ---- choosing a path and waking the runner ------------------------------------------------
 
   private async start(): Promise<ClientMode> {
-    const load = this.store.loadAll(Date.now()).then((records) => {
+    const load = this.store.loadAll(this.now()).then((records) => {
       this.apply(records, []);
       this.loaded = true;
       this.removedEarly.clear();
@@ -450,7 +460,7 @@ class Client implements HalfsyncClient {
   private pageRunner(): Promise<PageRunner> {
     this.runner ??= import('./page-runner.js').then(({ PageRunner }) => new PageRunner({
       store: this.store, tasks: this.registry, post: (m) => this.post(m),
-      concurrency: this.options.concurrency, leaseMs: this.options.leaseMs,
+      concurrency: this.options.concurrency, leaseMs: this.options.leaseMs, now: this.now, autoRun: this.options.autoRun !== false,
       onChange: (changed, removed) => this.apply(changed, removed, true),
       onDrained: (summary) => this.scheduleWake(summary.nextDueAt),
     }));
@@ -460,7 +470,10 @@ class Client implements HalfsyncClient {
   /** Wakes whatever runs the tasks. `fresh` asks Background Sync for a new tag (see README: tags). */
   private wake(fresh = false): void {
     if (this.closed) return;
-    if (this.mode === 'page') { void this.pageRunner().then((r) => r.wake()); return; }
+    if (this.mode === 'page') {
+      if (this.options.autoRun !== false) void this.pageRunner().then((r) => r.wake());
+      return;
+    }
     if (this.mode === 'starting') return; // start() wakes once the mode is known
     const sync = this.mode === 'sync' ? (this.registration as ServiceWorkerRegistration & { sync?: { register(tag: string): Promise<void> } }).sync : undefined;
     if (sync) {
@@ -479,20 +492,20 @@ class Client implements HalfsyncClient {
 
   /** Wakes the runner at `at` (the earliest request wins): a retry coming due, or a lease that may be orphaned. */
   private scheduleWake(at: number | undefined): void {
-    if (at === undefined || this.closed || (this.dueTimer !== undefined && at >= this.dueAt)) return;
+    if (at === undefined || this.closed || this.options.autoRun === false || (this.dueTimer !== undefined && at >= this.dueAt)) return;
     clearTimeout(this.dueTimer);
     this.dueAt = at;
     // Timers in pages are throttled and capped; a later load or online event wakes the runner too.
     this.dueTimer = setTimeout(() => {
       this.dueTimer = undefined;
       this.wake(true);
-    }, Math.min(Math.max(0, at - Date.now()), 2_147_483_647));
+    }, Math.min(Math.max(0, at - this.now()), 2_147_483_647));
   }
 
   private onMessage(m: ChannelMessage): void {
     if (m.t === 'changed') this.apply(m.tasks, m.removed);
     else if (m.t === 'drained') this.scheduleWake(m.summary.nextDueAt);
-    else if (m.t === 'wake' && this.mode === 'page') void this.pageRunner().then((r) => r.wakeIfLeader());
+    else if (m.t === 'wake' && this.mode === 'page' && this.options.autoRun !== false) void this.pageRunner().then((r) => r.wakeIfLeader());
   }
 
   close(): void {

@@ -12,6 +12,9 @@ export interface PageRunnerOptions {
   readonly post: (message: ChannelMessage) => void;
   readonly concurrency: number | undefined;
   readonly leaseMs: number | undefined;
+  readonly now: () => number;
+  /** Drain when elected and when woken; false leaves draining to explicit drainNow() calls. */
+  readonly autoRun: boolean;
   readonly onChange: (changed: readonly TaskRecord[], removed: readonly string[]) => void;
   readonly onDrained: (summary: DrainSummary) => void;
 }
@@ -32,13 +35,13 @@ export class PageRunner {
   constructor(private readonly options: PageRunnerOptions) {
     this.executor = new Executor({
       store: options.store, tasks: options.tasks, concurrency: options.concurrency, leaseMs: options.leaseMs,
-      onChange: options.onChange,
+      now: options.now, onChange: options.onChange,
     });
     const locks = typeof navigator === 'undefined' ? undefined : (navigator as { locks?: LockManager }).locks;
     if (!locks) { this.leader = true; return; }
     locks.request(`halfsync:${options.store.name}:runner`, { signal: this.stop.signal }, () => {
       this.leader = true;
-      this.wake();
+      if (options.autoRun) this.wake();
       return new Promise<void>((resolve) => this.stop.signal.addEventListener('abort', () => resolve(), { once: true }));
     }).catch(() => {});
   }

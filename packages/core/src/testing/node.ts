@@ -1,0 +1,86 @@
+import { createClient, type ClientOptions, type HalfsyncClient } from '../client.js';
+import { HalfsyncError } from '../errors.js';
+import type { DrainSummary } from '../executor.js';
+import type { Task } from '../record.js';
+
+/** A clock a test moves by hand. */
+export interface ManualClock {
+  /** The current time (ms since the epoch). */
+  now(): number;
+  /** Moves the clock forward. */
+  advance(ms: number): void;
+  /** Sets the clock. */
+  set(at: number): void;
+}
+
+/** Options of {@link createTestClient}. */
+export interface TestClientOptions extends Omit<ClientOptions, 'serviceWorker' | 'autoRun' | 'now'> {
+  /** Where the manual clock starts. Default: the real time when the client is made. */
+  readonly startAt?: number;
+}
+
+/** A client for unit tests of task handlers, with a manual clock and draining only on demand. */
+export interface TestClient {
+  /** The client: `defer`, `getSnapshot`, `retry`... exactly as in a page. */
+  readonly client: HalfsyncClient;
+  /** The manual clock every timestamp and backoff uses. */
+  readonly clock: ManualClock;
+  /** Runs the tasks due now, once. */
+  drain(): Promise<DrainSummary>;
+  /**
+   * Drains, then moves the clock to the next due time and drains again, until nothing is due
+   * (every retry played out) or `maxRounds` is reached. Returns every task.
+   */
+  settle(options?: { maxRounds?: number }): Promise<readonly Task[]>;
+  /** Closes the client. */
+  close(): void;
+}
+
+/**
+ * A halfsync client for unit tests in Node, without a browser: the page runner runs the real
+ * executor over IndexedDB (give Node one with `import 'fake-indexeddb/auto'`), on a manual
+ * clock, only when the test says so. Backoff, retries, order keys and results behave as in a
+ * browser; `settle()` plays retries out without waiting for them.
+ *
+ * @example
+ * ```ts
+ * import 'fake-indexeddb/auto';
+ * import { createTestClient } from '@halfsync/core/testing/node';
+ *
+ * const t = createTestClient({ tasks: [sendEmail] });
+ * const h = t.client.defer(sendEmail, { to: 'a@example.com' });
+ * const [task] = await t.settle();
+ * expect(task.status).toBe('succeeded');
+ * ```
+ */
+export function createTestClient(options: TestClientOptions): TestClient {
+  if (typeof indexedDB === 'undefined') {
+    throw new HalfsyncError('STORAGE_UNAVAILABLE', 'createTestClient needs IndexedDB: install fake-indexeddb and import "fake-indexeddb/auto" first');
+  }
+  let t = options.startAt ?? Date.now();
+  const clock: ManualClock = { now: () => t, advance: (ms) => { t += ms; }, set: (at) => { t = at; } };
+  const { startAt: _startAt, ...rest } = options;
+  const client = createClient({
+    dbName: `halfsync-test-${Math.random().toString(36).slice(2)}`,
+    persistStorage: false,
+    ...rest,
+    serviceWorker: false,
+    autoRun: false,
+    now: clock.now,
+  });
+  const drain = async () => { await client.ready; return client.drain(); };
+  return {
+    client,
+    clock,
+    drain,
+    async settle({ maxRounds = 100 } = {}) {
+      for (let round = 0; round < maxRounds; round++) {
+        const summary = await drain();
+        if (summary.nextDueAt === undefined) return client.getSnapshot();
+        clock.set(Math.max(clock.now(), summary.nextDueAt));
+      }
+      throw new HalfsyncError('INVALID_TRANSITION', `settle(): tasks were still due after ${maxRounds} rounds; raise maxRounds or check for a task that never finishes`);
+    },
+    close: () => client.close(),
+  };
+}
