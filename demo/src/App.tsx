@@ -34,8 +34,7 @@ function TaskChip({ id, label }: { id: string; label: string }) {
   const status = task?.status ?? 'pending';
   return (
     <li className={`chip chip-${status}`} data-task={label} data-status={status}>
-      <span>{label}</span> <b>{STATUS_TEXT[status]}</b>
-      {task && task.attempts > 1 && <small> · attempt {task.attempts}</small>}
+      <span>{label}</span> <b>{status === 'pending' && task && task.attempts > 0 ? `retrying (attempt ${task.attempts + 1} next)` : STATUS_TEXT[status]}</b>
       {task?.lastError && status !== 'succeeded' && <small className="why"> · {task.lastError.message}</small>}
     </li>
   );

@@ -131,9 +131,13 @@ async function readInPage(args: ReadArgs): Promise<{ ok: boolean; tasks: unknown
 
 /** Runs in the page: asks the worker for a halfsync answer (waking it if it was stopped). */
 async function pingInPage(args: { db: string; timeoutMs: number }): Promise<string> {
-  const reg = await navigator.serviceWorker.getRegistration();
-  const sw = reg?.active ?? reg?.waiting ?? reg?.installing;
-  if (!sw) return 'no service worker';
+  // Waits for the app to have registered and activated its worker (it may do so after load).
+  const reg = await Promise.race([
+    navigator.serviceWorker.ready,
+    new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), args.timeoutMs)),
+  ]);
+  const sw = reg?.active;
+  if (!sw) return 'no active service worker';
   return new Promise<string>((resolve) => {
     const ch = new MessageChannel();
     const timer = setTimeout(() => resolve('no answer'), args.timeoutMs);

@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+// Takes the README's screenshot of the demo with headless Chromium: one order synced, then a
+// second one placed while the backend fails, so the queue panel shows both states.
+// Usage: start the demo (npm run demo -- --reset), then: node scripts/screenshot.mjs [url] [out.png]
+import { chromium } from 'playwright-core';
+import { chromiumPath, chromiumArgs } from './browsers.mjs';
+
+const url = process.argv[2] ?? 'http://127.0.0.1:5173/';
+const out = process.argv[3] ?? 'docs/demo.png';
+const api = (path, body) => fetch(new URL(`api${path}`, url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+const browser = await chromium.launch({ executablePath: chromiumPath(), args: chromiumArgs, headless: true });
+try {
+  const page = await browser.newPage({ viewport: { width: 1240, height: 860 }, deviceScaleFactor: 1 });
+  await api('/reset', {});
+  await api('/behaviour', { mode: 'healthy' });
+  await page.goto(url);
+  await page.getByText('runner: sync').waitFor();
+  await page.getByRole('button', { name: /^Pay/ }).click();
+  await page.locator('.chip[data-status="succeeded"]').nth(3).waitFor();
+  await page.getByRole('button', { name: 'Continue shopping' }).click();
+  await page.getByRole('button', { name: 'Add one Half-Sync tee' }).click();
+  await page.getByLabel('Failing (500)').check();
+  await page.getByRole('button', { name: /^Pay/ }).click();
+  await page.locator('tr[data-task-id]').filter({ hasText: 'HTTP_500' }).nth(3).waitFor({ timeout: 15_000 });
+  await page.screenshot({ path: out });
+  console.log(`wrote ${out}`);
+} finally {
+  await browser.close();
+  await api('/behaviour', { mode: 'healthy' }).catch(() => {});
+}
