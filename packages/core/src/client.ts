@@ -449,7 +449,10 @@ class Client implements HalfsyncClient {
 
   private async ask(op: WorkerRequest['op']): Promise<Extract<WorkerReply, { ok: true }>> {
     if (!this.wb) throw new HalfsyncError('WORKER_UNAVAILABLE', 'no service worker is in use');
-    const reply = (await withTimeout(this.wb.messageSW({ halfsync: 1, op, db: this.db } satisfies WorkerRequest), this.options.workerTimeoutMs ?? 10_000, op)) as WorkerReply | undefined;
+    // A drain may rightly take minutes (a slow backend, many tasks); only the other requests
+    // are held to the worker timeout. The browser caps a worker's event at about 5 minutes.
+    const timeout = op === 'drain' ? 330_000 : this.options.workerTimeoutMs ?? 10_000;
+    const reply = (await withTimeout(this.wb.messageSW({ halfsync: 1, op, db: this.db } satisfies WorkerRequest), timeout, op)) as WorkerReply | undefined;
     if (!reply || typeof reply !== 'object' || !('ok' in reply)) {
       throw new HalfsyncError('WORKER_UNAVAILABLE', 'the service worker answered but not as halfsync does; call serve({ tasks }) in your worker script');
     }
