@@ -178,3 +178,34 @@ test('order keys hold across the worker and a reload, even when the head of the 
   const tasks = await hs.tasks();
   expect(tasks.map((t: Task) => t.orderKey)).toEqual(['stats', 'stats', 'stats', 'stats', 'stats']);
 });
+
+test('with every tab closed, a failing sync is rejected so the browser retries it, until it succeeds', async () => {
+  // The browser's own retry schedule, shortened from 5 and 15 minutes to 2 and 4 seconds.
+  const browser = await chromium.launch({
+    executablePath: chromiumPath(), headless: true,
+    args: [...chromiumArgs, '--force-fieldtrials=BackgroundSync/Test', '--force-fieldtrial-params=BackgroundSync.Test:initial_retry_delay_sec/2/retry_delay_factor/2/max_sync_attempts/3'],
+  });
+  try {
+    const context = await browser.newContext({ baseURL: ORIGIN });
+    let page = await context.newPage();
+    await openApp(page, 'holdMs=0');
+    let hs = await halfsyncKit(page);
+    await hs.offline();
+    const [id] = await deferOps(page, [9]);
+    await page.close();
+    await control({ script: [{ status: 500 }, { status: 500 }] });
+    // No page is open: only the browser's Background Sync can complete the task now.
+    await context.setOffline(false);
+    const l = await serverUntil((x) => x.applied.length === 1, 'the third attempt to succeed', 30_000);
+    expect(l.received.map((r) => r.status)).toEqual([500, 500, 200]);
+    expect(l.received[1]!.at - l.received[0]!.at).toBeGreaterThanOrEqual(1_500);
+    page = await context.newPage();
+    await openApp(page, 'holdMs=0');
+    hs = await halfsyncKit(page);
+    expect((await hs.waitForTask(id!, 'succeeded')).attempts).toBe(3);
+    const events = await hs.backgroundSyncLog();
+    expect(events.filter((e) => e.event === 'sync event failed').map((e) => e.meta['Failure Reason'])).toContain('waitUntil rejected');
+  } finally {
+    await browser.close();
+  }
+});
