@@ -293,7 +293,9 @@ class Client implements HalfsyncClient {
     if (sync) { this.emit(); return; }
     if (this.notifyQueued) return;
     this.notifyQueued = true;
-    queueMicrotask(() => { this.notifyQueued = false; this.emit(); });
+    // A macrotask, not a microtask: a burst of messages from the worker (one per transaction)
+    // then costs subscribers one new snapshot, not one per message.
+    setTimeout(() => { this.notifyQueued = false; this.emit(); }, 0);
   }
 
   private emit(): void {
