@@ -24,7 +24,7 @@ export default defineConfig({
   projects: [{ name: 'chromium', use: { browserName: 'chromium' } }],
   webServer: [
     {
-      command: 'npx vite build && node e2e/server.mjs',
+      command: 'npx vite build && npx vite build -c vite.sw-classic.config.ts && node e2e/server.mjs',
       url: `http://127.0.0.1:${E2E_PORT}/`,
       env: { PORT: String(E2E_PORT) },
       reuseExistingServer: false,

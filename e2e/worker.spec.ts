@@ -209,3 +209,11 @@ test('with every tab closed, a failing sync is rejected so the browser retries i
     await browser.close();
   }
 });
+
+test('a classic (IIFE) build of the same worker works as well as the module one', async ({ page }) => {
+  expect(await openApp(page, 'swurl=/sw-classic.js&swtype=classic')).toBe('sync');
+  const hs = await halfsyncKit(page);
+  const ids = await deferOps(page, [1, 2]);
+  for (const id of ids) await hs.waitForTask(id, 'succeeded');
+  expect(await page.evaluate(async () => (await navigator.serviceWorker.ready).active?.scriptURL)).toContain('/sw-classic.js');
+});
