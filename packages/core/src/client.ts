@@ -215,20 +215,18 @@ class Client implements HalfsyncClient {
 
     const now = this.now();
     const id = uuid();
-    const record: NewTaskRecord = {
-      id, name, payload: stored, status: 'pending', attempts: 0, createdAt: now, updatedAt: now,
-      nextRunAt: now + delay, due: now + delay, idempotencyKey: options.idempotencyKey ?? id, rev: 1,
-      leaseUntil: undefined, orderKey: undefined, lastError: undefined, result: undefined,
-    };
+    const due = now + delay;
+    const key = options.idempotencyKey ?? id;
     // Only defined fields are stored: an absent field keeps the record out of that index.
-    for (const key of ['leaseUntil', 'orderKey', 'lastError', 'result'] as const) delete (record as Partial<NewTaskRecord>)[key];
-    if (orderKey !== undefined) Object.assign(record, { orderKey, lane: orderKey });
+    const record: NewTaskRecord = orderKey === undefined
+      ? { id, name, payload: stored, status: 'pending', attempts: 0, createdAt: now, updatedAt: now, nextRunAt: due, due, idempotencyKey: key, rev: 1 }
+      : { id, name, payload: stored, status: 'pending', attempts: 0, createdAt: now, updatedAt: now, nextRunAt: due, due, idempotencyKey: key, rev: 1, orderKey, lane: orderKey };
 
     const persisted = deferred();
     const result = this.waiter(id);
     this.batch.push({ record, persisted });
     if (this.batch.length === 1) queueMicrotask(() => void this.flush());
-    this.tasks.set(id, Object.freeze({ ...toTask({ ...record, seq: 0 }), seq: undefined }));
+    this.tasks.set(id, provisional(record));
     this.changed(true);
     return { id, persisted: persisted.promise as Promise<Task>, result: result.promise as Promise<Result> };
   }
@@ -529,6 +527,13 @@ class Client implements HalfsyncClient {
     void pending.then(() => this.store.close());
   }
 }
+
+/** The view of a task not yet committed (no seq). */
+const provisional = (r: NewTaskRecord): Task => Object.freeze({
+  id: r.id, seq: undefined, name: r.name, payload: r.payload, status: r.status, attempts: 0, createdAt: r.createdAt,
+  updatedAt: r.updatedAt, nextRunAt: r.nextRunAt, leaseUntil: undefined, orderKey: r.orderKey,
+  idempotencyKey: r.idempotencyKey, lastError: undefined, result: undefined, rev: r.rev,
+});
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout>;

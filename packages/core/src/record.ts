@@ -57,9 +57,14 @@ export interface Task<Payload = unknown, Result = unknown> {
 }
 
 /** The stored record: a {@link Task} plus the executor's bookkeeping. Only `store.ts` writes it. */
-export interface TaskRecord extends Omit<Task, 'seq'> {
+export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey' | 'lastError' | 'result'> {
   /** The primary key, given by IndexedDB's key generator at commit. */
   seq: number;
+  // Absent rather than undefined when unset: an absent field keeps the record out of an index.
+  leaseUntil?: number;
+  orderKey?: string;
+  lastError?: TaskError;
+  result?: unknown;
   /** Which executor holds the lease while running. */
   leaseOwner?: string;
   /** Set while the task takes part in its order key's lane (pending, running, failed). */
