@@ -2,6 +2,7 @@ import { parseRetryAfter } from './backoff.js';
 import type { DeferHandle, DeferOptions, HalfsyncClient } from './client.js';
 import { HalfsyncError, PermanentError, RetryableError } from './errors.js';
 import { defineTask, type RetentionPolicy, type RetryPolicy, type TaskContext, type TaskDefinition } from './task.js';
+import { uuid } from './util.js';
 
 /** A request body as stored: text stays readable, everything else is kept as the exact bytes `fetch` would send. */
 export type StoredBody =
@@ -233,7 +234,24 @@ export async function serializeRequest(input: RequestInfo | URL, init: RequestIn
   });
   let stored: StoredBody | undefined;
   if (body != null) {
-    stored = typeof init.body === 'string' ? { kind: 'text', text: init.body } : { kind: 'bytes', bytes: await request.arrayBuffer() };
+    if (typeof init.body === 'string') stored = { kind: 'text', text: init.body };
+    else {
+      let bytes: ArrayBuffer;
+      try {
+        bytes = await request.arrayBuffer();
+      } catch (error) {
+        // WebKit cannot read back a FormData body that holds a File or Blob ("Unable to read
+        // form data blob"), though it sends one and reads each File: encode it here instead.
+        if (!(typeof FormData !== 'undefined' && body instanceof FormData)) {
+          throw new HalfsyncError('BODY_NOT_REPLAYABLE', `task "${task.name}": this browser could not read the request body (${(error as Error)?.message ?? String(error)}); pass the body in init, as a string, ArrayBuffer, Blob or FormData`, { cause: error });
+        }
+        const multipart = await encodeMultipart(body);
+        bytes = multipart.bytes;
+        const type = headers.find(([key, value]) => key === 'content-type' && value.startsWith('multipart/form-data'));
+        if (type) type[1] = multipart.contentType;
+      }
+      stored = { kind: 'bytes', bytes };
+    }
   }
   const out: { -readonly [K in keyof StoredRequest]: StoredRequest[K] } = {
     url: request.url, method: request.method, headers, credentials: request.credentials, mode: request.mode === 'navigate' ? 'same-origin' : request.mode,
@@ -243,6 +261,37 @@ export async function serializeRequest(input: RequestInfo | URL, init: RequestIn
   if (stored) out.body = stored;
   if (stripped.length > 0) out.strippedHeaders = stripped;
   return out;
+}
+
+/**
+ * Encodes `form` as multipart/form-data by the HTML standard's algorithm, as browsers do for
+ * `fetch`: line breaks in names and text values become CRLF; `"`, CR and LF in names and file
+ * names are percent-escaped; a file without a type is sent as application/octet-stream.
+ */
+async function encodeMultipart(form: FormData): Promise<{ bytes: ArrayBuffer; contentType: string }> {
+  const boundary = `----halfsyncFormBoundary${uuid().replace(/-/g, '')}`;
+  const encoder = new TextEncoder();
+  const crlf = (s: string) => s.replace(/\r\n|\r|\n/g, '\r\n');
+  const quoted = (s: string) => s.replace(/\n/g, '%0A').replace(/\r/g, '%0D').replace(/"/g, '%22');
+  const chunks: Uint8Array[] = [];
+  // Iterated through a cast: the worker build's WebWorker lib has no iterable FormData type.
+  for (const [name, value] of form as unknown as Iterable<[string, FormDataEntryValue]>) {
+    const disposition = `--${boundary}\r\nContent-Disposition: form-data; name="${quoted(crlf(name))}"`;
+    if (typeof value === 'string') {
+      chunks.push(encoder.encode(`${disposition}\r\n\r\n${crlf(value)}\r\n`));
+    } else {
+      chunks.push(
+        encoder.encode(`${disposition}; filename="${quoted(value.name)}"\r\nContent-Type: ${value.type || 'application/octet-stream'}\r\n\r\n`),
+        new Uint8Array(await value.arrayBuffer()),
+        encoder.encode('\r\n'),
+      );
+    }
+  }
+  chunks.push(encoder.encode(`--${boundary}--\r\n`));
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let at = 0;
+  for (const c of chunks) { out.set(c, at); at += c.byteLength; }
+  return { bytes: out.buffer, contentType: `multipart/form-data; boundary=${boundary}` };
 }
 
 /** Options of {@link deferFetch}. */
