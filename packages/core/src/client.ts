@@ -293,7 +293,7 @@ class Client implements HalfsyncClient {
     this.notifyQueued = true;
     // A macrotask, not a microtask: a burst of messages from the worker (one per transaction)
     // then costs subscribers one new snapshot, not one per message.
-    setTimeout(() => { this.notifyQueued = false; this.emit(); }, 0);
+    nextTask(() => { this.notifyQueued = false; this.emit(); });
   }
 
   private emit(): void {
@@ -534,6 +534,27 @@ const provisional = (r: NewTaskRecord): Task => Object.freeze({
   updatedAt: r.updatedAt, nextRunAt: r.nextRunAt, leaseUntil: undefined, orderKey: r.orderKey,
   idempotencyKey: r.idempotencyKey, lastError: undefined, result: undefined, rev: r.rev,
 });
+
+let tick: { port: MessagePort; queue: Array<() => void> } | undefined;
+
+/**
+ * Runs `fn` soon, in a task of its own. Not `setTimeout`:
+ * hidden pages clamp timers to 1 s or more (Firefox, Chrome), which held back every live update
+ * of a background tab and merged its statuses; a MessageChannel message is not throttled.
+ */
+function nextTask(fn: () => void): void {
+  if (typeof MessageChannel === 'undefined') { setTimeout(fn, 0); return; }
+  if (!tick) {
+    const channel = new MessageChannel();
+    const queue: Array<() => void> = [];
+    channel.port1.onmessage = () => queue.shift()?.();
+    // In Node, a port with a listener keeps the process alive; this one must not.
+    (channel.port1 as { unref?: () => void }).unref?.();
+    tick = { port: channel.port2, queue };
+  }
+  tick.queue.push(fn);
+  tick.port.postMessage(null);
+}
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout>;
