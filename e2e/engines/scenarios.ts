@@ -1,0 +1,482 @@
+// The cross-engine scenarios: one definition each, run unchanged in Chromium, Firefox ESR and
+// WebKitGTK (see suite.ts). Each proves one guarantee of halfsync in the engine's own path:
+// Background Sync in Chromium, messages to the worker in Firefox and WebKit (no SyncManager),
+// and the page runner wherever there is no worker.
+import { createHash } from 'node:crypto';
+import { expect } from 'vitest';
+import type { ClientMode, Task } from '@halfsync/core';
+import type { HalfsyncKit, KitOptions } from '@halfsync/core/testing';
+import { deferOps, inApp, openApp } from './app';
+import type { EngineDriver, EngineName, EnginePage } from './drivers';
+import { until, type Received, type ServerApi, type ServerLog } from './server';
+
+export interface ScenarioContext {
+  readonly engine: EngineName;
+  readonly driver: EngineDriver;
+  /** The driver's first page, reused by every scenario. */
+  readonly page: EnginePage;
+  /** The test server's origin for this engine. */
+  readonly origin: string;
+  readonly server: ServerApi;
+  /** The path a page with the app's service worker should take in this engine. */
+  readonly workerMode: Exclude<ClientMode, 'starting' | 'page'>;
+  /** Opens another page of the same profile; closed after the scenario. */
+  newPage(): Promise<EnginePage>;
+  /** The test kit on `page` (disposed after the scenario). */
+  kit(page: EnginePage, options?: KitOptions): Promise<HalfsyncKit>;
+  /** A detail for the report. */
+  note(text: string): void;
+  /** Something this engine cannot do; reported as "not possible in <engine>: <what>: <why>". */
+  notPossible(what: string, why: string): void;
+}
+
+export interface Scenario {
+  readonly id: string;
+  readonly title: string;
+  run(ctx: ScenarioContext): Promise<void>;
+}
+
+/** The two ways to run tasks that every engine has: its service-worker path, and the page runner. */
+const variants = (ctx: ScenarioContext, db: string) => [
+  { mode: ctx.workerMode as ClientMode, query: '', db: 'halfsync' },
+  { mode: 'page' as ClientMode, query: `sw=0&db=${db}`, db },
+];
+
+const ready = (page: EnginePage): Promise<ClientMode> => inApp(page, (hs) => hs.client.ready);
+
+/** How many requests of each key the server received with each outcome. */
+const countBy = (l: ServerLog, pick: (r: Received) => boolean): Map<string, number> => {
+  const m = new Map<string, number>();
+  for (const r of l.received) if (pick(r)) m.set(r.key, (m.get(r.key) ?? 0) + 1);
+  return m;
+};
+
+const mine = (tasks: readonly Task[], ids: readonly string[]): Task[] =>
+  ids.map((id) => tasks.find((t) => t.id === id)).filter((t): t is Task => t !== undefined);
+
+// ---- 1 --------------------------------------------------------------------------------------
+
+const choosesPath: Scenario = {
+  id: '1',
+  title: '1. createClient picks its path by itself (worker, no worker, failed registration)',
+  async run(ctx) {
+    const { page, origin } = ctx;
+    await page.goto(`${origin}/?autostart=0`);
+    const start = await page.evaluate(async () => ({
+      registrations: (await navigator.serviceWorker.getRegistrations()).length,
+      syncManager: 'SyncManager' in window,
+      locks: 'locks' in navigator,
+      broadcastChannel: typeof BroadcastChannel === 'function',
+    }), undefined);
+    expect(start.registrations, 'a fresh profile has no service worker yet').toBe(0);
+    expect(start.syncManager, 'SyncManager exactly where the sync path is expected').toBe(ctx.workerMode === 'sync');
+    expect(start).toMatchObject({ locks: true, broadcastChannel: true });
+
+    // A worker script that 404s: registration fails and the client falls back to the page runner,
+    // saying why; the fallback really runs tasks.
+    expect(await openApp(page, origin, 'swurl=/no-such-worker.js&db=s1-failed')).toBe('page');
+    const failed = await inApp(page, (hs) => ({ mode: hs.client.mode, code: hs.client.modeReason?.code, message: hs.client.modeReason?.message }));
+    expect(failed).toMatchObject({ mode: 'page', code: 'WORKER_UNAVAILABLE' });
+    const [fallbackTask] = await deferOps(page, [1]);
+    await (await ctx.kit(page, { dbName: 's1-failed' })).waitForTask(fallbackTask!, 'succeeded');
+    ctx.note(`404 worker -> page: ${failed.message?.slice(0, 120)}`);
+
+    // serviceWorker: false -> the page runner, with no reason to report.
+    expect(await openApp(page, origin, 'sw=0&db=s1-page')).toBe('page');
+    expect(await inApp(page, (hs) => hs.client.modeReason?.code ?? null)).toBeNull();
+
+    // The app's worker -> Background Sync where the engine has it, messages where it does not.
+    expect(await openApp(page, origin)).toBe(ctx.workerMode);
+    const withWorker = await inApp(page, async (hs) => {
+      const reg = await navigator.serviceWorker.ready;
+      return { mode: hs.client.mode, reason: hs.client.modeReason?.code ?? null, hasSync: 'sync' in reg, active: reg.active?.state ?? null };
+    });
+    expect(withWorker).toEqual({ mode: ctx.workerMode, reason: null, hasSync: ctx.workerMode === 'sync', active: 'activated' });
+    ctx.note(`worker -> ${withWorker.mode}; sw=0 -> page; 404 -> page (WORKER_UNAVAILABLE)`);
+  },
+};
+
+// ---- 2 --------------------------------------------------------------------------------------
+
+const persists: Scenario = {
+  id: '2',
+  title: '2. deferred tasks persist, survive a reload and complete once each',
+  async run(ctx) {
+    const { page, origin, server } = ctx;
+    for (const v of variants(ctx, 's2-page')) {
+      await server.control({ reset: true });
+      expect(await openApp(page, origin, v.query)).toBe(v.mode);
+      // A delay keeps them pending across the reload without touching the network (4 s: the
+      // reload and the read below take well under that, even on a loaded machine).
+      const ids = await deferOps(page, [1, 2, 3], { delay: 4_000 });
+      expect((await server.log()).received, 'nothing sent before the delay').toHaveLength(0);
+      await page.reload();
+      expect(await ready(page)).toBe(v.mode);
+      const kit = await ctx.kit(page, { dbName: v.db });
+      expect(mine(await kit.tasks(), ids).map((t) => t.status), `${v.mode}: on disk after the reload`).toEqual(['pending', 'pending', 'pending']);
+      const l = await server.until((x) => x.applied.length === 3, 'three effects', 20_000);
+      const keys = mine(await kit.tasks(), ids).map((t) => t.idempotencyKey);
+      expect([...countBy(l, () => true).entries()].sort(), `${v.mode}: each received once, with its key`).toEqual(keys.map((k) => [k, 1]).sort());
+      expect(l.received.every((r) => r.status === 200 && !r.dup)).toBe(true);
+      // A page opened afterwards sees them succeeded.
+      const later = await ctx.newPage();
+      expect(await openApp(later, origin, v.query)).toBe(v.mode);
+      const done = mine(await (await ctx.kit(later, { dbName: v.db })).waitForIdle(), ids);
+      expect(done.map((t) => [t.id, t.status])).toEqual(ids.map((id) => [id, 'succeeded']));
+      expect(done.map((t) => (t.result as { dup: boolean }).dup)).toEqual([false, false, false]);
+      await later.close();
+    }
+    ctx.note(`${ctx.workerMode} and page: pending after reload, 3 keys once each, succeeded in a later page`);
+  },
+};
+
+// ---- 3 --------------------------------------------------------------------------------------
+
+const serverDown: Scenario = {
+  id: '3',
+  title: '3. server down: nothing lost; drain(), online or a page load completes; Retry-After held',
+  async run(ctx) {
+    const { page, origin, server } = ctx;
+    expect(await openApp(page, origin)).toBe(ctx.workerMode);
+    const kit = await ctx.kit(page);
+    const all: string[] = [];
+    let n = 10;
+    for (const trigger of ['drain', 'online', 'load'] as const) {
+      await server.control({ default: { down: true } });
+      const ids = await deferOps(page, [n++, n++]);
+      all.push(...ids);
+      // Each task has failed against the dead server and waits, on disk, for another attempt.
+      await server.until((l) => ids.every((id) => l.received.some((r) => r.key === id && r.behaviour === 'down')), `a failed attempt of each task (${trigger})`);
+      await until(async () => {
+        const ts = mine(await kit.tasks(), ids);
+        return ts.length === ids.length && ts.every((t) => t.attempts >= 1 && t.lastError?.code === 'NETWORK_ERROR' && (t.status === 'pending' || t.status === 'running')) ? ts : undefined;
+      }, `the failed attempts recorded (${trigger})`);
+      if (trigger === 'load') await page.goto('about:blank'); // the page is gone while the server is down
+      await server.control({ default: { status: 200 } });
+      if (trigger === 'drain') await inApp(page, (hs) => hs.client.drain());
+      if (trigger === 'online') await page.evaluate(() => { window.dispatchEvent(new Event('online')); }, undefined);
+      if (trigger === 'load') expect(await openApp(page, origin)).toBe(ctx.workerMode);
+      for (const id of ids) await kit.waitForTask(id, 'succeeded', { timeoutMs: 15_000 });
+    }
+    const l = await server.log();
+    const ok = countBy(l, (r) => r.status === 200);
+    expect(all.map((id) => ok.get(id) ?? 0), 'every task reached the server once').toEqual(all.map(() => 1));
+    expect(l.received.filter((r) => r.dup)).toEqual([]);
+    expect(l.overlaps).toEqual([]);
+
+    // 429 with Retry-After: 2. Wake the runner every way a page can while the server's wait
+    // runs; none of them may send before the server said.
+    await server.control({ reset: true });
+    await server.control({ script: [{ status: 429, retryAfter: 2 }] });
+    const [id] = await deferOps(page, [99]);
+    await until(async () => ((await kit.tasks()).find((t) => t.id === id)?.lastError?.code === 'HTTP_429' ? true : undefined), 'the 429 recorded');
+    await inApp(page, (hs) => hs.client.drain());
+    await page.evaluate(() => { window.dispatchEvent(new Event('online')); }, undefined);
+    await kit.waitForTask(id!, 'succeeded');
+    const [first, second] = (await server.log()).received;
+    expect(first?.status).toBe(429);
+    expect(second!.at - first!.at, 'the second attempt waited for Retry-After').toBeGreaterThanOrEqual(2_000);
+    ctx.note(`6 tasks through a dead server, once each; Retry-After 2 s -> next attempt after ${second!.at - first!.at} ms`);
+  },
+};
+
+// ---- 4 --------------------------------------------------------------------------------------
+
+const twoPages: Scenario = {
+  id: '4',
+  title: '4. two pages at once: both see every status live; each task runs once',
+  async run(ctx) {
+    const { page, origin, server } = ctx;
+    for (const v of variants(ctx, 's4-page')) {
+      await server.control({ reset: true });
+      expect(await openApp(page, origin, v.query)).toBe(v.mode);
+      const other = await ctx.newPage();
+      expect(await openApp(other, origin, v.query)).toBe(v.mode);
+      await server.control({ default: { status: 200, delayMs: 150 } });
+      const ids = await deferOps(page, [1, 2, 3, 4, 5, 6]);
+      await (await ctx.kit(other, { dbName: v.db })).waitForIdle({ timeoutMs: 20_000 });
+      for (const [label, p] of [['deferring page', page], ['other page', other]] as const) {
+        // Each page's own client published every status change it heard of, as it happened.
+        const seen = await until(async () => {
+          const s = await inApp(p, (hs, a) => a.map((id) => hs.events.map((e) => e.statuses[e.ids.indexOf(id)]).filter(Boolean)), ids);
+          return s.every((x) => x.at(-1) === 'succeeded') ? s : undefined;
+        }, `the ${label} to see every task succeed`);
+        for (const statuses of seen) expect(statuses, `${v.mode}: ${label}`).toEqual(expect.arrayContaining(['pending', 'running', 'succeeded']));
+      }
+      const l = await server.log();
+      expect([...countBy(l, () => true).values()], `${v.mode}: each task sent once`).toEqual([1, 1, 1, 1, 1, 1]);
+      expect(l.overlaps).toEqual([]);
+      await other.close();
+    }
+    ctx.note(`${ctx.workerMode} and page: 6 tasks, both pages saw pending/running/succeeded, no overlaps`);
+  },
+};
+
+// ---- 5 --------------------------------------------------------------------------------------
+
+const orderKeys: Scenario = {
+  id: '5',
+  title: '5. order keys hold across a reload, with the head of the lane retried',
+  async run(ctx) {
+    const { page, origin, server } = ctx;
+    expect(await openApp(page, origin)).toBe(ctx.workerMode);
+    await server.control({ default: { down: true } });
+    const first = await deferOps(page, [1, 2, 3], { orderKey: 'stats' });
+    await server.until((l) => l.received.some((r) => r.key === first[0]), 'the head of the lane to be tried');
+    await page.reload();
+    expect(await ready(page)).toBe(ctx.workerMode);
+    const second = await deferOps(page, [4, 5], { orderKey: 'stats' });
+    await server.control({ default: { status: 200 }, script: [{ status: 500 }, { status: 500 }] });
+    const kit = await ctx.kit(page);
+    const ids = [...first, ...second];
+    for (const id of ids) await kit.waitForTask(id, 'succeeded', { timeoutMs: 20_000 });
+    const l = await server.log();
+    expect(l.received.filter((r) => r.status === 200).map((r) => r.body?.n), 'the lane ran in deferral order').toEqual([1, 2, 3, 4, 5]);
+    const firstOk = l.received.findIndex((r) => r.status === 200);
+    const beforeOk = l.received.slice(0, firstOk);
+    expect(beforeOk.every((r) => r.key === first[0]), 'nothing behind the head ran while it failed').toBe(true);
+    expect(beforeOk.filter((r) => r.behaviour === '500')).toHaveLength(2);
+    expect(mine(await kit.tasks(), ids).map((t) => t.orderKey)).toEqual(ids.map(() => 'stats'));
+    ctx.note(`head failed ${beforeOk.length} times (down, then 500 x2) before 1..5 ran in order`);
+  },
+};
+
+// ---- 6 --------------------------------------------------------------------------------------
+
+const BODY_KINDS = ['text', 'json', 'arraybuffer', 'blob', 'formdata', 'urlsearchparams'] as const;
+
+interface Part { name: string | null; filename: string | null; type: string | null; size: number; sha256: string }
+
+/** Splits a multipart/form-data body into its parts (names, file names, types, content hashes). */
+function multipartParts(base64: string, contentType: string): Part[] {
+  const m = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+  const boundary = m?.[1] ?? m?.[2];
+  if (!boundary) throw new Error(`no boundary in ${contentType}`);
+  const body = Buffer.from(base64, 'base64');
+  const delimiter = Buffer.from(`--${boundary}`);
+  const parts: Part[] = [];
+  let at = body.indexOf(delimiter);
+  while (at !== -1) {
+    const start = at + delimiter.length;
+    if (body.subarray(start, start + 2).toString() === '--') break;
+    const next = body.indexOf(delimiter, start);
+    if (next === -1) throw new Error('an unterminated multipart body');
+    const chunk = body.subarray(start + 2, next - 2); // the CRLFs around each delimiter
+    const split = chunk.indexOf('\r\n\r\n');
+    const head = chunk.subarray(0, split).toString('utf8');
+    const content = chunk.subarray(split + 4);
+    parts.push({
+      name: /\bname="([^"]*)"/.exec(head)?.[1] ?? null,
+      filename: /\bfilename="([^"]*)"/.exec(head)?.[1] ?? null,
+      type: /content-type:\s*([^\r\n]+)/i.exec(head)?.[1]?.trim() ?? null,
+      size: content.byteLength,
+      sha256: createHash('sha256').update(content).digest('hex'),
+    });
+    at = next;
+  }
+  return parts;
+}
+
+const httpBodies: Scenario = {
+  id: '6',
+  title: '6. durable HTTP task: every body kind replays as a direct fetch sends it',
+  async run(ctx) {
+    const { page, origin, server } = ctx;
+    expect(await openApp(page, origin)).toBe(ctx.workerMode);
+    // Each body kind twice: sent by a direct fetch, and deferred with deferFetch (with a stale
+    // Authorization header that must not be stored). Bodies are built anew for each request.
+    const ids = await inApp(page, async (hs, kinds) => {
+      const bytes = new Uint8Array(256);
+      for (let i = 0; i < 256; i++) bytes[i] = i;
+      const make = (kind: string): { method: string; headers: Record<string, string>; body: BodyInit } => {
+        if (kind === 'text') return { method: 'POST', headers: {}, body: 'héllo wörld ✓, plain text' };
+        if (kind === 'json') return { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ a: 1, b: 'ü', list: [1, 2, 3] }) };
+        if (kind === 'arraybuffer') return { method: 'POST', headers: {}, body: bytes.slice().buffer };
+        if (kind === 'blob') return { method: 'POST', headers: {}, body: new Blob([bytes, 'tail ✓'], { type: 'image/x-test' }) };
+        if (kind === 'formdata') {
+          const fd = new FormData();
+          fd.append('title', 'Grüße & more');
+          fd.append('photo', new File([bytes], 'photo-ü.bin', { type: 'application/x-photo' }));
+          fd.append('notes', new File(['line 1\r\nline 2'], 'notes.txt', { type: 'text/plain' }));
+          fd.append('title', 'a second value');
+          // What encoders must escape or normalise: quotes and line breaks in names, lone CR/LF in values, a Blob without a type.
+          fd.append('odd "name"\nhere', 'one\ntwo\rthree');
+          fd.append('raw', new Blob([bytes.subarray(0, 16)]));
+          return { method: 'POST', headers: {}, body: fd };
+        }
+        return { method: 'POST', headers: {}, body: new URLSearchParams({ q: 'a b&c=d', x: 'ü' }) };
+      };
+      const out: Record<string, string> = {};
+      for (const kind of kinds) {
+        const direct = make(kind);
+        const res = await fetch('/api/echo', { ...direct, headers: { ...direct.headers, 'idempotency-key': `direct-${kind}` } });
+        if (!res.ok) throw new Error(`direct fetch of ${kind}: ${res.status}`);
+        const deferred = make(kind);
+        out[kind] = await hs.deferFetch('/api/echo', { ...deferred, headers: { ...deferred.headers, 'idempotency-key': `replay-${kind}`, authorization: 'Bearer stale-at-defer' } });
+      }
+      return out;
+    }, [...BODY_KINDS]);
+
+    // The raw IndexedDB records, as stored: no Authorization, bodies as text or an ArrayBuffer.
+    const stored = await page.evaluate(async (ids) => {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const q = indexedDB.open('halfsync');
+        q.onsuccess = () => resolve(q.result);
+        q.onerror = () => reject(q.error);
+      });
+      const all = await new Promise<Array<{ id: string; payload: { headers: Array<[string, string]>; strippedHeaders?: string[]; body?: { kind: string; text?: unknown; bytes?: unknown } } }>>((resolve, reject) => {
+        const q = db.transaction('tasks').objectStore('tasks').getAll();
+        q.onsuccess = () => resolve(q.result);
+        q.onerror = () => reject(q.error);
+      });
+      db.close();
+      const hex = async (data: BufferSource) => [...new Uint8Array(await crypto.subtle.digest('SHA-256', data))].map((b) => b.toString(16).padStart(2, '0')).join('');
+      const out: Record<string, { headers: string[]; stripped: string[]; kind: string | null; storedAs: string; sha256: string | null; contentType: string | null }> = {};
+      for (const [kind, id] of Object.entries(ids)) {
+        const r = all.find((x) => x.id === id);
+        if (!r) throw new Error(`no stored record for ${kind}`);
+        const body = r.payload.body;
+        const value = body?.kind === 'text' ? body.text : body?.bytes;
+        const storedAs = typeof value === 'string' ? 'string' : Object.prototype.toString.call(value);
+        out[kind] = {
+          headers: r.payload.headers.map(([k]) => k),
+          stripped: r.payload.strippedHeaders ?? [],
+          kind: body?.kind ?? null,
+          storedAs,
+          sha256: typeof value === 'string' ? await hex(new TextEncoder().encode(value)) : value instanceof ArrayBuffer ? await hex(value) : null,
+          contentType: r.payload.headers.find(([k]) => k === 'content-type')?.[1] ?? null,
+        };
+      }
+      return out;
+    }, ids);
+
+    const kit = await ctx.kit(page);
+    for (const id of Object.values(ids)) await kit.waitForTask(id, 'succeeded');
+    const l = await server.log();
+    const found = (key: string): Received => {
+      const r = l.received.find((x) => x.key === key && x.status === 200);
+      if (!r) throw new Error(`the server has no successful request with key ${key}`);
+      return r;
+    };
+    for (const kind of BODY_KINDS) {
+      const s = stored[kind]!;
+      expect(s.headers, `${kind}: stored headers`).not.toContain('authorization');
+      expect(s.stripped, `${kind}: the stripped header is named`).toContain('authorization');
+      expect(s.storedAs, `${kind}: stored as text or an ArrayBuffer`).toBe(kind === 'text' || kind === 'json' ? 'string' : '[object ArrayBuffer]');
+      const direct = found(`direct-${kind}`);
+      const replay = found(`replay-${kind}`);
+      expect(replay.headers?.authorization, `${kind}: the credentials hook ran at replay`).toBe('Bearer fresh-at-replay');
+      expect(replay.sha256, `${kind}: the replay sent the stored bytes`).toBe(s.sha256);
+      expect(replay.headers?.['content-type'] ?? null, `${kind}: the replay sent the stored content type`).toBe(s.contentType);
+      if (kind === 'formdata') {
+        // Each serialization draws its own boundary, so compare the parts, not the bytes.
+        expect(replay.headers?.['content-type']).toMatch(/^multipart\/form-data; ?boundary=/);
+        expect(direct.headers?.['content-type']?.split(';')[0]).toBe('multipart/form-data');
+        const parts = multipartParts(replay.bodyBase64!, replay.headers!['content-type']!);
+        expect(parts, 'formdata: field names, file names, types and contents as a direct fetch').toEqual(multipartParts(direct.bodyBase64!, direct.headers!['content-type']!));
+        expect(parts.map((p) => [p.name, p.filename, p.type])).toEqual([
+          ['title', null, null], ['photo', 'photo-ü.bin', 'application/x-photo'], ['notes', 'notes.txt', 'text/plain'], ['title', null, null],
+          ['odd %22name%22%0D%0Ahere', null, null], ['raw', 'blob', 'application/octet-stream'],
+        ]);
+      } else {
+        expect(replay.sha256, `${kind}: the same bytes as a direct fetch`).toBe(direct.sha256);
+        expect(replay.headers?.['content-type'] ?? null, `${kind}: the same content type as a direct fetch`).toBe(direct.headers?.['content-type'] ?? null);
+      }
+    }
+    // Which encoder produced the stored multipart body: the browser's, or halfsync's own (WebKit).
+    const boundary = /boundary=(-*[A-Za-z]+)/.exec(found('replay-formdata').headers?.['content-type'] ?? '')?.[1];
+    ctx.note(`6 body kinds as a direct fetch sends them (multipart boundary ${boundary}...); text/json stored as text, others as ArrayBuffer; Authorization stripped, fresh at replay`);
+  },
+};
+
+// ---- 7 --------------------------------------------------------------------------------------
+
+const EXPECTED_CODES = {
+  unknownTask: 'UNKNOWN_TASK',
+  function: 'PAYLOAD_NOT_CLONEABLE',
+  blob: 'PAYLOAD_NOT_CLONEABLE',
+  tooLarge: 'PAYLOAD_TOO_LARGE',
+  unsafeKey: 'PAYLOAD_UNSAFE_KEY',
+  negativeDelay: 'INVALID_OPTIONS',
+  unknownOption: 'INVALID_OPTIONS',
+  otherOrigin: 'ORIGIN_NOT_ALLOWED',
+  streamBody: 'BODY_NOT_REPLAYABLE',
+};
+
+const codedErrors: Scenario = {
+  id: '7',
+  title: '7. bad input gives the same coded errors, before anything is stored',
+  async run(ctx) {
+    const { page, origin, server } = ctx;
+    expect(await openApp(page, origin)).toBe(ctx.workerMode);
+    const out = await inApp(page, async (hs) => {
+      const name = (e: unknown) => `${(e as { name?: string })?.name}: ${(e as { code?: string })?.code ?? (e as Error)?.message}`;
+      const sync = (f: () => unknown): string => { try { f(); return 'no error'; } catch (e) { return name(e); } };
+      const later = async (f: () => Promise<unknown>): Promise<string> => { try { await f(); return 'no error'; } catch (e) { return name(e); } };
+      const c = hs.client;
+      const before = c.getSnapshot().length;
+      const codes = {
+        unknownTask: sync(() => c.defer({ ...hs.postOp } as typeof hs.postOp, { n: 1 })),
+        function: sync(() => c.defer(hs.postOp, { n: 1, note: (() => 1) as unknown as string })),
+        blob: sync(() => c.defer(hs.postOp, { n: 1, note: new Blob(['x']) as unknown as string })),
+        tooLarge: sync(() => c.defer(hs.postOp, { n: 1, note: 'x'.repeat(1_100_000) })),
+        unsafeKey: sync(() => c.defer(hs.postOp, JSON.parse('{"n":1,"__proto__":{"admin":true}}') as { n: number })),
+        negativeDelay: sync(() => c.defer(hs.postOp, { n: 1 }, { delay: -1 })),
+        unknownOption: sync(() => c.defer(hs.postOp, { n: 1 }, { retries: 3 } as object)),
+        otherOrigin: await later(() => hs.deferFetch('https://example.com/api/echo', { method: 'POST', body: 'x' })),
+        streamBody: await later(() => hs.deferFetch('/api/echo', {
+          method: 'POST', duplex: 'half',
+          body: new ReadableStream({ start(k) { k.enqueue(new Uint8Array([1, 2, 3])); k.close(); } }),
+        } as RequestInit)),
+      };
+      return { codes, added: c.getSnapshot().length - before };
+    });
+    const expected = Object.fromEntries(Object.entries(EXPECTED_CODES).map(([k, code]) => [k, `HalfsyncError: ${code}`]));
+    expect(out.codes).toEqual(expected);
+    expect(out.added, 'nothing entered the queue').toBe(0);
+    expect((await server.log()).received, 'nothing was sent').toEqual([]);
+    ctx.note(`${Object.keys(EXPECTED_CODES).length} cases, HalfsyncError with the same code as in every engine`);
+  },
+};
+
+// ---- 8 --------------------------------------------------------------------------------------
+
+const devtoolsOnly: Scenario = {
+  id: '8',
+  title: '8. DevTools-only: dispatch a sync event, kill the worker mid-task',
+  async run(ctx) {
+    const { page, origin, server } = ctx;
+    expect(await openApp(page, origin)).toBe(ctx.workerMode);
+    const kit = await ctx.kit(page);
+    if (kit.engine !== 'chromium') {
+      // The kit must refuse loudly, with a coded error that says what to do instead.
+      const refused = async (call: () => Promise<unknown>): Promise<string> => {
+        const error = await call().then(() => undefined, (e: unknown) => e as { code?: string; message?: string });
+        expect(error?.code).toBe('UNSUPPORTED_ENGINE');
+        return error?.message ?? '';
+      };
+      const sync = await refused(() => kit.sync());
+      ctx.notPossible('dispatch a Background Sync event', `the engine has no SyncManager (tasks take the message path) and ${sync}`);
+      ctx.notPossible('kill the service worker mid-task', await refused(() => kit.stopWorker()));
+      ctx.notPossible('take the worker offline', await refused(() => kit.offline()));
+      return;
+    }
+    // A worker stopped mid-request: the task runs again with the same key; the effect applies once.
+    await server.control({ script: [{ status: 200, delayMs: 1_500 }] });
+    const [id] = await deferOps(page, [7]);
+    await kit.stopWorker({ when: () => server.until((l) => l.received.length === 1, 'the first request') });
+    const task = await kit.waitForTask(id!, 'succeeded', { timeoutMs: 20_000 });
+    const l = await server.log();
+    expect(l.received.map((r) => r.key)).toEqual([task.idempotencyKey, task.idempotencyKey]);
+    expect(l.received[0]!.clientGone).toBe(true);
+    expect(l.applied.filter((a) => a.key === task.idempotencyKey)).toHaveLength(1);
+    expect(l.overlaps).toEqual([]);
+    // A sync event dispatched through the DevTools Protocol reaches the worker and ends.
+    const reports = await kit.sync();
+    expect(reports.length).toBeGreaterThan(0);
+    expect(reports.every((r) => r.outcome === 'done')).toBe(true);
+    ctx.note(`worker killed mid-request: 2 attempts, 1 effect; dispatched sync -> ${reports.map((r) => r.outcome).join(',')}`);
+  },
+};
+
+export const scenarios: readonly Scenario[] = [choosesPath, persists, serverDown, twoPages, orderKeys, httpBodies, codedErrors, devtoolsOnly];
