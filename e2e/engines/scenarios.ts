@@ -384,7 +384,7 @@ const httpBodies: Scenario = {
       }
     }
     // Which encoder produced the stored multipart body: the browser's, or halfsync's own (WebKit).
-    const boundary = /boundary=(-*[A-Za-z]+)/.exec(found('replay-formdata').headers?.['content-type'] ?? '')?.[1];
+    const boundary = /boundary=(-*[A-Za-z]*?boundary)/i.exec(found('replay-formdata').headers?.['content-type'] ?? '')?.[1];
     ctx.note(`6 body kinds as a direct fetch sends them (multipart boundary ${boundary}...); text/json stored as text, others as ArrayBuffer; Authorization stripped, fresh at replay`);
   },
 };
