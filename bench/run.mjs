@@ -8,7 +8,9 @@
 // Exits non-zero if any measurement throws; a missed target is reported, not an error.
 //
 //   node bench/run.mjs [--tiny] [--only=cost,serial,burst,drain,scale] [--reps=N] [--scale=1000,10000]
-//                      [--scale-full] [--profile] [--out=file]
+//                      [--scale-full] [--scale-serve] [--profile] [--out=file]
+// (--profile adds CPU profiles of the page and the worker: bench/.dist/profiles/*.cpuprofile;
+// --profile-scale=N: the queue size of the noop drain profile, 10,000 by default)
 import { build } from 'vite';
 import { chromium } from 'playwright-core';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -31,12 +33,17 @@ const wanted = (group) => group === 'profile' || !only || only.includes(group);
 
 /** The sizes of a full run and of the tiny one (every measurement path, a few tasks). */
 const plan = tiny
-  ? { reps: 2, cost: [[1024, 30], [10_240, 10], [102_400, 5]], serial: 10, burst: 20, http: 20, scale: [200], scaleBurst: 50, scaleSample: 100, warm: 0.5 }
-  : { reps: 5, cost: [[1024, 2000], [10_240, 500], [102_400, 200]], serial: 300, burst: 1000, http: 1000, scale: [1000, 10_000, 100_000], scaleBurst: 1000, scaleSample: 1000, warm: 0.25 };
+  ? { reps: 2, cost: [[1024, 30], [10_240, 10], [102_400, 5]], serial: 10, burst: 20, http: 20, scale: [200], scaleBurst: 50, scaleSample: 100, scaleFullUpTo: 0, warm: 0.5 }
+  : { reps: 5, cost: [[1024, 2000], [10_240, 500], [102_400, 200]], serial: 300, burst: 1000, http: 1000, scale: [1000, 10_000, 100_000], scaleBurst: 1000, scaleSample: 1000, scaleFullUpTo: 10_000, warm: 0.25 };
 if (value('reps')) plan.reps = Number(value('reps'));
 if (value('scale')) plan.scale = value('scale').split(',').map(Number);
-// --scale-full: drain every task with serve().drain() instead of the first scaleSample (slow at 100k).
-if (flag('scale-full')) plan.scaleSample = undefined;
+// The scale bench drains every task of a queue up to scaleFullUpTo tasks, and the first scaleSample
+// tasks of a larger one (a full drain of 100,000 takes far longer than the whole bench should).
+// --scale-full: drain every task at every size.
+if (flag('scale-full')) plan.scaleFullUpTo = Infinity;
+// --scale-serve: drain those with serve().drain() itself rather than the same executor stopped by the bench.
+const scaleServe = Boolean(flag('scale-serve'));
+const drainCount = (n) => (n <= plan.scaleFullUpTo ? n : Math.min(n, plan.scaleSample));
 const out = value('out') ?? (tiny ? join(here, '.dist', 'results-tiny.json') : join(here, 'results.json'));
 
 // ---- statistics -----------------------------------------------------------------------------
@@ -144,7 +151,13 @@ await page.evaluate(() => window.bench.ready);
 const info = await page.evaluate(() => window.bench.info());
 if (!info.crossOriginIsolated) notes.push('the page is not cross-origin isolated: performance.now() is coarsened to 100 µs');
 notes.push(`workbox-background-sync: new Queue(name, { onSync: no-op }) with its default Background Sync registration on every push (sync.register in this worker: ${info.worker.syncRegister}); the no-op onSync keeps the sync events the pushes fire from replaying the queue under the timer; replayRequests() is called by the bench`);
-const call = (fn, arg) => page.evaluate(([f, a]) => window.bench[f](a), [fn, arg]);
+/** Runs one bench function in the page; a call that hangs fails after a generous limit. */
+const callLimitMs = tiny ? 120_000 : 1_800_000;
+const call = (fn, arg) => {
+  let timer;
+  const limit = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${fn} did not finish within ${callLimitMs / 1000} s`)), callLimitMs); });
+  return Promise.race([page.evaluate(([f, a]) => window.bench[f](a), [fn, arg]), limit]).finally(() => clearTimeout(timer));
+};
 
 /** Checks that the server got `n` more requests labelled `k` during `fn`. */
 async function counted(k, n, fn) {
@@ -187,10 +200,13 @@ await group('serial', async () => {
   const res = await rounds('defer → persisted, one at a time', {
     halfsync: (warm) => call('serial', { which: 'halfsync', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
     raw: (warm) => call('serial', { which: 'raw', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
+    rawIndexed: (warm) => call('serial', { which: 'rawIndexed', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
   });
   figure('serial.halfsync', 'ms/task', `defer → persisted, 1 KB, one at a time (${n} tasks)`, res.halfsync.map((r) => r.perTask));
   figure('serial.raw', 'ms/task', `raw idb put, own strict transaction, 1 KB (${n} records)`, res.raw.map((r) => r.perTask));
+  figure('serial.rawIndexed', 'ms/task', `  the same into a store with halfsync's four indexes`, res.rawIndexed.map((r) => r.perTask));
   compare('serial', 'defer → persisted vs raw put', 'serial.halfsync', 'serial.raw', { op: '<=', value: 1.2 });
+  compare('serial.indexed', '  (vs a raw put with the same indexes)', 'serial.halfsync', 'serial.rawIndexed');
 });
 
 // ---- 3. a burst in one tick -------------------------------------------------------------------
@@ -200,16 +216,19 @@ await group('burst', async () => {
   const res = await rounds(`burst of ${n}`, {
     halfsync: (warm) => call('burst', { which: 'halfsync', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
     raw: (warm) => call('burst', { which: 'raw', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
+    rawIndexed: (warm) => call('burst', { which: 'rawIndexed', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
     deferFetch: (warm) => call('burst', { which: 'deferFetch', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
     workbox: (warm) => call('workbox', { op: 'wbPush', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
   });
   figure('burst.halfsync', 'ms/task', `${n} defers in one tick → all persisted, 1 KB`, res.halfsync.map((r) => r.perTask));
   figure('burst.halfsync.sync', 'ms/task', `  of which the ${n} defer() calls themselves`, res.halfsync.map((r) => r.syncMs / n));
   figure('burst.raw', 'ms/task', `raw idb: ${n} puts in one strict transaction, 1 KB`, res.raw.map((r) => r.perTask));
+  figure('burst.rawIndexed', 'ms/task', `  the same into a store with halfsync's four indexes`, res.rawIndexed.map((r) => r.perTask));
   figure('burst.deferFetch', 'ms/request', `${n} deferFetch() in one tick → all persisted, 1 KB JSON body`, res.deferFetch.map((r) => r.perTask));
   figure('burst.workbox', 'ms/request', `workbox Queue.pushRequest × ${n} (in the worker), 1 KB JSON body`, res.workbox.map((r) => r.perTask));
   // ≥ 0.8× the raw batch rate = ≤ 1.25× its time (DESIGN.md: 0.9×, ≤ 1.11×); ≥ 10× workbox (DESIGN.md: 12×).
   compare('burst.raw', 'burst vs raw one-transaction batch (time ratio)', 'burst.halfsync', 'burst.raw', { op: '<=', value: 1.25 }, { design: { op: '<=', value: 1.11 } });
+  compare('burst.indexed', '  (vs the raw batch with the same indexes)', 'burst.halfsync', 'burst.rawIndexed');
   compare('burst.workbox', 'burst: times faster than workbox pushRequest', 'burst.halfsync', 'burst.workbox', { op: '>=', value: 10 }, { invert: true, design: { op: '>=', value: 12 } });
   compare('burst.deferFetch.workbox', 'deferFetch burst: times faster than workbox pushRequest', 'burst.deferFetch', 'burst.workbox', undefined, { invert: true });
 });
@@ -241,10 +260,10 @@ await group('scale', async () => {
         const m = warm ? Math.min(n, 1000) : n;
         const d = await call('scaleDefer', { n: m, burst: plan.scaleBurst });
         const workerHeapBeforeDrain = await heapAfterGc(worker);
-        const dr = await call('scaleDrain', { sample: plan.scaleSample });
+        const dr = await call('scaleDrain', { count: drainCount(m), serve: scaleServe });
         const workerHeapAfterDrain = await heapAfterGc(worker);
-        await call('scaleEnd');
-        return { ...d, ...dr, workerHeapBeforeDrain, workerHeapAfterDrain };
+        const end = await call('scaleEnd');
+        return { ...d, ...dr, ...end, workerHeapBeforeDrain, workerHeapAfterDrain };
       },
     });
     const rs = res.halfsync;
@@ -254,6 +273,11 @@ await group('scale', async () => {
     figure(`${k}.deferLast`, 'ms/task', `${n} tasks: defer, last tenth of the bursts`, rs.map((r) => r.deferPerTaskLastTenth));
     const drained = rs[0].drained === n ? 'all' : `the first ${rs[0].drained}`;
     figure(`${k}.drain`, 'ms/task', `${n} tasks: worker drain of ${drained} (noop task)`, rs.map((r) => r.drainPerTask));
+    if (rs.every((r) => r.drainPerTaskFirstTenth !== undefined)) {
+      figure(`${k}.drainFirst`, 'ms/task', `${n} tasks: drain, first tenth of those`, rs.map((r) => r.drainPerTaskFirstTenth));
+      figure(`${k}.drainLast`, 'ms/task', `${n} tasks: drain, last tenth of those`, rs.map((r) => r.drainPerTaskLastTenth));
+    }
+    figure(`${k}.start`, 'ms', `${n} tasks stored: a new client's start (until ready)`, rs.map((r) => r.startMs));
     const has = (f) => rs.every((r) => typeof r[f] === 'number');
     if (has('pageHeapStart') && has('pageHeapAfterDefer')) {
       figure(`${k}.heap.pageDeferPerTask`, 'bytes/task', `${n} tasks: page heap growth from deferring, per task`, rs.map((r) => (r.pageHeapAfterDefer - r.pageHeapStart) / n));
@@ -268,8 +292,14 @@ await group('scale', async () => {
   for (const n of plan.scale.slice(1)) {
     compare(`scale.defer.${n}`, `defer per task at ${n} vs at ${first}`, `scale.${n}.defer`, `scale.${first}.defer`, { op: '<=', value: 1.25 });
     compare(`scale.drain.${n}`, `drain per task at ${n} vs at ${first}`, `scale.${n}.drain`, `scale.${first}.drain`, { op: '<=', value: 1.25 });
+    compare(`scale.start.${n}`, `client start with ${n} stored vs with ${first}`, `scale.${n}.start`, `scale.${first}.start`);
   }
-  for (const n of plan.scale) compare(`scale.deferTail.${n}`, `defer per task, last tenth vs first tenth of ${n}`, `scale.${n}.deferLast`, `scale.${n}.deferFirst`, { op: '<=', value: 1.25 });
+  for (const n of plan.scale) {
+    // Tenths only mean something with ten bursts or more.
+    if (n / plan.scaleBurst >= 10) compare(`scale.deferTail.${n}`, `defer per task, last tenth vs first tenth of ${n}`, `scale.${n}.deferLast`, `scale.${n}.deferFirst`, { op: '<=', value: 1.25 });
+    const d = drainCount(n);
+    compare(`scale.drainTail.${n}`, `drain per task, last tenth vs first tenth of ${d === n ? 'all' : `the first ${d}`} of ${n}`, `scale.${n}.drainLast`, `scale.${n}.drainFirst`, { op: '<=', value: 1.25 });
+  }
 });
 
 // ---- profiles (--profile) ------------------------------------------------------------------
@@ -299,9 +329,9 @@ if (flag('profile')) {
     await profileOf('page-burst', pageSession, () => call('burst', { which: 'halfsync', n, bytes: 1024, seed: 8 }), onPage);
     await profileOf('page-cost-1KB', pageSession, () => call('deferCost', { bytes: 1024, calls: n, mode: 'ticks', seed: 9 }), onPage);
     await profileOf('worker-drain-http', worker, () => call('drainHttp', { n, bytes: 1024, seed: 10 }), inDrain);
-    const sn = tiny ? 200 : 10_000;
+    const sn = Number(value('profile-scale') ?? (tiny ? 200 : 10_000));
     await call('scaleDefer', { n: sn, burst: plan.scaleBurst });
-    await profileOf('worker-drain-noop', worker, () => call('scaleDrain', { sample: plan.scaleSample }), inDrain);
+    await profileOf('worker-drain-noop', worker, () => call('scaleDrain', { count: plan.scaleSample }), inDrain);
     await call('scaleEnd');
     await worker.detach();
   });

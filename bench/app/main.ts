@@ -48,9 +48,9 @@ async function withClient<T>(label: string, tasks: AnyTaskDefinition[], fn: (cli
   }
 }
 
-async function withRaw<T>(fn: (db: Awaited<ReturnType<typeof openRaw>>) => Promise<T>): Promise<T> {
+async function withRaw<T>(fn: (db: Awaited<ReturnType<typeof openRaw>>) => Promise<T>, indexed = false): Promise<T> {
   const name = freshDb('raw');
-  const db = await openRaw(name);
+  const db = await openRaw(name, indexed);
   try {
     return await fn(db);
   } finally {
@@ -115,7 +115,7 @@ async function cloneCost(a: { bytes: number; calls: number; seed: number }) {
 
 // ---- 2. one at a time: defer → persisted vs a raw put in its own transaction ------------------
 
-async function serial(a: { which: 'halfsync' | 'raw'; n: number; bytes: number; seed: number }) {
+async function serial(a: { which: 'halfsync' | 'raw' | 'rawIndexed'; n: number; bytes: number; seed: number }) {
   const { list, meanBytes } = payloads(a.n, a.bytes, a.seed);
   if (a.which === 'halfsync') {
     return withClient('serial', [noop], async (client) => {
@@ -136,13 +136,13 @@ async function serial(a: { which: 'halfsync' | 'raw'; n: number; bytes: number; 
     }
     const ms = performance.now() - t0;
     return { ms, perTask: ms / a.n, meanBytes };
-  });
+  }, a.which === 'rawIndexed');
 }
 
 // ---- 3. a burst in one tick until all persisted -----------------------------------------------
 
-async function burst(a: { which: 'halfsync' | 'raw' | 'deferFetch'; n: number; bytes: number; seed: number }) {
-  if (a.which === 'raw') {
+async function burst(a: { which: 'halfsync' | 'raw' | 'rawIndexed' | 'deferFetch'; n: number; bytes: number; seed: number }) {
+  if (a.which === 'raw' || a.which === 'rawIndexed') {
     const { list } = payloads(a.n, a.bytes, a.seed);
     return withRaw(async (db) => {
       await nextTask();
@@ -153,7 +153,7 @@ async function burst(a: { which: 'halfsync' | 'raw' | 'deferFetch'; n: number; b
       await tx.done;
       const ms = performance.now() - t0;
       return { ms, perTask: ms / a.n, syncMs };
-    });
+    }, a.which === 'rawIndexed');
   }
   if (a.which === 'halfsync') {
     const { list } = payloads(a.n, a.bytes, a.seed);
@@ -250,33 +250,58 @@ async function scaleDefer(a: { n: number; burst: number }) {
 }
 
 /**
- * Phase 2: the worker drains the first `sample` tasks (all of them without `sample`: serve().drain()),
- * timed there, while this page's client stays open and follows the worker's changes, as an app's
- * tab does; resolves once the client has seen the last of them succeed, with the page heap then.
+ * Phase 2: the worker drains the first `count` tasks (noop task; the executor serve() runs,
+ * stopped there), timed there, while this page's client stays open and follows the worker's
+ * changes, as an app's tab does; resolves once the client has seen the last of them succeed, with
+ * the page heap then.
  */
-async function scaleDrain(a: { sample?: number } = {}) {
+async function scaleDrain(a: { count: number; serve?: boolean }) {
   const run = scaleRun;
   if (!run) throw new Error('scaleDefer first');
-  const count = Math.min(a.sample ?? run.n, run.n);
-  const drain = count < run.n || a.sample !== undefined
-    ? await sw({ op: 'drainSample', db: run.db, count })
-    : await sw({ op: 'drain', db: run.db, task: 'noop', expect: run.n });
-  const lastId = typeof drain.lastId === 'string' ? drain.lastId : run.lastId;
-  await new Promise<void>((resolve) => {
-    const check = () => { if (run.client.get(lastId)?.status === 'succeeded') { unsubscribe(); resolve(); } };
+  const count = Math.min(a.count, run.n);
+  // serve: all of them with serve().drain() itself (no tenths then).
+  const drain = a.serve && count === run.n
+    ? { ...await sw({ op: 'drain', db: run.db, task: 'noop', expect: run.n }), lastId: run.lastId, tenths: [] }
+    : await sw({ op: 'drainSample', db: run.db, count });
+  const lastId = String(drain.lastId);
+  // The client hears of the worker's changes over the BroadcastChannel; it should not take long.
+  const waitMs = Math.max(60_000, 2 * drain.ms);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      unsubscribe();
+      reject(new Error(`the page's client did not see task ${lastId} succeed within ${waitMs} ms of the drain (it sees it ${run.client.get(lastId)?.status ?? 'missing'})`));
+    }, waitMs);
+    const check = () => { if (run.client.get(lastId)?.status === 'succeeded') { clearTimeout(timer); unsubscribe(); resolve(); } };
     const unsubscribe = run.client.subscribe(check);
     check();
   });
-  return { drained: count, drainMs: drain.ms, drainPerTask: drain.ms / count, pageHeapAfterDrain: heapUsed() };
+  const tenths = drain.tenths as number[];
+  const tenth = count / 10;
+  return {
+    drained: count, drainMs: drain.ms, drainPerTask: drain.ms / count,
+    drainPerTaskFirstTenth: tenths.length === 10 ? tenths[0]! / tenth : undefined,
+    drainPerTaskLastTenth: tenths.length === 10 ? (tenths[9]! - tenths[8]!) / tenth : undefined,
+    pageHeapAfterDrain: heapUsed(),
+  };
 }
 
-/** Phase 3: closes the client and deletes the database. */
+/**
+ * Phase 3: closes the client, times a new client's start on the same database (a reload: until
+ * `ready`, which loads the stored tasks), and deletes the database.
+ */
 async function scaleEnd() {
   const run = scaleRun;
   scaleRun = undefined;
-  if (!run) return;
+  if (!run) return {};
   run.client.close();
+  const t0 = performance.now();
+  const again = createClient({ tasks: [noop], dbName: run.db, serviceWorker: false, autoRun: false, persistStorage: false });
+  await again.ready;
+  const startMs = performance.now() - t0;
+  const known = again.getSnapshot().length;
+  again.close();
   await deleteDb(run.db);
+  return { startMs, startKnown: known };
 }
 
 async function info() {

@@ -84,9 +84,22 @@ export function payloads(count: number, bytes: number, seed = 1): { list: Record
 
 export const RAW_STORE = 's';
 
-/** A database with one object store and no index: the least a durable queue can do. */
-export function openRaw(name: string): Promise<IDBPDatabase> {
-  return openDB(name, 1, { upgrade: (db) => { db.createObjectStore(RAW_STORE, { keyPath: 'seq', autoIncrement: true }); } });
+/**
+ * A database with one object store and no index: the least a durable queue can do. `indexed`
+ * gives the store the indexes halfsync's `tasks` store has (id unique, due, lane, purge), to tell
+ * the cost of keeping them from the library's own.
+ */
+export function openRaw(name: string, indexed = false): Promise<IDBPDatabase> {
+  return openDB(name, 1, {
+    upgrade: (db) => {
+      const store = db.createObjectStore(RAW_STORE, { keyPath: 'seq', autoIncrement: true });
+      if (!indexed) return;
+      store.createIndex('id', 'id', { unique: true });
+      store.createIndex('due', 'due');
+      store.createIndex('lane', 'lane');
+      store.createIndex('purge', 'purgeAt');
+    },
+  });
 }
 
 /** The same record halfsync stores for a pending task (its fields, the payload as given). */
@@ -130,7 +143,7 @@ export type SwRequest =
   | { op: 'info' }
   /** halfsync: serve({ tasks, dbName, drainOnStart: false }) and time drain() alone. */
   | { op: 'drain'; db: string; task: 'http' | 'noop'; expect: number }
-  /** The executor serve() runs, on the noop task, stopped once `count` tasks have succeeded. */
+  /** The executor serve() runs, on the noop task, stopped once `count` tasks have succeeded; with when each tenth had. */
   | { op: 'drainSample'; db: string; count: number }
   /** The anchor: the same requests with fetch at the given concurrency, read like the http task. */
   | { op: 'rawFetch'; n: number; concurrency: number; bytes: number; seed: number }

@@ -56,11 +56,14 @@ async function handle(req: SwRequest): Promise<SwTiming & Record<string, unknown
       let succeeded = 0;
       let lastId = '';
       let stoppedAt = 0;
+      // When each tenth of the sample had succeeded (ms from the start): is the rate steady?
+      const tenths: number[] = [];
       const executor = new Executor({
         store, tasks: new Map([[noop.name, noop]]), concurrency: 4,
         onChange: (changed, removed) => {
           channel?.postMessage({ t: 'changed', tasks: changed.map(toTask), removed });
           for (const r of changed) if (r.status === 'succeeded') { succeeded++; lastId = r.id; }
+          while (tenths.length < 10 && succeeded >= (req.count * (tenths.length + 1)) / 10) tenths.push(performance.now() - t0);
           if (succeeded >= req.count && stoppedAt === 0) { stoppedAt = performance.now(); stop.abort(); }
         },
       });
@@ -70,7 +73,7 @@ async function handle(req: SwRequest): Promise<SwTiming & Record<string, unknown
       store.close();
       channel?.close();
       if (succeeded < req.count) throw new Error(`drain sample of ${req.db}: ${succeeded} succeeded, expected ${req.count}: ${JSON.stringify(summary)}`);
-      return { ms, succeeded, lastId, detail: { summary } };
+      return { ms, succeeded, lastId, tenths, detail: { summary } };
     }
     case 'rawFetch': {
       const list = bodies(req.n, req.bytes, req.seed);
