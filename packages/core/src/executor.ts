@@ -1,6 +1,7 @@
 import { HalfsyncError, PermanentError, RetryableError } from './errors.js';
 import { toTaskError, type TaskRecord } from './record.js';
-import type { Outcome, PolicyOf, Settlement, TaskStore } from './store/store.js';
+import { pump, renewLeases, type Outcome, type PolicyOf, type Settlement } from './store/pump.js';
+import type { TaskStore } from './store/store.js';
 import type { AnyTaskDefinition, TaskContext } from './task.js';
 import { uuid, withLock } from './util.js';
 
@@ -101,6 +102,9 @@ export class Executor {
   private async run({ signal, deadline, lastChance = false }: DrainOptions): Promise<DrainSummary> {
     const { store, tasks, onChange } = this.options;
     const inflight = new Map<string, { seq: number; controller: AbortController }>();
+    // Claimed ahead of a free slot, so a finished handler is followed at once, not after a round
+    // trip to IndexedDB. At most `concurrency` of them; their leases are renewed like the others.
+    const ready: TaskRecord[] = [];
     const settled: Settlement[] = [];
     const totals = { ran: 0, succeeded: 0, retried: 0, failed: 0, quarantined: 0, purged: 0 };
     let wake: (() => void) | undefined;
@@ -116,14 +120,10 @@ export class Executor {
     signal?.addEventListener('abort', onAbort);
     if (signal?.aborted) stopped = 'aborted';
     const deadlineTimer = deadline === undefined ? undefined : setTimeout(() => stop('deadline'), Math.max(0, deadline - this.now()));
-    const heartbeat = setInterval(() => void this.renew(inflight), Math.max(50, this.leaseMs / 3));
+    const heartbeat = setInterval(() => void this.renew(inflight, ready), Math.max(50, this.leaseMs / 3));
 
     const start = (r: TaskRecord) => {
       const def = tasks.get(r.name)!;
-      if (stopped !== 'idle') {
-        settled.push({ seq: r.seq, owner: this.owner, outcome: { kind: 'release' } });
-        return;
-      }
       const controller = new AbortController();
       inflight.set(r.id, { seq: r.seq, controller });
       totals.ran++;
@@ -140,24 +140,34 @@ export class Executor {
         }
         inflight.delete(r.id);
         settled.push({ seq: r.seq, owner: this.owner, outcome });
+        fill();
         poke();
       })();
+    };
+    const fill = () => {
+      while (stopped === 'idle' && inflight.size < this.concurrency && ready.length > 0) start(ready.shift()!);
     };
 
     try {
       for (;;) {
-        const limit = stopped === 'idle' ? this.concurrency - inflight.size : 0;
-        const out = await store.pump({
-          now: this.now(), owner: this.owner, leaseMs: this.leaseMs, limit, settlements: settled.splice(0),
-          skip: new Set(inflight.keys()), policy: this.policy, random: this.random, inspect: inflight.size === 0,
+        if (stopped !== 'idle') for (const r of ready.splice(0)) settled.push({ seq: r.seq, owner: this.owner, outcome: { kind: 'release' } });
+        const idle = inflight.size === 0 && ready.length === 0;
+        const out = await pump(store, {
+          now: this.now(), owner: this.owner, leaseMs: this.leaseMs, settlements: settled.splice(0),
+          limit: stopped === 'idle' ? 2 * this.concurrency - inflight.size - ready.length : 0,
+          skip: new Set([...inflight.keys(), ...ready.map((r) => r.id)]), policy: this.policy, random: this.random,
+          inspect: idle, countDue: idle && stopped !== 'idle',
         });
         for (const key of Object.keys(totals) as (keyof typeof totals)[]) if (key !== 'ran') totals[key] += out[key];
         if (out.changed.length > 0 || out.removed.length > 0) onChange?.(out.changed, out.removed);
-        for (const r of out.claimed) start(r);
-        if (inflight.size === 0 && settled.length === 0 && out.claimed.length === 0) {
+        if (stopped === 'idle') ready.push(...out.claimed);
+        else for (const r of out.claimed) settled.push({ seq: r.seq, owner: this.owner, outcome: { kind: 'release' } });
+        fill();
+        const progress = out.claimed.length + out.changed.length + out.removed.length > 0;
+        if (inflight.size === 0 && ready.length === 0 && settled.length === 0 && !progress) {
           return { ...totals, dueNow: out.dueNow ?? 0, nextDueAt: out.nextDueAt, stopped };
         }
-        if (settled.length === 0) await new Promise<void>((resolve) => { wake = resolve; });
+        if (settled.length === 0 && inflight.size > 0) await new Promise<void>((resolve) => { wake = resolve; });
       }
     } finally {
       clearInterval(heartbeat);
@@ -167,11 +177,11 @@ export class Executor {
     }
   }
 
-  private async renew(inflight: Map<string, { seq: number; controller: AbortController }>): Promise<void> {
-    if (inflight.size === 0) return;
+  private async renew(inflight: Map<string, { seq: number; controller: AbortController }>, ready: readonly TaskRecord[]): Promise<void> {
+    if (inflight.size === 0 && ready.length === 0) return;
     const held = [...inflight.entries()];
     try {
-      const renewed = await this.options.store.renew(held.map(([, f]) => f.seq), this.owner, this.now(), this.leaseMs);
+      const renewed = await renewLeases(this.options.store, [...held.map(([, f]) => f.seq), ...ready.map((r) => r.seq)], this.owner, this.now(), this.leaseMs);
       const kept = new Set(renewed.map((r) => r.id));
       for (const [id, f] of held) {
         if (!kept.has(id) && inflight.get(id) === f) {

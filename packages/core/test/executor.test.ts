@@ -3,6 +3,7 @@ import { rig } from './helpers.js';
 import { defineTask } from '../src/task.js';
 import { PermanentError, RetryableError } from '../src/errors.js';
 import { Executor } from '../src/executor.js';
+import { pump } from '../src/store/pump.js';
 import { taskRegistry } from '../src/task.js';
 
 const ok = defineTask('ok', { run: (p: { n: number }) => ({ doubled: p.n * 2 }) });
@@ -218,7 +219,7 @@ describe('executor: leases', () => {
     const r = rig([once], { leaseMs: 5_000 });
     const t = await r.insert('once', {});
     // A runner claims the task and dies before settling it.
-    const crashed = await r.store.pump({ now: r.clock.now(), owner: 'dead', leaseMs: 5_000, limit: 1, settlements: [], skip: new Set(), policy: () => once, random: () => 0 });
+    const crashed = await pump(r.store, { now: r.clock.now(), owner: 'dead', leaseMs: 5_000, limit: 1, settlements: [], skip: new Set(), policy: () => once, random: () => 0 });
     expect(crashed.claimed).toHaveLength(1);
     expect(await r.executor.drain()).toMatchObject({ ran: 0, nextDueAt: r.clock.now() + 5_000 });
     expect(runs).toBe(0);
@@ -233,7 +234,7 @@ describe('executor: leases', () => {
     const r = rig([once], { leaseMs: 1_000 });
     const t = await r.insert('once', {});
     for (let i = 0; i < 2; i++) {
-      await r.store.pump({ now: r.clock.now(), owner: `dead-${i}`, leaseMs: 1_000, limit: 1, settlements: [], skip: new Set(), policy: () => once, random: () => 0 });
+      await pump(r.store, { now: r.clock.now(), owner: `dead-${i}`, leaseMs: 1_000, limit: 1, settlements: [], skip: new Set(), policy: () => once, random: () => 0 });
       r.clock.advance(1_000);
     }
     await r.executor.drain();
@@ -244,11 +245,11 @@ describe('executor: leases', () => {
     const once = defineTask('once', { run: () => 1 });
     const r = rig([once]);
     const t = await r.insert('once', {});
-    const a = await r.store.pump({ now: r.clock.now(), owner: 'a', leaseMs: 1_000, limit: 1, settlements: [], skip: new Set(), policy: () => once, random: () => 0 });
+    const a = await pump(r.store, { now: r.clock.now(), owner: 'a', leaseMs: 1_000, limit: 1, settlements: [], skip: new Set(), policy: () => once, random: () => 0 });
     r.clock.advance(1_000);
-    const b = await r.store.pump({ now: r.clock.now(), owner: 'b', leaseMs: 1_000, limit: 1, settlements: [], skip: new Set(), policy: () => once, random: () => 0 });
+    const b = await pump(r.store, { now: r.clock.now(), owner: 'b', leaseMs: 1_000, limit: 1, settlements: [], skip: new Set(), policy: () => once, random: () => 0 });
     expect(b.claimed[0]?.leaseOwner).toBe('b');
-    await r.store.pump({ now: r.clock.now(), owner: 'a', leaseMs: 1_000, limit: 0, settlements: [{ seq: a.claimed[0]!.seq, owner: 'a', outcome: { kind: 'ok', result: 'from a' } }], skip: new Set(), policy: () => once, random: () => 0 });
+    await pump(r.store, { now: r.clock.now(), owner: 'a', leaseMs: 1_000, limit: 0, settlements: [{ seq: a.claimed[0]!.seq, owner: 'a', outcome: { kind: 'ok', result: 'from a' } }], skip: new Set(), policy: () => once, random: () => 0 });
     expect(await r.byId(t.id)).toMatchObject({ status: 'running', leaseOwner: 'b' });
   });
 

@@ -1,72 +1,49 @@
 import { openDB, type IDBPDatabase, type IDBPTransaction } from 'idb';
 import { HalfsyncError, storageError } from '../errors.js';
-import { retryDelay } from '../backoff.js';
-import {
-  claim, fail, recordProblem, release, renew, requeue, retryLater, succeed, cancel,
-  type NewTaskRecord, type TaskError, type TaskRecord,
-} from '../record.js';
-import { DEFAULT_RETENTION, DEFAULT_RETRY, type RetentionPolicy, type RetryPolicy } from '../task.js';
+import { cancel, recordProblem, requeue, type NewTaskRecord, type TaskRecord } from '../record.js';
+import type { RetentionPolicy } from '../task.js';
 import { MIGRATIONS, SCHEMA_VERSION, type HalfsyncSchema } from './schema.js';
 
-/** How a run ended, as the executor reports it to the store. */
-export type Outcome =
-  | { readonly kind: 'ok'; readonly result: unknown }
-  | { readonly kind: 'retry'; readonly error: TaskError; readonly retryAfterMs?: number | undefined }
-  | { readonly kind: 'fail'; readonly error: TaskError }
-  | { readonly kind: 'release' };
+/** A readwrite transaction over both stores. */
+export type Tx = IDBPTransaction<HalfsyncSchema, ('tasks' | 'quarantine')[], 'readwrite'>;
 
-/** A finished run waiting to be written. */
-export interface Settlement {
-  readonly seq: number;
-  readonly owner: string;
-  readonly outcome: Outcome;
+const isCloneError = (error: unknown) => (error as { name?: string } | null)?.name === 'DataCloneError';
+
+/**
+ * Runs `body` in a fresh transaction and waits for it to commit; on any failure aborts it and
+ * rethrows as a coded storage error. Requests inside `body` are issued without waiting for each
+ * other where they do not depend on each other: IndexedDB runs them in order anyway, and a round
+ * trip per request is what makes a naive store slow.
+ */
+export async function inTx<T>(store: TaskStore, durability: 'strict' | 'relaxed', what: string, body: (tx: Tx) => Promise<T>): Promise<T> {
+  const tx = await store.tx(durability);
+  try {
+    const out = await body(tx);
+    await tx.done;
+    return out;
+  } catch (error) {
+    tx.done.catch(() => {});
+    try { tx.abort(); } catch { /* already finished */ }
+    throw storageError(error, what);
+  }
 }
 
-/** A task's policies as the executor knows them; undefined when the executor lacks the definition. */
-export type PolicyOf = (name: string) => { retry: RetryPolicy; retention: RetentionPolicy } | undefined;
-
-/** The input of {@link TaskStore.pump}. */
-export interface PumpInput {
-  readonly now: number;
-  readonly owner: string;
-  readonly leaseMs: number;
-  /** How many due tasks to claim. */
-  readonly limit: number;
-  readonly settlements: readonly Settlement[];
-  /** Ids this executor is running: never claimed twice. */
-  readonly skip: ReadonlySet<string>;
-  readonly policy: PolicyOf;
-  readonly random: () => number;
-  /** Also report `nextDueAt` and `dueNow`. */
-  readonly inspect?: boolean;
+/** Sets `due` of a pending record by whether it heads its lane (`head` is the lane's first key). */
+export function placeInLane(r: TaskRecord | NewTaskRecord, head: number | undefined): void {
+  if (r.lane === undefined || r.status !== 'pending') return;
+  if (head === undefined || ('seq' in r && head === r.seq)) r.due = r.nextRunAt;
+  else delete r.due;
 }
 
-/** What a pump did. */
-export interface PumpOutput {
-  /** Records written (for broadcasting), in write order. */
-  readonly changed: TaskRecord[];
-  /** Ids of records deleted (purged or quarantined). */
-  readonly removed: string[];
-  /** Records claimed for running. */
-  readonly claimed: TaskRecord[];
-  readonly succeeded: number;
-  readonly retried: number;
-  readonly failed: number;
-  readonly quarantined: number;
-  readonly purged: number;
-  /** With `inspect`: the earliest future time a task becomes due. */
-  readonly nextDueAt?: number | undefined;
-  /** With `inspect`: how many tasks are due now and unclaimed. */
-  readonly dueNow?: number;
+/** After records left a lane: lets its new head run. Issue after the writes that changed the lane. */
+export async function promote(tx: Tx, lane: string, now: number, changed: Map<number, TaskRecord>): Promise<void> {
+  const head = await tx.objectStore('tasks').index('lane').get(lane);
+  if (head && head.status === 'pending' && head.due === undefined) {
+    const up: TaskRecord = { ...head, due: head.nextRunAt, rev: head.rev + 1, updatedAt: now };
+    changed.set(up.seq, up);
+    await tx.objectStore('tasks').put(up);
+  }
 }
-
-type Tx = IDBPTransaction<HalfsyncSchema, ('tasks' | 'quarantine')[], 'readwrite'>;
-
-const UNKNOWN_TASK_DELAY_MS = 60_000;
-const PURGE_BATCH = 50;
-
-const policyOrDefault = (policy: PolicyOf, name: string) =>
-  policy(name) ?? { retry: DEFAULT_RETRY, retention: DEFAULT_RETENTION };
 
 /**
  * The one owner of halfsync's IndexedDB records: every state transition happens here, each in
@@ -77,32 +54,23 @@ const policyOrDefault = (policy: PolicyOf, name: string) =>
 export class TaskStore {
   private opening: Promise<IDBPDatabase<HalfsyncSchema>> | undefined;
 
-  constructor(readonly name: string, private readonly factory?: IDBFactory) {}
+  constructor(readonly name: string) {}
 
   /** Opens (or reopens after another tab's upgrade closed it) the database. */
   db(): Promise<IDBPDatabase<HalfsyncSchema>> {
     if (this.opening) return this.opening;
-    const factory = this.factory ?? (typeof indexedDB === 'undefined' ? undefined : indexedDB);
-    if (!factory) {
+    if (typeof indexedDB === 'undefined') {
       return Promise.reject(new HalfsyncError('STORAGE_UNAVAILABLE', 'IndexedDB is not available in this context; halfsync needs it to store deferred work'));
     }
-    const original = globalThis.indexedDB;
-    // idb opens through the global; point it at the injected factory for the duration of the call.
-    if (this.factory && original !== this.factory) (globalThis as { indexedDB?: IDBFactory }).indexedDB = this.factory;
-    let opening: Promise<IDBPDatabase<HalfsyncSchema>>;
-    try {
-      opening = openDB<HalfsyncSchema>(this.name, SCHEMA_VERSION, {
-        upgrade: (db, oldVersion, _newVersion, tx) => {
-          let chain = Promise.resolve();
-          for (let v = oldVersion; v < SCHEMA_VERSION; v++) chain = chain.then(() => MIGRATIONS[v]!(db, tx));
-          chain.catch(() => tx.abort());
-        },
-        blocking: () => this.forget(),
-        terminated: () => this.forget(),
-      });
-    } finally {
-      if (this.factory && original !== this.factory) (globalThis as { indexedDB?: IDBFactory }).indexedDB = original;
-    }
+    const opening = openDB<HalfsyncSchema>(this.name, SCHEMA_VERSION, {
+      upgrade: (db, oldVersion, _newVersion, tx) => {
+        let chain = Promise.resolve();
+        for (let v = oldVersion; v < SCHEMA_VERSION; v++) chain = chain.then(() => MIGRATIONS[v]!(db, tx));
+        chain.catch(() => tx.abort());
+      },
+      blocking: () => this.forget(),
+      terminated: () => this.forget(),
+    });
     this.opening = opening.then(
       (db) => {
         db.addEventListener('close', () => this.forget());
@@ -130,7 +98,8 @@ export class TaskStore {
     this.forget();
   }
 
-  private async tx(durability: 'strict' | 'relaxed'): Promise<Tx> {
+  /** A readwrite transaction over both stores (for this module and the executor's pump). */
+  async tx(durability: 'strict' | 'relaxed'): Promise<Tx> {
     const db = await this.db();
     try {
       return db.transaction(['tasks', 'quarantine'], 'readwrite', { durability });
@@ -140,171 +109,30 @@ export class TaskStore {
     }
   }
 
-  /** Sets `due` for a pending record by whether it heads its lane. */
-  private async placeInLane(tx: Tx, r: TaskRecord | NewTaskRecord): Promise<void> {
-    if (r.lane === undefined || r.status !== 'pending') return;
-    const head = await tx.objectStore('tasks').index('lane').getKey(r.lane);
-    const isHead = head === undefined || ('seq' in r && head === r.seq);
-    if (isHead) r.due = r.nextRunAt;
-    else delete r.due;
-  }
-
-  /** After a record left a lane: lets the new head run. */
-  private async promote(tx: Tx, lane: string, now: number, changed: Map<number, TaskRecord>): Promise<void> {
-    const cursor = await tx.objectStore('tasks').index('lane').openCursor(lane);
-    if (!cursor) return;
-    const head = cursor.value;
-    if (head.status === 'pending' && head.due === undefined) {
-      const up: TaskRecord = { ...head, due: head.nextRunAt, rev: head.rev + 1, updatedAt: now };
-      await cursor.update(up);
-      changed.set(up.seq, up);
-    }
-  }
-
-  /** Commits a batch of new tasks in one transaction with strict durability. */
-  async insert(records: readonly NewTaskRecord[]): Promise<Array<TaskRecord | HalfsyncError>> {
-    const tx = await this.tx('strict');
-    const store = tx.objectStore('tasks');
-    const out: Array<TaskRecord | HalfsyncError> = [];
-    try {
-      for (const record of records) {
-        const r: NewTaskRecord = { ...record };
-        await this.placeInLane(tx, r);
+  /** Commits a batch of new tasks in one transaction with strict durability, in order. */
+  insert(records: readonly NewTaskRecord[]): Promise<Array<TaskRecord | HalfsyncError>> {
+    return inTx(this, 'strict', 'storing deferred tasks', async (tx) => {
+      const store = tx.objectStore('tasks');
+      // Which lanes already have an active task: their new tasks queue behind it.
+      const lanes = [...new Set(records.flatMap((r) => (r.lane === undefined ? [] : [r.lane])))];
+      const heads = await Promise.all(lanes.map((lane) => store.index('lane').getKey(lane)));
+      const taken = new Set<string>();
+      lanes.forEach((lane, i) => { if (heads[i] !== undefined) taken.add(lane); });
+      return Promise.all(records.map((record): Promise<TaskRecord | HalfsyncError> => {
+        const r = { ...record };
+        if (r.lane !== undefined) placeInLane(r, taken.has(r.lane) ? -1 : undefined);
         try {
-          const seq = await store.add(r as TaskRecord);
-          out.push({ ...r, seq } as TaskRecord);
+          const added = store.add(r as TaskRecord);
+          if (r.lane !== undefined) taken.add(r.lane);
+          return added.then((seq) => ({ ...r, seq }) as TaskRecord);
         } catch (error) {
-          // add() throws synchronously for a value the browser refuses (DataCloneError); the
-          // other records of the batch keep their place.
-          if ((error as { name?: string })?.name !== 'DataCloneError') throw error;
-          out.push(new HalfsyncError('PAYLOAD_NOT_CLONEABLE', `task "${r.name}": this browser refused to store the payload (${(error as Error).message})`, { cause: error }));
+          // add() throws at once for a value the browser refuses (DataCloneError); the other
+          // records of the batch keep their place.
+          if (!isCloneError(error)) throw error;
+          return Promise.resolve(new HalfsyncError('PAYLOAD_NOT_CLONEABLE', `task "${r.name}": this browser refused to store the payload (${(error as Error).message})`, { cause: error }));
         }
-      }
-      await tx.done;
-    } catch (error) {
-      tx.done.catch(() => {});
-      try { tx.abort(); } catch { /* already finished */ }
-      throw storageError(error, 'storing deferred tasks');
-    }
-    return out;
-  }
-
-  /**
-   * One executor step in one transaction: writes the settlements, purges expired finished tasks,
-   * quarantines unreadable records and claims up to `limit` due tasks.
-   */
-  async pump(input: PumpInput): Promise<PumpOutput> {
-    const { now, owner, leaseMs, policy } = input;
-    const tx = await this.tx('relaxed');
-    const store = tx.objectStore('tasks');
-    const changed = new Map<number, TaskRecord>();
-    const removed: string[] = [];
-    const claimed: TaskRecord[] = [];
-    const counts = { succeeded: 0, retried: 0, failed: 0, quarantined: 0, purged: 0 };
-    const leftLanes = new Set<string>();
-    const put = async (r: TaskRecord) => { await store.put(r); changed.set(r.seq, r); };
-    const quarantine = async (seq: number, raw: unknown, reason: string) => {
-      await tx.objectStore('quarantine').put({ seq, reason, at: now, record: raw });
-      await store.delete(seq);
-      counts.quarantined++;
-      const id = (raw as { id?: unknown } | null)?.id;
-      if (typeof id === 'string') removed.push(id);
-    };
-
-    try {
-      for (const s of input.settlements) {
-        const r = await store.get(s.seq);
-        // Lease lost: another runner took the task over and will settle it.
-        if (!r || r.status !== 'running' || r.leaseOwner !== s.owner) continue;
-        const { retry, retention } = policyOrDefault(policy, r.name);
-        let up: TaskRecord;
-        const o = s.outcome;
-        if (o.kind === 'ok') { up = succeed(r, now, o.result, retention); counts.succeeded++; }
-        else if (o.kind === 'release') up = release(r, now);
-        else if (o.kind === 'fail' || r.attempts >= retry.maxAttempts) { up = fail(r, now, o.error); counts.failed++; }
-        else { up = retryLater(r, now, o.error, retryDelay(r.attempts, retry, o.retryAfterMs, input.random)); counts.retried++; }
-        try {
-          await put(up);
-        } catch (error) {
-          if ((error as { name?: string })?.name !== 'DataCloneError') throw error;
-          up = fail(r, now, { code: 'RESULT_NOT_CLONEABLE', message: `the handler's result cannot be stored: ${(error as Error).message}; return plain data`, permanent: true, at: now });
-          counts.succeeded--; counts.failed++;
-          await put(up);
-        }
-        if (r.lane !== undefined && up.lane === undefined) leftLanes.add(r.lane);
-      }
-      // Promote before claiming, so the next task of a lane can run in this same step.
-      for (const lane of leftLanes) await this.promote(tx, lane, now, changed);
-
-      for (let cursor = await store.index('purge').openCursor(IDBKeyRange.upperBound(now)), n = 0; cursor && n < PURGE_BATCH; cursor = await cursor.continue(), n++) {
-        removed.push(cursor.value.id);
-        counts.purged++;
-        await cursor.delete();
-      }
-
-      if (input.limit > 0) {
-        for (let cursor = await store.index('due').openCursor(IDBKeyRange.upperBound(now)); cursor && claimed.length < input.limit; cursor = await cursor.continue()) {
-          const raw: unknown = cursor.value;
-          const problem = recordProblem(raw);
-          if (problem) { await quarantine(cursor.primaryKey, raw, problem); continue; }
-          const r = cursor.value;
-          if (input.skip.has(r.id)) continue;
-          const known = policy(r.name);
-          if (r.status !== 'pending' && r.status !== 'running') {
-            await put({ ...r, due: undefined, rev: r.rev + 1 } as TaskRecord);
-            continue;
-          }
-          if (!known) {
-            const error: TaskError = { code: 'UNKNOWN_TASK', message: `this executor has no definition of task "${r.name}"; import it in the worker's tasks list`, permanent: false, at: now };
-            await put({ ...r, status: 'pending', lastError: error, nextRunAt: now + UNKNOWN_TASK_DELAY_MS, due: now + UNKNOWN_TASK_DELAY_MS, rev: r.rev + 1, updatedAt: now, leaseOwner: undefined, leaseUntil: undefined } as TaskRecord);
-            continue;
-          }
-          if (now - r.createdAt > known.retention.maxAgeMs) {
-            await put(fail(r, now, { code: 'EXPIRED', message: `the task is older than its retention (${known.retention.maxAgeMs} ms) and was not run again`, permanent: true, at: now }));
-            counts.failed++;
-            continue;
-          }
-          if (r.status === 'running' && r.attempts >= known.retry.maxAttempts) {
-            await put(fail(r, now, { code: 'CRASHED', message: `the runner stopped during each of ${r.attempts} attempts`, permanent: true, at: now }));
-            counts.failed++;
-            continue;
-          }
-          const up = claim(r, now, owner, leaseMs);
-          await put(up);
-          claimed.push(up);
-        }
-      }
-
-      let nextDueAt: number | undefined;
-      let dueNow: number | undefined;
-      if (input.inspect) {
-        nextDueAt = (await store.index('due').openKeyCursor(IDBKeyRange.lowerBound(now, true)))?.key;
-        dueNow = await store.index('due').count(IDBKeyRange.upperBound(now));
-      }
-      await tx.done;
-      return { changed: [...changed.values()], removed, claimed, ...counts, nextDueAt, dueNow };
-    } catch (error) {
-      tx.done.catch(() => {});
-      try { tx.abort(); } catch { /* already finished */ }
-      throw storageError(error, 'running the executor');
-    }
-  }
-
-  /** Extends the leases this owner holds; returns the records renewed (missing ones were lost). */
-  async renew(seqs: readonly number[], owner: string, now: number, leaseMs: number): Promise<TaskRecord[]> {
-    const tx = await this.tx('relaxed');
-    const store = tx.objectStore('tasks');
-    const out: TaskRecord[] = [];
-    for (const seq of seqs) {
-      const r = await store.get(seq);
-      if (r && r.status === 'running' && r.leaseOwner === owner) {
-        const up = renew(r, now, leaseMs);
-        await store.put(up);
-        out.push(up);
-      }
-    }
-    await tx.done;
-    return out;
+      }));
+    });
   }
 
   /**
@@ -312,11 +140,10 @@ export class TaskStore {
    * cancelled) or `acknowledge` (a finished task is deleted).
    */
   async modify(id: string, op: 'retry' | 'cancel' | 'acknowledge', now: number, retention: RetentionPolicy): Promise<{ changed: TaskRecord[]; removed: string[] }> {
-    const tx = await this.tx('strict');
-    const store = tx.objectStore('tasks');
-    const changed = new Map<number, TaskRecord>();
-    const removed: string[] = [];
-    try {
+    return inTx(this, 'strict', `${op} of task ${id}`, async (tx) => {
+      const store = tx.objectStore('tasks');
+      const changed = new Map<number, TaskRecord>();
+      const removed: string[] = [];
       const r = await store.index('id').get(id);
       if (!r) throw new HalfsyncError('TASK_NOT_FOUND', `no task with id "${id}"; it was never deferred here or was already acknowledged`, { details: { id } });
       const refuse = (what: string): never => {
@@ -325,28 +152,22 @@ export class TaskStore {
       if (op === 'retry') {
         if (r.status !== 'failed') refuse('only failed tasks can be retried');
         const up = requeue(r, now);
-        await this.placeInLane(tx, up);
-        await store.put(up);
+        placeInLane(up, r.lane === undefined ? undefined : await store.index('lane').getKey(r.lane));
         changed.set(up.seq, up);
+        await store.put(up);
       } else if (op === 'cancel') {
         if (r.status !== 'pending') refuse(r.status === 'running' ? 'wait for it to settle' : 'only pending tasks can be cancelled');
         const up = cancel(r, now, retention);
-        await store.put(up);
         changed.set(up.seq, up);
-        if (r.lane !== undefined) await this.promote(tx, r.lane, now, changed);
+        await store.put(up);
       } else {
         if (r.status === 'pending' || r.status === 'running') refuse('cancel it or wait for it to finish first');
-        await store.delete(r.seq);
         removed.push(id);
-        if (r.lane !== undefined) await this.promote(tx, r.lane, now, changed);
+        await store.delete(r.seq);
       }
-      await tx.done;
-    } catch (error) {
-      tx.done.catch(() => {});
-      try { tx.abort(); } catch { /* already finished */ }
-      throw storageError(error, `${op} of task ${id}`);
-    }
-    return { changed: [...changed.values()], removed };
+      if (op !== 'retry' && r.lane !== undefined) await promote(tx, r.lane, now, changed);
+      return { changed: [...changed.values()], removed };
+    });
   }
 
   /** Reads every task in commit order; unreadable records are moved to quarantine. */
@@ -366,14 +187,13 @@ export class TaskStore {
       else good.push(raw as TaskRecord);
     }
     if (bad.length > 0) {
-      const tx = await this.tx('relaxed');
-      for (const { raw, reason } of bad) {
+      await inTx(this, 'relaxed', 'quarantining unreadable tasks', async (tx) => {
         // The key path guarantees that seq is a valid key, even when the rest of the record is not.
-        const seq = (raw as { seq: number }).seq;
-        await tx.objectStore('quarantine').put({ seq, reason, at: now, record: raw });
-        await tx.objectStore('tasks').delete(seq);
-      }
-      await tx.done;
+        await Promise.all(bad.flatMap(({ raw, reason }) => {
+          const seq = (raw as { seq: number }).seq;
+          return [tx.objectStore('quarantine').put({ seq, reason, at: now, record: raw }), tx.objectStore('tasks').delete(seq)];
+        }));
+      });
     }
     return good;
   }

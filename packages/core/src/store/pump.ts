@@ -1,0 +1,186 @@
+import { retryDelay } from '../backoff.js';
+import { claim, fail, recordProblem, release, renew, retryLater, succeed, type TaskError, type TaskRecord } from '../record.js';
+import { DEFAULT_RETENTION, DEFAULT_RETRY, type RetentionPolicy, type RetryPolicy } from '../task.js';
+import { inTx, promote, type TaskStore } from './store.js';
+
+// The executor's side of the store: claims, settlements, lease renewals and purges. Kept apart
+// from TaskStore's class so pages that never run tasks do not carry it.
+
+/** How a run ended, as the executor reports it to the store. */
+export type Outcome =
+  | { readonly kind: 'ok'; readonly result: unknown }
+  | { readonly kind: 'retry'; readonly error: TaskError; readonly retryAfterMs?: number | undefined }
+  | { readonly kind: 'fail'; readonly error: TaskError }
+  | { readonly kind: 'release' };
+
+/** A finished run waiting to be written. */
+export interface Settlement {
+  readonly seq: number;
+  readonly owner: string;
+  readonly outcome: Outcome;
+}
+
+/** A task's policies as the executor knows them; undefined when the executor lacks the definition. */
+export type PolicyOf = (name: string) => { retry: RetryPolicy; retention: RetentionPolicy } | undefined;
+
+/** The input of {@link pump}. */
+export interface PumpInput {
+  readonly now: number;
+  readonly owner: string;
+  readonly leaseMs: number;
+  /** How many due tasks to claim. */
+  readonly limit: number;
+  readonly settlements: readonly Settlement[];
+  /** Ids this executor is running or about to run: never claimed twice. */
+  readonly skip: ReadonlySet<string>;
+  readonly policy: PolicyOf;
+  readonly random: () => number;
+  /** Also report `nextDueAt`. */
+  readonly inspect?: boolean;
+  /** Also count the tasks due now (`dueNow`); a count walks the index, so only when stopping early. */
+  readonly countDue?: boolean;
+}
+
+/** What a pump did. */
+export interface PumpOutput {
+  /** Records written (for broadcasting), in write order. */
+  readonly changed: TaskRecord[];
+  /** Ids of records deleted (purged or quarantined). */
+  readonly removed: string[];
+  /** Records claimed for running. */
+  readonly claimed: TaskRecord[];
+  readonly succeeded: number;
+  readonly retried: number;
+  readonly failed: number;
+  readonly quarantined: number;
+  readonly purged: number;
+  /** With `inspect`: the earliest future time a task becomes due. */
+  readonly nextDueAt?: number | undefined;
+  /** With `countDue`: how many tasks are due now and unclaimed. */
+  readonly dueNow?: number;
+}
+
+const UNKNOWN_TASK_DELAY_MS = 60_000;
+const PURGE_BATCH = 50;
+// Due records read per claim beyond the limit, to make up for those skipped (in flight, unknown).
+const SLACK = 8;
+
+const policyOrDefault = (policy: PolicyOf, name: string) => policy(name) ?? { retry: DEFAULT_RETRY, retention: DEFAULT_RETENTION };
+const isCloneError = (error: unknown) => (error as { name?: string } | null)?.name === 'DataCloneError';
+
+/**
+ * One executor step in one transaction: writes the settlements, lets the next task of each lane
+ * they freed run, purges expired finished tasks, quarantines unreadable records and claims up to
+ * `limit` due tasks. Requests are issued in batches, not one round trip at a time.
+ */
+export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
+  const { now, owner, leaseMs, policy } = input;
+  return inTx(s, 'relaxed', 'running the executor', async (tx) => {
+    const store = tx.objectStore('tasks');
+    const changed = new Map<number, TaskRecord>();
+    const removed: string[] = [];
+    const claimed: TaskRecord[] = [];
+    const counts = { succeeded: 0, retried: 0, failed: 0, quarantined: 0, purged: 0 };
+    const writes: Array<Promise<unknown>> = [];
+    const put = (r: TaskRecord) => { changed.set(r.seq, r); writes.push(store.put(r)); };
+
+    // 1. Settlements.
+    const leftLanes = new Set<string>();
+    const current = await Promise.all(input.settlements.map((x) => store.get(x.seq)));
+    input.settlements.forEach((x, i) => {
+      const r = current[i];
+      // Lease lost: another runner took the task over and will settle it.
+      if (!r || r.status !== 'running' || r.leaseOwner !== x.owner) return;
+      const { retry, retention } = policyOrDefault(policy, r.name);
+      const o = x.outcome;
+      let up: TaskRecord;
+      if (o.kind === 'ok') up = succeed(r, now, o.result, retention);
+      else if (o.kind === 'release') up = release(r, now);
+      else if (o.kind === 'fail' || r.attempts >= retry.maxAttempts) up = fail(r, now, o.error);
+      else up = retryLater(r, now, o.error, retryDelay(r.attempts, retry, o.retryAfterMs, input.random));
+      try {
+        put(up);
+      } catch (error) {
+        if (!isCloneError(error)) throw error;
+        up = fail(r, now, { code: 'RESULT_NOT_CLONEABLE', message: `the handler's result cannot be stored: ${(error as Error).message}; return plain data`, permanent: true, at: now });
+        put(up);
+      }
+      if (up.status === 'succeeded') counts.succeeded++;
+      else if (up.status === 'failed') counts.failed++;
+      else if (o.kind === 'retry') counts.retried++;
+      if (r.lane !== undefined && up.lane === undefined) leftLanes.add(r.lane);
+    });
+    // 2. The next task of each lane a settlement left may run (in this same step).
+    await Promise.all([...leftLanes].map((lane) => promote(tx, lane, now, changed)));
+
+    // 3. Purge finished tasks past their retention.
+    const expired = await store.index('purge').getAll(IDBKeyRange.upperBound(now), PURGE_BATCH);
+    for (const r of expired) {
+      removed.push(r.id);
+      counts.purged++;
+      writes.push(store.delete(r.seq));
+    }
+
+    // 4. Claim due tasks (pending ones, and running ones whose runner's lease ran out).
+    if (input.limit > 0) {
+      const due: unknown[] = await store.index('due').getAll(IDBKeyRange.upperBound(now), input.limit + input.skip.size + SLACK);
+      for (const raw of due) {
+        if (claimed.length >= input.limit) break;
+        const problem = recordProblem(raw);
+        const seq = (raw as { seq: number }).seq;
+        if (problem) {
+          writes.push(tx.objectStore('quarantine').put({ seq, reason: problem, at: now, record: raw }), store.delete(seq));
+          counts.quarantined++;
+          const id = (raw as { id?: unknown }).id;
+          if (typeof id === 'string') removed.push(id);
+          continue;
+        }
+        const r = raw as TaskRecord;
+        if (input.skip.has(r.id)) continue;
+        if (r.status !== 'pending' && r.status !== 'running') {
+          const { due: _drop, ...rest } = r;
+          put({ ...rest, rev: r.rev + 1 });
+          continue;
+        }
+        const known = policy(r.name);
+        if (!known) {
+          const error: TaskError = { code: 'UNKNOWN_TASK', message: `this executor has no definition of task "${r.name}"; import it in the worker's tasks list`, permanent: false, at: now };
+          const { leaseOwner: _o, leaseUntil: _u, ...rest } = r;
+          put({ ...rest, status: 'pending', lastError: error, nextRunAt: now + UNKNOWN_TASK_DELAY_MS, due: now + UNKNOWN_TASK_DELAY_MS, rev: r.rev + 1, updatedAt: now });
+          continue;
+        }
+        if (now - r.createdAt > known.retention.maxAgeMs) {
+          put(fail(r, now, { code: 'EXPIRED', message: `the task is older than its retention (${known.retention.maxAgeMs} ms) and was not run again`, permanent: true, at: now }));
+          counts.failed++;
+          continue;
+        }
+        if (r.status === 'running' && r.attempts >= known.retry.maxAttempts) {
+          put(fail(r, now, { code: 'CRASHED', message: `the runner stopped during each of ${r.attempts} attempts`, permanent: true, at: now }));
+          counts.failed++;
+          continue;
+        }
+        const up = claim(r, now, owner, leaseMs);
+        put(up);
+        claimed.push(up);
+      }
+    }
+
+    let nextDueAt: number | undefined;
+    let dueNow: number | undefined;
+    if (input.inspect) nextDueAt = (await store.index('due').openKeyCursor(IDBKeyRange.lowerBound(now, true)))?.key;
+    if (input.countDue) dueNow = await store.index('due').count(IDBKeyRange.upperBound(now));
+    await Promise.all(writes);
+    return { changed: [...changed.values()], removed, claimed, ...counts, nextDueAt, dueNow };
+  });
+}
+
+/** Extends the leases this owner holds; returns the records renewed (missing ones were lost). */
+export function renewLeases(s: TaskStore, seqs: readonly number[], owner: string, now: number, leaseMs: number): Promise<TaskRecord[]> {
+  return inTx(s, 'relaxed', 'renewing leases', async (tx) => {
+    const store = tx.objectStore('tasks');
+    const current = await Promise.all(seqs.map((seq) => store.get(seq)));
+    const out = current.filter((r): r is TaskRecord => !!r && r.status === 'running' && r.leaseOwner === owner).map((r) => renew(r, now, leaseMs));
+    await Promise.all(out.map((r) => store.put(r)));
+    return out;
+  });
+}
