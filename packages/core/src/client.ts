@@ -261,10 +261,12 @@ class Client implements HalfsyncClient {
         committed.push(r);
       }
     });
-    this.apply(committed, [], true);
+    const views = this.apply(committed, []);
     results.forEach((r, i) => { if (!(r instanceof Error)) batch[i]!.persisted.resolve(this.tasks.get(r.id) ?? toTask(r)); });
     if (committed.length < batch.length) this.changed();
     if (committed.length > 0) this.wake();
+    // Other tabs hear of the new tasks after this tab's callers did (the copy costs time).
+    if (views.length > 0) this.post({ t: 'changed', tasks: views, removed: [] });
   }
 
   // ---- snapshot -----------------------------------------------------------------------------
@@ -301,7 +303,7 @@ class Client implements HalfsyncClient {
   }
 
   /** Applies committed records (from this tab, another tab or the worker), newest revision wins. */
-  private apply(records: readonly (TaskRecord | Task)[], removed: readonly string[], broadcast = false): void {
+  private apply(records: readonly (TaskRecord | Task)[], removed: readonly string[], broadcast = false): Task[] {
     const views: Task[] = [];
     for (const r of records) {
       const known = this.tasks.get(r.id);
@@ -328,6 +330,7 @@ class Client implements HalfsyncClient {
       this.post({ t: 'changed', tasks: views, removed });
     }
     if (views.length > 0 || removed.length > 0) this.changed();
+    return views;
   }
 
   private post(message: ChannelMessage): void {

@@ -1,5 +1,6 @@
 import { HalfsyncError, PermanentError, RetryableError } from './errors.js';
-import { toTaskError, type TaskRecord } from './record.js';
+import type { TaskRecord } from './record.js';
+import { toTaskError } from './store/transitions.js';
 import { pump, renewLeases, type Outcome, type PolicyOf, type Settlement } from './store/pump.js';
 import type { TaskStore } from './store/store.js';
 import type { AnyTaskDefinition, TaskContext } from './task.js';

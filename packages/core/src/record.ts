@@ -111,38 +111,15 @@ export function toTask(r: TaskRecord): Task {
   });
 }
 
-// The pure transitions. Each returns a new record with rev and updatedAt moved on; store.ts
-// decides lane heads (`due` of followers) and writes the result in one transaction.
+// The pure transitions a page makes (the executor's are in store/transitions.ts). Each returns a
+// new record with rev and updatedAt moved on; the store decides lane heads and writes it.
 
-const next = (r: TaskRecord, now: number, patch: Partial<TaskRecord>): TaskRecord => {
+/** A record moved on by `patch`; a field set to undefined is removed (absent from its index). */
+export const next = (r: TaskRecord, now: number, patch: Partial<TaskRecord>): TaskRecord => {
   const out: TaskRecord = { ...r, ...patch, rev: r.rev + 1, updatedAt: now };
   for (const key of Object.keys(patch) as (keyof TaskRecord)[]) if (patch[key] === undefined) delete out[key];
   return out;
 };
-
-/** pending (or running with an expired lease) → running, one more attempt. */
-export const claim = (r: TaskRecord, now: number, owner: string, leaseMs: number): TaskRecord =>
-  next(r, now, { status: 'running', attempts: r.attempts + 1, leaseOwner: owner, leaseUntil: now + leaseMs, due: now + leaseMs });
-
-/** running → running with a later lease. */
-export const renew = (r: TaskRecord, now: number, leaseMs: number): TaskRecord =>
-  next(r, now, { leaseUntil: now + leaseMs, due: now + leaseMs });
-
-/** running → succeeded; leaves its lane. */
-export const succeed = (r: TaskRecord, now: number, result: unknown, retention: RetentionPolicy): TaskRecord =>
-  next(r, now, { status: 'succeeded', result, lastError: r.lastError, leaseOwner: undefined, leaseUntil: undefined, lane: undefined, due: undefined, purgeAt: now + retention.finishedMs });
-
-/** running → pending, due again after `delayMs`; keeps its place at the head of its lane. */
-export const retryLater = (r: TaskRecord, now: number, error: TaskError, delayMs: number): TaskRecord =>
-  next(r, now, { status: 'pending', lastError: error, nextRunAt: now + delayMs, due: now + delayMs, leaseOwner: undefined, leaseUntil: undefined });
-
-/** → failed; stays in its lane (holding back the tasks behind it) until retried or acknowledged. */
-export const fail = (r: TaskRecord, now: number, error: TaskError): TaskRecord =>
-  next(r, now, { status: 'failed', lastError: error, leaseOwner: undefined, leaseUntil: undefined, due: undefined });
-
-/** running → pending without counting the attempt (the runner shut down before the handler finished). */
-export const release = (r: TaskRecord, now: number): TaskRecord =>
-  next(r, now, { status: 'pending', attempts: Math.max(0, r.attempts - 1), nextRunAt: now, due: now, leaseOwner: undefined, leaseUntil: undefined });
 
 /** pending → cancelled; leaves its lane. */
 export const cancel = (r: TaskRecord, now: number, retention: RetentionPolicy): TaskRecord =>
@@ -152,13 +129,3 @@ export const cancel = (r: TaskRecord, now: number, retention: RetentionPolicy): 
 export const requeue = (r: TaskRecord, now: number): TaskRecord =>
   next(r, now, { status: 'pending', attempts: 0, nextRunAt: now, due: now });
 
-/** Makes a stored failure from anything a handler threw. */
-export function toTaskError(error: unknown, now: number, permanent: boolean): TaskError {
-  const e = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; name?: unknown; message?: unknown; status?: unknown; body?: unknown };
-  const code = typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : 'Error';
-  const message = typeof e.message === 'string' ? e.message : String(error);
-  const out: { -readonly [K in keyof TaskError]: TaskError[K] } = { code, message, permanent, at: now };
-  if (typeof e.status === 'number') out.status = e.status;
-  if (typeof e.body === 'string') out.body = e.body;
-  return out;
-}

@@ -12,44 +12,52 @@ const path = (at: string): string => at || '(the payload itself)';
  */
 export function inspectPayload(task: string, value: unknown, limit: number): number {
   const seen = new Set<object>();
+  // The path is kept as a stack and only turned into text for an error: building a string per
+  // property would cost every defer() for the rare refused one.
+  const stack: string[] = [];
   let size = 0;
-  const fail = (code: 'PAYLOAD_NOT_CLONEABLE' | 'PAYLOAD_UNSAFE_KEY', at: string, what: string): never => {
+  const fail = (code: 'PAYLOAD_NOT_CLONEABLE' | 'PAYLOAD_UNSAFE_KEY', what: string): never => {
+    const at = stack.join('');
     throw new HalfsyncError(code, `task "${task}": the payload ${what} at ${path(at)}`, { details: { task, path: at } });
   };
-  const visit = (v: unknown, at: string): void => {
+  const child = (v: unknown, step: string) => { stack.push(step); visit(v); stack.pop(); };
+  const visit = (v: unknown): void => {
     switch (typeof v) {
       case 'string': size += v.length + 4; break;
       case 'number': case 'boolean': case 'undefined': size += 8; break;
       case 'bigint': size += 16; break;
-      case 'function': fail('PAYLOAD_NOT_CLONEABLE', at, 'holds a function; payloads must be plain data (structured-cloneable)'); break;
-      case 'symbol': fail('PAYLOAD_NOT_CLONEABLE', at, 'holds a symbol; payloads must be plain data (structured-cloneable)'); break;
+      case 'function': fail('PAYLOAD_NOT_CLONEABLE', 'holds a function; payloads must be plain data (structured-cloneable)'); break;
+      case 'symbol': fail('PAYLOAD_NOT_CLONEABLE', 'holds a symbol; payloads must be plain data (structured-cloneable)'); break;
       case 'object': {
         if (v === null) { size += 8; break; }
         if (seen.has(v)) break;
         seen.add(v);
         if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) { size += v.byteLength; break; }
         if (typeof Blob !== 'undefined' && v instanceof Blob) {
-          fail('PAYLOAD_NOT_CLONEABLE', at, 'holds a Blob or File, which some browsers (Safari) refuse to store; store its bytes (await blob.arrayBuffer()) and type instead');
+          fail('PAYLOAD_NOT_CLONEABLE', 'holds a Blob or File, which some browsers (Safari) refuse to store; store its bytes (await blob.arrayBuffer()) and type instead');
         }
         if (v instanceof Map) {
-          for (const [k, item] of v) { visit(k, `${at}<key>`); visit(item, `${at}.get(${String(k)})`); }
+          for (const [k, item] of v) { child(k, '<key>'); child(item, `.get(${String(k)})`); }
           break;
         }
-        if (v instanceof Set) { for (const item of v) visit(item, `${at}<item>`); break; }
-        const proto: unknown = Object.getPrototypeOf(v);
+        if (v instanceof Set) { for (const item of v) child(item, '<item>'); break; }
         if (Array.isArray(v)) {
-          for (let i = 0; i < v.length; i++) visit(v[i], `${at}[${i}]`);
+          for (let i = 0; i < v.length; i++) child(v[i], `[${i}]`);
           break;
         }
+        const proto: unknown = Object.getPrototypeOf(v);
         if (proto !== Object.prototype && proto !== null) {
           if (CLONEABLE_CLASSES.some((C) => v instanceof C)) { size += 32; break; }
           const ctor = (proto as { constructor?: { name?: string } }).constructor?.name ?? 'an unknown class';
-          fail('PAYLOAD_NOT_CLONEABLE', at, `holds an instance of ${ctor}, which would be stored without its prototype and methods; pass plain objects`);
+          fail('PAYLOAD_NOT_CLONEABLE', `holds an instance of ${ctor}, which would be stored without its prototype and methods; pass plain objects`);
         }
-        for (const key of Object.keys(v)) {
-          if (key === '__proto__') fail('PAYLOAD_UNSAFE_KEY', at, 'has a "__proto__" key, which halfsync refuses to store (prototype pollution); rename the field');
+        for (const key in v) {
+          if (!Object.hasOwn(v, key)) continue;
+          if (key === '__proto__') fail('PAYLOAD_UNSAFE_KEY', 'has a "__proto__" key, which halfsync refuses to store (prototype pollution); rename the field');
           size += key.length + 4;
-          visit((v as Record<string, unknown>)[key], `${at}.${key}`);
+          stack.push('.', key);
+          visit((v as Record<string, unknown>)[key]);
+          stack.length -= 2;
         }
         break;
       }
@@ -63,7 +71,7 @@ export function inspectPayload(task: string, value: unknown, limit: number): num
     }
   };
   try {
-    visit(value, '');
+    visit(value);
   } catch (error) {
     if (error instanceof RangeError) {
       throw new HalfsyncError('PAYLOAD_NOT_CLONEABLE', `task "${task}": the payload is nested too deeply to store`, { cause: error });

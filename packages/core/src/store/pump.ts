@@ -1,5 +1,6 @@
 import { retryDelay } from '../backoff.js';
-import { claim, fail, recordProblem, release, renew, retryLater, succeed, type TaskError, type TaskRecord } from '../record.js';
+import { recordProblem, type TaskError, type TaskRecord } from '../record.js';
+import { claim, fail, release, renew, retryLater, succeed } from './transitions.js';
 import { DEFAULT_RETENTION, DEFAULT_RETRY, type RetentionPolicy, type RetryPolicy } from '../task.js';
 import { inTx, promote, type TaskStore } from './store.js';
 
