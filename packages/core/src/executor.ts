@@ -54,6 +54,8 @@ export interface DrainSummary {
 }
 
 const SHUTDOWN = Symbol('halfsync.shutdown');
+// Tasks claimed per free slot: a deeper queue means fewer transactions per task.
+const AHEAD = 4;
 
 /** Decides whether a thrown value is permanent; works across realms by name too. */
 export function classify(error: unknown, now: number): Outcome {
@@ -104,7 +106,8 @@ export class Executor {
     const { store, tasks, onChange } = this.options;
     const inflight = new Map<string, { seq: number; controller: AbortController }>();
     // Claimed ahead of a free slot, so a finished handler is followed at once, not after a round
-    // trip to IndexedDB. At most `concurrency` of them; their leases are renewed like the others.
+    // trip to IndexedDB, and each transaction settles and claims several tasks. Their leases are
+    // renewed like those of the running ones.
     const ready: TaskRecord[] = [];
     const settled: Settlement[] = [];
     const totals = { ran: 0, succeeded: 0, retried: 0, failed: 0, quarantined: 0, purged: 0 };
@@ -155,7 +158,7 @@ export class Executor {
         const idle = inflight.size === 0 && ready.length === 0;
         const out = await pump(store, {
           now: this.now(), owner: this.owner, leaseMs: this.leaseMs, settlements: settled.splice(0),
-          limit: stopped === 'idle' ? 2 * this.concurrency - inflight.size - ready.length : 0,
+          limit: stopped === 'idle' ? AHEAD * this.concurrency - inflight.size - ready.length : 0,
           skip: new Set([...inflight.keys(), ...ready.map((r) => r.id)]), policy: this.policy, random: this.random,
           inspect: idle, countDue: idle && stopped !== 'idle',
         });

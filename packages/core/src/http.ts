@@ -92,6 +92,9 @@ function checkOrigin(task: string, url: string, allowed: ReadonlySet<string>): U
 
 async function readCapped(res: Response, cap: number): Promise<{ body: string; truncated: boolean }> {
   if (!res.body) return { body: '', truncated: false };
+  // The common case, a small body of known length, in one read.
+  const length = Number(res.headers.get('content-length') ?? Number.NaN);
+  if (length <= cap) return { body: await res.text(), truncated: false };
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
