@@ -1,6 +1,6 @@
 // Reliability under faults, in real Chromium with a real worker: nothing accepted is lost, no
 // effect applies twice, no task runs twice at once. Each test records its figures for
-// RELIABILITY.md (test-results/reliability/*.json; `node scripts/reliability-report.mjs`).
+// RELIABILITY.md (.reliability/*.json; `node scripts/reliability-report.mjs`).
 import { test, expect, type Page } from '@playwright/test';
 import { halfsyncKit, type HalfsyncKit } from '@halfsync/core/testing';
 import { control, inPage, log, openApp, serverUntil, type ServerLog } from './support';

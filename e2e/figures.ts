@@ -1,4 +1,4 @@
-// Figures of the fault-injection suite, written per test to test-results/reliability/ and turned
+// Figures of the fault-injection suite, written per test to .reliability/ and turned
 // into RELIABILITY.md's table by scripts/reliability-report.mjs.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +14,8 @@ export interface FaultFigures {
 }
 
 export function record(name: string, figures: FaultFigures): void {
-  const dir = join('test-results', 'reliability');
+  // Outside test-results/, which Playwright empties at the start of every run.
+  const dir = '.reliability';
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, `${name}.json`), JSON.stringify({ name, at: new Date().toISOString(), ...figures }, null, 2));
 }
