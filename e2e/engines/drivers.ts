@@ -133,7 +133,8 @@ interface WebDriverReply { value: unknown }
 interface WebDriverError { error: string; message: string }
 
 /** The result envelope of the async script, so page errors come back as values, not WebDriver errors. */
-type ScriptOutcome = { ok: true; value: unknown } | { ok: false; error: string };
+// (Not `error`: a reply value with an `error` string would read as a WebDriver error.)
+type ScriptOutcome = { ok: true; value: unknown } | { ok: false; thrown: string };
 
 async function launchWebKit(): Promise<EngineDriver> {
   const paths = browsers.webkitPaths();
@@ -196,9 +197,9 @@ async function launchWebKit(): Promise<EngineDriver> {
           const script = `const done = arguments[arguments.length - 1]; const arg = arguments[0];
             Promise.resolve().then(() => (${fn.toString()})(arg)).then(
               (value) => done({ ok: true, value: value === undefined ? null : value }),
-              (error) => done({ ok: false, error: String((error && error.stack) || error) }));`;
+              (error) => done({ ok: false, thrown: String(error) + (error && error.stack ? '\n' + error.stack : '') }));`;
           const out = (await call('POST', `${sid}/execute/async`, { script, args: [arg === undefined ? null : arg] })) as ScriptOutcome;
-          if (!out.ok) throw new Error(`in the page: ${out.error}`);
+          if (!out.ok) throw new Error(`in the page: ${out.thrown}`);
           return out.value as R;
         }),
         close: () => serial(handle, async () => {
