@@ -26,9 +26,13 @@ export interface AppHandle {
  */
 export function inApp<R, A = null>(page: PageLike, fn: (hs: AppHandle, arg: A) => R | Promise<R>, arg?: A): Promise<R> {
   return page.evaluate(
-    ([src, a]) => {
+    async ([src, a]) => {
       const f = new Function(`return (${src})`)() as (hs: unknown, arg: unknown) => unknown;
-      return f((window as unknown as { hs: unknown }).hs, a) as Promise<R>;
+      // A driver may hand the page over before its module script has run (WebKit does, after a
+      // navigation): wait for the app's handle.
+      const w = window as unknown as { hs?: unknown };
+      for (let i = 0; w.hs === undefined && i < 500; i++) await new Promise((r) => setTimeout(r, 20));
+      return f(w.hs, a) as Promise<R>;
     },
     [fn.toString(), arg ?? null] as const,
   );

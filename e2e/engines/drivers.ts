@@ -197,7 +197,7 @@ async function launchWebKit(): Promise<EngineDriver> {
           const script = `const done = arguments[arguments.length - 1]; const arg = arguments[0];
             Promise.resolve().then(() => (${fn.toString()})(arg)).then(
               (value) => done({ ok: true, value: value === undefined ? null : value }),
-              (error) => done({ ok: false, thrown: String(error) + (error && error.stack ? '\n' + error.stack : '') }));`;
+              (error) => done({ ok: false, thrown: String(error) + (error && error.stack ? ' at ' + error.stack : '') }));`;
           const out = (await call('POST', `${sid}/execute/async`, { script, args: [arg === undefined ? null : arg] })) as ScriptOutcome;
           if (!out.ok) throw new Error(`in the page: ${out.thrown}`);
           return out.value as R;

@@ -203,7 +203,11 @@ const twoPages: Scenario = {
           const s = await inApp(p, (hs, a) => a.map((id) => hs.events.map((e) => e.statuses[e.ids.indexOf(id)]).filter(Boolean)), ids);
           return s.every((x) => x.at(-1) === 'succeeded') ? s : undefined;
         }, `the ${label} to see every task succeed`);
-        for (const statuses of seen) expect(statuses, `${v.mode}: ${label}`).toEqual(expect.arrayContaining(['pending', 'running', 'succeeded']));
+        // Snapshot notifications are coalesced (a subscriber sees the latest state of a burst), so
+        // the brief `pending` of a task another tab deferred may be folded into `running`; the
+        // deferring page saw it at once, in defer() itself.
+        const expected = label === 'deferring page' ? ['pending', 'running', 'succeeded'] : ['running', 'succeeded'];
+        for (const statuses of seen) expect(statuses, `${v.mode}: ${label}`).toEqual(expect.arrayContaining(expected));
       }
       const l = await server.log();
       expect([...countBy(l, () => true).values()], `${v.mode}: each task sent once`).toEqual([1, 1, 1, 1, 1, 1]);
