@@ -15,3 +15,13 @@ test('defers through Background Sync and the worker completes the task', async (
   const log = await hs.backgroundSyncLog();
   expect(log.map((e) => e.event)).toContain('Dispatched sync event');
 });
+
+test('the client asks for persistent storage and says whether the browser granted it', async ({ page }) => {
+  await openApp(page);
+  const granted = await page.evaluate(async () => {
+    const hs = (window as unknown as { hs: { client: { persistentStorage: Promise<boolean> } } }).hs;
+    return { said: await hs.client.persistentStorage, browser: await navigator.storage.persisted() };
+  });
+  expect(typeof granted.said).toBe('boolean');
+  expect(granted.said).toBe(granted.browser);
+});
