@@ -309,7 +309,8 @@ class Client implements HalfsyncClient {
       const known = this.tasks.get(r.id);
       if (known && known.seq !== undefined && known.rev >= r.rev) continue;
       if (!this.loaded && this.removedEarly.has(r.id)) continue;
-      const view = 'lane' in r || 'due' in r || 'purgeAt' in r || 'leaseOwner' in r ? toTask(r as TaskRecord) : Object.isFrozen(r) ? (r as Task) : Object.freeze({ ...r } as Task);
+      // A frozen object is already a view; anything else (a record, a message) is copied to one.
+      const view = Object.isFrozen(r) ? (r as Task) : toTask(r as TaskRecord);
       this.tasks.set(r.id, view);
       views.push(view);
       this.settleWaiter(view);

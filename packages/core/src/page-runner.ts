@@ -46,11 +46,6 @@ export class PageRunner {
     }).catch(() => {});
   }
 
-  /** Whether this tab holds the runner lock. */
-  get isLeader(): boolean {
-    return this.leader;
-  }
-
   /** Drains here when this tab is the runner; otherwise asks the runner. */
   wake(): void {
     if (this.leader) this.wakeIfLeader();
