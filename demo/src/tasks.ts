@@ -1,6 +1,6 @@
 // The shop's deferred work: four tasks, each its own halfsync task, shared by the page and the
 // service worker. Each POSTs to the backend with the task's Idempotency-Key.
-import { defineTask, PermanentError, RetryableError, type TaskContext } from '@halfsync/core';
+import { defineTask, PermanentError, RetryableError, UnreachableError, type TaskContext } from '@halfsync/core';
 import type { Order } from './shop';
 
 /** POSTs JSON and sorts the outcome into success, a retryable failure or a permanent one. */
@@ -14,7 +14,8 @@ async function postJson<T>(path: string, body: unknown, ctx: TaskContext): Promi
       signal: ctx.signal,
     });
   } catch (error) {
-    throw new RetryableError(`the backend is unreachable (${(error as Error).message})`, { code: 'NETWORK_ERROR' });
+    // Offline or refused: not counted as an attempt; retried when the network returns.
+    throw new UnreachableError(`the backend is unreachable (${(error as Error).message})`, { code: 'NETWORK_ERROR', cause: error });
   }
   const text = await res.text();
   const message = (() => { try { return (JSON.parse(text) as { error?: string }).error ?? text; } catch { return text; } })();
@@ -26,7 +27,8 @@ async function postJson<T>(path: string, body: unknown, ctx: TaskContext): Promi
   throw Object.assign(new PermanentError(`${res.status}: ${message}`, { code: `HTTP_${res.status}` }), { status: res.status, body: text });
 }
 
-const retry = { baseDelayMs: 1_000, maxDelayMs: 30_000, maxAttempts: 12 };
+// Transient failures (5xx) retry until the task is a week old; backoff capped at 30 s for the demo.
+const retry = { baseDelayMs: 1_000, maxDelayMs: 30_000 };
 
 /** Submits the order to the backend. */
 export const submitOrder = defineTask('submit-order', {

@@ -12,6 +12,15 @@ export function backoffDelay(attempts: number, policy: RetryPolicy, random: () =
 }
 
 /**
+ * The delay after the `count`-th try that could not reach the server: the same exponential
+ * backoff with full jitter, capped at `maxUnreachableDelayMs`, so a task comes back within
+ * that cap of the network returning even when no one says it has.
+ */
+export function unreachableDelay(count: number, policy: RetryPolicy, random: () => number = Math.random): number {
+  return backoffDelay(count, { ...policy, maxDelayMs: Math.min(policy.maxDelayMs, policy.maxUnreachableDelayMs) }, random);
+}
+
+/**
  * The delay before the next attempt: the handler's retry-after hint when it gave one (a server's
  * `Retry-After` is a promise the server made, so it is honoured even above `maxDelayMs`),
  * otherwise {@link backoffDelay}.

@@ -9,8 +9,8 @@ export type ChannelMessage =
   | { readonly t: 'drained'; readonly summary: DrainSummary }
   /** A sync event ended (`browser-retry`: the worker rejected it so the browser retries). */
   | { readonly t: 'sync'; readonly tag: string; readonly lastChance: boolean; readonly outcome: 'done' | 'browser-retry' | 'error' }
-  /** A page without a runner asks the elected page runner to drain. */
-  | { readonly t: 'wake' };
+  /** A page without a runner asks the elected page runner to drain (`networkBack`: the network returned). */
+  | { readonly t: 'wake'; readonly networkBack?: boolean };
 
 /** A page's request to the worker, sent with `postMessage` and answered on `ports[0]`. */
 export interface WorkerRequest {
@@ -18,6 +18,8 @@ export interface WorkerRequest {
   readonly op: 'ping' | 'drain' | 'status';
   /** The database the page uses; the worker refuses a request for another one. */
   readonly db: string;
+  /** With `drain`: the network has just returned (run what waits out an unreachable backoff now). */
+  readonly networkBack?: boolean;
 }
 
 /** The worker's answer to a {@link WorkerRequest}. */
@@ -26,6 +28,12 @@ export type WorkerReply =
   | { readonly ok: true; readonly op: 'drain'; readonly summary: DrainSummary }
   | { readonly ok: true; readonly op: 'status'; readonly counts: Readonly<Record<string, number>> }
   | { readonly ok: false; readonly code: string; readonly message: string };
+
+/**
+ * The Background Sync tag that means "the network is back": the worker registers it when a
+ * drain stops offline, pages register a tag starting with it on their `online` event.
+ */
+export const onlineTag = (db: string): string => `halfsync:${db}:online`;
 
 /** The BroadcastChannel name for a database. */
 export const channelName = (db: string): string => `halfsync:${db}`;

@@ -1,5 +1,5 @@
 import type { Workbox } from 'workbox-window';
-import { openChannel, type ChannelMessage, type WorkerReply, type WorkerRequest } from './channel.js';
+import { onlineTag, openChannel, type ChannelMessage, type WorkerReply, type WorkerRequest } from './channel.js';
 import { HalfsyncError, storageError } from './errors.js';
 import type { DrainSummary } from './executor.js';
 import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
@@ -47,6 +47,8 @@ export interface ClientOptions {
   readonly autoRun?: boolean;
   /** The clock (ms since the epoch). Default `Date.now`; tests pass a manual one. */
   readonly now?: () => number;
+  /** Page runner: whether the network is there. Default `navigator.onLine`; tests pass their own. */
+  readonly online?: () => boolean;
 }
 
 /** Options of {@link HalfsyncClient.defer}. */
@@ -411,7 +413,7 @@ class Client implements HalfsyncClient {
     const g = globalThis as unknown as { addEventListener?: EventTarget['addEventListener']; removeEventListener?: EventTarget['removeEventListener']; document?: EventTarget & { visibilityState: string } };
     const doc = g.document;
     if (doc && g.addEventListener && g.removeEventListener) {
-      const onOnline = () => this.wake(true);
+      const onOnline = () => this.wake(true, true);
       const onVisible = () => { if (doc.visibilityState === 'visible') this.wake(); };
       g.addEventListener('online', onOnline);
       doc.addEventListener('visibilitychange', onVisible);
@@ -451,12 +453,13 @@ class Client implements HalfsyncClient {
     }
   }
 
-  private async ask(op: WorkerRequest['op']): Promise<Extract<WorkerReply, { ok: true }>> {
+  private async ask(op: WorkerRequest['op'], networkBack = false): Promise<Extract<WorkerReply, { ok: true }>> {
     if (!this.wb) throw new HalfsyncError('WORKER_UNAVAILABLE', 'no service worker is in use');
     // A drain may rightly take minutes (a slow backend, many tasks); only the other requests
     // are held to the worker timeout. The browser caps a worker's event at about 5 minutes.
     const timeout = op === 'drain' ? 330_000 : this.options.workerTimeoutMs ?? 10_000;
-    const reply = (await withTimeout(this.wb.messageSW({ halfsync: 1, op, db: this.db } satisfies WorkerRequest), timeout, op)) as WorkerReply | undefined;
+    const request: WorkerRequest = networkBack ? { halfsync: 1, op, db: this.db, networkBack } : { halfsync: 1, op, db: this.db };
+    const reply = (await withTimeout(this.wb.messageSW(request), timeout, op)) as WorkerReply | undefined;
     if (!reply || typeof reply !== 'object' || !('ok' in reply)) {
       throw new HalfsyncError('WORKER_UNAVAILABLE', 'the service worker answered but not as halfsync does; call serve({ tasks }) in your worker script');
     }
@@ -467,18 +470,22 @@ class Client implements HalfsyncClient {
   private pageRunner(): Promise<PageRunner> {
     this.runner ??= import('./page-runner.js').then(({ PageRunner }) => new PageRunner({
       store: this.store, tasks: this.registry, post: (m) => this.post(m),
-      concurrency: this.options.concurrency, leaseMs: this.options.leaseMs, now: this.now, autoRun: this.options.autoRun !== false,
+      concurrency: this.options.concurrency, leaseMs: this.options.leaseMs, now: this.now, online: this.options.online,
+      autoRun: this.options.autoRun !== false,
       onChange: (changed, removed) => this.apply(changed, removed, true),
-      onDrained: (summary) => this.scheduleWake(summary.nextDueAt),
+      onDrained: (summary) => this.afterDrain(summary),
     }));
     return this.runner;
   }
 
-  /** Wakes whatever runs the tasks. `fresh` asks Background Sync for a new tag (see README: tags). */
-  private wake(fresh = false): void {
+  /**
+   * Wakes whatever runs the tasks. `fresh` asks Background Sync for a new tag (see README: tags);
+   * `networkBack` says the network has just returned.
+   */
+  private wake(fresh = false, networkBack = false): void {
     if (this.closed) return;
     if (this.mode === 'page') {
-      if (this.options.autoRun !== false) void this.pageRunner().then((r) => r.wake());
+      if (this.options.autoRun !== false) void this.pageRunner().then((r) => r.wake(networkBack));
       return;
     }
     if (this.mode === 'starting') return; // start() wakes once the mode is known
@@ -488,13 +495,25 @@ class Client implements HalfsyncClient {
       // a new tag each time (it fires at once and is gone); offline we reuse the last one (it is
       // still waiting for the network, and reusing it keeps the list of tags short).
       const online = typeof navigator === 'undefined' || navigator.onLine;
-      if (fresh || online || !this.lastTag) this.lastTag = `halfsync:${this.db}:${Date.now().toString(36)}-${(this.tagCount++).toString(36)}`;
+      const stamp = `${Date.now().toString(36)}-${(this.tagCount++).toString(36)}`;
+      if (networkBack) {
+        sync.register(`${onlineTag(this.db)}:${stamp}`).catch(() => this.message(true));
+        return;
+      }
+      if (fresh || online || !this.lastTag) this.lastTag = `halfsync:${this.db}:${stamp}`;
       sync.register(this.lastTag).catch(() => this.message());
-    } else this.message();
+    } else this.message(networkBack);
   }
 
-  private message(): void {
-    this.ask('drain').catch(() => {});
+  private message(networkBack = false): void {
+    this.ask('drain', networkBack).catch(() => {});
+  }
+
+  /** After a drain (here or reported by another runner): wake again when the next task comes due. */
+  private afterDrain(summary: DrainSummary): void {
+    // Offline, the next due time means nothing: the `online` event (or the worker's own sync for
+    // the network's return) wakes the runner.
+    if (summary.stopped !== 'offline') this.scheduleWake(summary.nextDueAt);
   }
 
   /** Wakes the runner at `at` (the earliest request wins): a retry coming due, or a lease that may be orphaned. */
@@ -511,8 +530,8 @@ class Client implements HalfsyncClient {
 
   private onMessage(m: ChannelMessage): void {
     if (m.t === 'changed') this.apply(m.tasks, m.removed);
-    else if (m.t === 'drained') this.scheduleWake(m.summary.nextDueAt);
-    else if (m.t === 'wake' && this.mode === 'page' && this.options.autoRun !== false) void this.pageRunner().then((r) => r.wakeIfLeader());
+    else if (m.t === 'drained') this.afterDrain(m.summary);
+    else if (m.t === 'wake' && this.mode === 'page' && this.options.autoRun !== false) void this.pageRunner().then((r) => r.wakeIfLeader(m.networkBack === true));
   }
 
   close(): void {
@@ -534,7 +553,7 @@ class Client implements HalfsyncClient {
 
 /** The view of a task not yet committed (no seq). */
 const provisional = (r: NewTaskRecord): Task => Object.freeze({
-  id: r.id, seq: undefined, name: r.name, payload: r.payload, status: r.status, attempts: 0, createdAt: r.createdAt,
+  id: r.id, seq: undefined, name: r.name, payload: r.payload, status: r.status, attempts: 0, unreachable: 0, createdAt: r.createdAt,
   updatedAt: r.updatedAt, nextRunAt: r.nextRunAt, leaseUntil: undefined, orderKey: r.orderKey,
   idempotencyKey: r.idempotencyKey, lastError: undefined, result: undefined, rev: r.rev,
 });

@@ -115,6 +115,23 @@ export class RetryableError extends Error {
   }
 }
 
+/**
+ * Thrown by a task handler to say that the request could not be made at all: no network, DNS,
+ * a refused or reset connection. The attempt is not counted (the task keeps its attempts for
+ * failures of the server itself) and the task is tried again after a short, capped backoff, and at
+ * once when the network returns. A `fetch` that rejects with a network `TypeError` is recognised
+ * as unreachable without this class.
+ */
+export class UnreachableError extends Error {
+  /** Stored in the task's `lastError.code`. */
+  readonly code: string;
+  constructor(message: string, options: TaskErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'UnreachableError';
+    this.code = options.code ?? 'UNREACHABLE';
+  }
+}
+
 /** Turns a DOMException from IndexedDB into the matching coded error. */
 export function storageError(error: unknown, what: string): HalfsyncError {
   if (error instanceof HalfsyncError) return error;

@@ -1,7 +1,7 @@
-import { HalfsyncError, PermanentError, RetryableError } from './errors.js';
+import { HalfsyncError } from './errors.js';
+import { browserOnline, classify, type Outcome } from './failure.js';
 import type { TaskRecord } from './record.js';
-import { toTaskError } from './store/transitions.js';
-import { pump, renewLeases, type Outcome, type PolicyOf, type Settlement } from './store/pump.js';
+import { pump, renewLeases, type PolicyOf, type Settlement } from './store/pump.js';
 import type { TaskStore } from './store/store.js';
 import type { AnyTaskDefinition, TaskContext } from './task.js';
 import { uuid, withLock } from './util.js';
@@ -20,6 +20,8 @@ export interface ExecutorOptions {
   readonly now?: () => number;
   /** The jitter source; tests pass a fixed one. */
   readonly random?: () => number;
+  /** Whether the network is there. Default: `navigator.onLine` (true where there is none). */
+  readonly online?: () => boolean;
 }
 
 /** Options of one {@link Executor.drain}. */
@@ -30,6 +32,11 @@ export interface DrainOptions {
   readonly deadline?: number;
   /** Passed to handlers as `ctx.lastChance`. */
   readonly lastChance?: boolean;
+  /**
+   * The network has just come back: tasks waiting out the backoff of a try that could not reach
+   * the server run now instead of at their due time.
+   */
+  readonly networkBack?: boolean;
 }
 
 /** What a drain did and what is left; the worker decides from it when it wants to be woken again. */
@@ -49,23 +56,17 @@ export interface DrainSummary {
   readonly dueNow: number;
   /** The earliest time a task becomes due, if any task waits (a retry, a delay, an expired lease). */
   readonly nextDueAt: number | undefined;
-  /** Why the drain returned. */
-  readonly stopped: 'idle' | 'deadline' | 'aborted';
+  /**
+   * Why the drain returned: `idle` (nothing due), `deadline`, `aborted`, or `offline` (the browser
+   * went offline; nothing more is claimed until the network returns, so pages and the worker wait
+   * for it instead of for `nextDueAt`).
+   */
+  readonly stopped: 'idle' | 'deadline' | 'aborted' | 'offline';
 }
 
 const SHUTDOWN = Symbol('halfsync.shutdown');
 // Tasks claimed per free slot: a deeper queue means fewer transactions per task.
 const AHEAD = 4;
-
-/** Decides whether a thrown value is permanent; works across realms by name too. */
-export function classify(error: unknown, now: number): Outcome {
-  const name = (error as { name?: unknown } | null)?.name;
-  if (error instanceof PermanentError || name === 'PermanentError' || error instanceof HalfsyncError) {
-    return { kind: 'fail', error: toTaskError(error, now, true) };
-  }
-  const hint = error instanceof RetryableError || name === 'RetryableError' ? (error as RetryableError).retryAfterMs : undefined;
-  return { kind: 'retry', error: toTaskError(error, now, false), retryAfterMs: hint };
-}
 
 /**
  * Runs due tasks: one drain at a time across the worker and every tab (a Web Lock), each claimed
@@ -79,6 +80,11 @@ export class Executor {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly policy: PolicyOf;
+  private readonly online: () => boolean;
+  /** The longest unreachable backoff of any task: how far ahead `networkBack` looks. */
+  private readonly reviveWithinMs: number;
+  /** This executor saw the browser offline: its next drain online is a return of the network. */
+  private wasOffline = false;
 
   constructor(private readonly options: ExecutorOptions) {
     this.concurrency = options.concurrency ?? 4;
@@ -90,6 +96,10 @@ export class Executor {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.policy = (name) => options.tasks.get(name);
+    this.online = options.online ?? browserOnline;
+    let within = 0;
+    for (const t of options.tasks.values()) within = Math.max(within, Math.min(t.retry.maxDelayMs, t.retry.maxUnreachableDelayMs));
+    this.reviveWithinMs = within;
   }
 
   /** Runs every due task, then returns what it did. Waits for the drain lock if another runner holds it. */
@@ -102,7 +112,7 @@ export class Executor {
     });
   }
 
-  private async run({ signal, deadline, lastChance = false }: DrainOptions): Promise<DrainSummary> {
+  private async run({ signal, deadline, lastChance = false, networkBack = false }: DrainOptions): Promise<DrainSummary> {
     const { store, tasks, onChange } = this.options;
     const inflight = new Map<string, { seq: number; controller: AbortController }>();
     // Claimed ahead of a free slot, so a finished handler is followed at once, not after a round
@@ -140,7 +150,7 @@ export class Executor {
         try {
           outcome = { kind: 'ok', result: await def.options.run(r.payload, ctx) };
         } catch (error) {
-          outcome = controller.signal.reason === SHUTDOWN ? { kind: 'release' } : classify(error, this.now());
+          outcome = controller.signal.reason === SHUTDOWN ? { kind: 'release' } : classify(error, this.now(), this.online());
         }
         inflight.delete(r.id);
         settled.push({ seq: r.seq, owner: this.owner, outcome });
@@ -148,28 +158,35 @@ export class Executor {
         poke();
       })();
     };
+    // Offline, nothing new starts: a try now could only fail, and would tell nobody anything.
     const fill = () => {
-      while (stopped === 'idle' && inflight.size < this.concurrency && ready.length > 0) start(ready.shift()!);
+      while (stopped === 'idle' && inflight.size < this.concurrency && ready.length > 0 && this.online()) start(ready.shift()!);
     };
+    const release = (r: TaskRecord) => settled.push({ seq: r.seq, owner: this.owner, outcome: { kind: 'release' } });
 
     try {
+      let revive = networkBack || this.wasOffline;
       for (;;) {
-        if (stopped !== 'idle') for (const r of ready.splice(0)) settled.push({ seq: r.seq, owner: this.owner, outcome: { kind: 'release' } });
+        const offline = !this.online();
+        if (offline) this.wasOffline = true;
+        const claiming = stopped === 'idle' && !offline;
+        if (!claiming) ready.splice(0).forEach(release);
         const idle = inflight.size === 0 && ready.length === 0;
         const out = await pump(store, {
           now: this.now(), owner: this.owner, leaseMs: this.leaseMs, settlements: settled.splice(0),
-          limit: stopped === 'idle' ? AHEAD * this.concurrency - inflight.size - ready.length : 0,
+          limit: claiming ? AHEAD * this.concurrency - inflight.size - ready.length : 0,
           skip: new Set([...inflight.keys(), ...ready.map((r) => r.id)]), policy: this.policy, random: this.random,
-          inspect: idle, countDue: idle && stopped !== 'idle',
+          inspect: idle, countDue: idle && !claiming, reviveWithinMs: revive && !offline ? this.reviveWithinMs : undefined,
         });
+        if (!offline && revive) { revive = false; this.wasOffline = false; }
         for (const key of Object.keys(totals) as (keyof typeof totals)[]) if (key !== 'ran') totals[key] += out[key];
         if (out.changed.length > 0 || out.removed.length > 0) onChange?.(out.changed, out.removed);
-        if (stopped === 'idle') ready.push(...out.claimed);
-        else for (const r of out.claimed) settled.push({ seq: r.seq, owner: this.owner, outcome: { kind: 'release' } });
+        if (claiming) ready.push(...out.claimed);
+        else out.claimed.forEach(release);
         fill();
         const progress = out.claimed.length + out.changed.length + out.removed.length > 0;
         if (inflight.size === 0 && ready.length === 0 && settled.length === 0 && !progress) {
-          return { ...totals, dueNow: out.dueNow ?? 0, nextDueAt: out.nextDueAt, stopped };
+          return { ...totals, dueNow: out.dueNow ?? 0, nextDueAt: out.nextDueAt, stopped: stopped === 'idle' && offline ? 'offline' : stopped };
         }
         if (settled.length === 0 && inflight.size > 0) await new Promise<void>((resolve) => { wake = resolve; });
       }

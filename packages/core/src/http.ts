@@ -1,6 +1,6 @@
 import { parseRetryAfter } from './backoff.js';
 import type { DeferHandle, DeferOptions, HalfsyncClient } from './client.js';
-import { HalfsyncError, PermanentError, RetryableError } from './errors.js';
+import { HalfsyncError, PermanentError, RetryableError, UnreachableError } from './errors.js';
 import { defineTask, type RetentionPolicy, type RetryPolicy, type TaskContext, type TaskDefinition } from './task.js';
 import { uuid } from './util.js';
 
@@ -36,6 +36,38 @@ export interface HttpResult {
   readonly bodyTruncated: boolean;
 }
 
+/** A response as the http task's classifier sees it. */
+export interface HttpResponseInfo {
+  readonly status: number;
+  readonly statusText: string;
+  readonly headers: Headers;
+  /** The body as text, cut at `maxResponseBytes`. */
+  readonly body: string;
+  readonly bodyTruncated: boolean;
+  /** `basic`, `cors`, `opaque`...: `opaque` answers (no-cors) have status 0 and succeed by default. */
+  readonly type: ResponseType;
+}
+
+/**
+ * What a response means for the task: `success` (the result is stored), `retry` (a transient
+ * failure: counted, retried with backoff, honouring `Retry-After`), `fail` (permanent), or
+ * `refresh` (call `refreshCredentials`, then send once more within the same attempt).
+ */
+export type HttpVerdict = 'success' | 'retry' | 'fail' | 'refresh';
+
+/**
+ * The http task's default rules: 2xx and opaque responses succeed; 401 asks for a credentials
+ * refresh (a failure where there is no `refreshCredentials`); 408, 425, 429 and 5xx are retried;
+ * any other status fails for good.
+ */
+export function defaultHttpVerdict(response: Pick<HttpResponseInfo, 'status' | 'type'>): HttpVerdict {
+  const { status, type } = response;
+  if ((status >= 200 && status < 300) || type === 'opaque' || type === 'opaqueredirect') return 'success';
+  if (status === 401) return 'refresh';
+  if (status >= 500 || RETRYABLE_STATUS.has(status)) return 'retry';
+  return 'fail';
+}
+
 /** Options of {@link createHttpTask}. */
 export interface HttpTaskOptions {
   /** The task name. Default `"halfsync/http"`. Give each http task of an app its own name. */
@@ -50,6 +82,24 @@ export interface HttpTaskOptions {
    * were not stored. Returned headers are set over the stored ones.
    */
   readonly headers?: (request: StoredRequest, ctx: TaskContext) => HeadersInit | undefined | Promise<HeadersInit | undefined>;
+  /**
+   * Decides what a response means, per task: return a {@link HttpVerdict}, or undefined to apply
+   * the default rules ({@link defaultHttpVerdict}).
+   *
+   * @example
+   * ```ts
+   * // A DELETE of something already gone is done; a 409 from a busy server is worth a retry.
+   * classify: (res, req) => (req.method === 'DELETE' && res.status === 404 ? 'success' : res.status === 409 ? 'retry' : undefined)
+   * ```
+   */
+  readonly classify?: (response: HttpResponseInfo, request: StoredRequest) => HttpVerdict | undefined;
+  /**
+   * Called, in the worker, when a response's verdict is `refresh` (by default: a 401): renew the
+   * credentials your `headers` hook supplies (refresh a token), then the request is sent once more
+   * within the same attempt, with headers from `headers` again. Return `false` to give up (the
+   * task fails). A second `refresh` verdict in a row fails the task.
+   */
+  readonly refreshCredentials?: (response: HttpResponseInfo, request: StoredRequest, ctx: TaskContext) => boolean | void | Promise<boolean | void>;
   /** Abort an attempt after this many ms (a retryable `TIMEOUT`). Default 30 000. */
   readonly timeoutMs?: number;
   /** Keep at most this many bytes of a response body. Default 65 536. */
@@ -131,8 +181,10 @@ function anySignal(signals: AbortSignal[]): AbortSignal {
 /**
  * Defines a durable HTTP task: a `fetch` that is stored and replayed by the runner until the
  * server answers 2xx (success), another 4xx (a permanent failure with the status and body), or
- * the retry policy gives up. Network errors, timeouts, 408, 425, 429 and 5xx are retried,
- * honouring `Retry-After`. Every attempt carries the task's `Idempotency-Key` header.
+ * the retry policy gives up. A request that cannot be made (offline, connection refused) waits
+ * for the network without using up an attempt; timeouts, 408, 425, 429 and 5xx are retried,
+ * honouring `Retry-After`; `classify` and `refreshCredentials` change these rules per task.
+ * Every attempt carries the task's `Idempotency-Key` header.
  *
  * Define it once in the module of task definitions, so the page and the worker share it.
  */
@@ -166,39 +218,53 @@ export function createHttpTask(options: HttpTaskOptions = {}): HttpTaskDefinitio
     },
     async run(request, ctx) {
       const url = checkOrigin(name, request.url, allowed);
-      const headers = new Headers(request.headers as Array<[string, string]>);
-      headers.set('Idempotency-Key', ctx.idempotencyKey);
-      const extra = await options.headers?.(request, ctx);
-      if (extra) new Headers(extra).forEach((value, key) => headers.set(key, value));
-      const timeout = new AbortController();
-      const timer = setTimeout(() => timeout.abort(new RetryableError(`no answer within ${timeoutMs} ms`, { code: 'TIMEOUT' })), timeoutMs);
-      let res: Response;
-      try {
-        res = await fetch(url, {
-          method: request.method, headers,
-          body: request.body === undefined ? undefined : request.body.kind === 'text' ? request.body.text : request.body.bytes,
-          credentials: request.credentials, mode: request.mode, cache: request.cache, redirect: request.redirect,
-          referrerPolicy: request.referrerPolicy, integrity: request.integrity,
-          signal: anySignal([ctx.signal, timeout.signal]),
-        });
-      } catch (error) {
-        if (timeout.signal.aborted) throw timeout.signal.reason;
-        if (ctx.signal.aborted) throw error;
-        throw new RetryableError(`the request to ${url.origin} failed: ${(error as Error)?.message ?? String(error)}`, { code: 'NETWORK_ERROR', cause: error });
-      } finally {
-        clearTimeout(timer);
+      const send = async (): Promise<Response> => {
+        const headers = new Headers(request.headers as Array<[string, string]>);
+        headers.set('Idempotency-Key', ctx.idempotencyKey);
+        const extra = await options.headers?.(request, ctx);
+        if (extra) new Headers(extra).forEach((value, key) => headers.set(key, value));
+        const timeout = new AbortController();
+        const timer = setTimeout(() => timeout.abort(new RetryableError(`no answer within ${timeoutMs} ms`, { code: 'TIMEOUT' })), timeoutMs);
+        try {
+          return await fetch(url, {
+            method: request.method, headers,
+            body: request.body === undefined ? undefined : request.body.kind === 'text' ? request.body.text : request.body.bytes,
+            credentials: request.credentials, mode: request.mode, cache: request.cache, redirect: request.redirect,
+            referrerPolicy: request.referrerPolicy, integrity: request.integrity,
+            signal: anySignal([ctx.signal, timeout.signal]),
+          });
+        } catch (error) {
+          if (timeout.signal.aborted) throw timeout.signal.reason;
+          if (ctx.signal.aborted) throw error;
+          throw new UnreachableError(`the request to ${url.origin} could not be made: ${(error as Error)?.message ?? String(error)}`, { code: 'NETWORK_ERROR', cause: error });
+        } finally {
+          clearTimeout(timer);
+        }
+      };
+      let refreshed = false;
+      for (;;) {
+        const res = await send();
+        const { body, truncated } = await readCapped(res, cap);
+        const info: HttpResponseInfo = { status: res.status, statusText: res.statusText, headers: res.headers, body, bodyTruncated: truncated, type: res.type };
+        let verdict = options.classify?.(info, request) ?? defaultHttpVerdict(info);
+        if (verdict === 'refresh') {
+          if (!refreshed && options.refreshCredentials && (await options.refreshCredentials(info, request, ctx)) !== false) {
+            refreshed = true;
+            continue;
+          }
+          verdict = 'fail';
+        }
+        if (verdict === 'success') {
+          const out: Record<string, string> = {};
+          res.headers.forEach((value, key) => { out[key] = value; });
+          return { status: res.status, statusText: res.statusText, headers: out, body, bodyTruncated: truncated };
+        }
+        const what = `${request.method} ${url.pathname} answered ${res.status}${res.statusText ? ` ${res.statusText}` : ''}${refreshed ? ' after the credentials were refreshed' : ''}`;
+        if (verdict === 'retry') {
+          throw Object.assign(new RetryableError(what, { code: 'HTTP_STATUS', retryAfterMs: parseRetryAfter(res.headers.get('retry-after'), Date.now()) }), { status: res.status, body });
+        }
+        throw Object.assign(new PermanentError(what, { code: 'HTTP_STATUS' }), { status: res.status, body });
       }
-      const { body, truncated } = await readCapped(res, cap);
-      if (res.ok || res.type === 'opaque' || res.type === 'opaqueredirect') {
-        const out: Record<string, string> = {};
-        res.headers.forEach((value, key) => { out[key] = value; });
-        return { status: res.status, statusText: res.statusText, headers: out, body, bodyTruncated: truncated };
-      }
-      const what = `${request.method} ${url.pathname} answered ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`;
-      if (res.status >= 500 || RETRYABLE_STATUS.has(res.status)) {
-        throw Object.assign(new RetryableError(what, { code: 'HTTP_STATUS', retryAfterMs: parseRetryAfter(res.headers.get('retry-after'), Date.now()) }), { status: res.status, body });
-      }
-      throw Object.assign(new PermanentError(what, { code: 'HTTP_STATUS' }), { status: res.status, body });
     },
   });
   return task;

@@ -1,5 +1,5 @@
 export { createClient, type HalfsyncClient, type ClientOptions, type ClientMode, type DeferOptions, type DeferHandle, type ServiceWorkerOption } from './client.js';
 export { defineTask, type TaskDefinition, type TaskContext, type TaskOptions, type RetryPolicy, type RetentionPolicy, type AnyTaskDefinition, type PayloadOf, type ResultOf } from './task.js';
-export { HalfsyncError, PermanentError, RetryableError, type HalfsyncErrorCode, type HalfsyncErrorOptions, type TaskErrorOptions } from './errors.js';
-export type { Task, TaskStatus, TaskError } from './record.js';
+export { HalfsyncError, PermanentError, RetryableError, UnreachableError, type HalfsyncErrorCode, type HalfsyncErrorOptions, type TaskErrorOptions } from './errors.js';
+export type { Task, TaskStatus, TaskError, FailureKind } from './record.js';
 export type { DrainSummary } from './executor.js';

@@ -13,6 +13,7 @@ export interface PageRunnerOptions {
   readonly concurrency: number | undefined;
   readonly leaseMs: number | undefined;
   readonly now: () => number;
+  readonly online: (() => boolean) | undefined;
   /** Drain when elected and when woken; false leaves draining to explicit drainNow() calls. */
   readonly autoRun: boolean;
   readonly onChange: (changed: readonly TaskRecord[], removed: readonly string[]) => void;
@@ -30,12 +31,13 @@ export class PageRunner {
   private leader = false;
   private draining: Promise<void> | undefined;
   private again = false;
+  private networkBack = false;
   private readonly stop = new AbortController();
 
   constructor(private readonly options: PageRunnerOptions) {
     this.executor = new Executor({
       store: options.store, tasks: options.tasks, concurrency: options.concurrency, leaseMs: options.leaseMs,
-      now: options.now, onChange: options.onChange,
+      now: options.now, online: options.online, onChange: options.onChange,
     });
     const locks = typeof navigator === 'undefined' ? undefined : (navigator as { locks?: LockManager }).locks;
     if (!locks) { this.leader = true; return; }
@@ -46,28 +48,31 @@ export class PageRunner {
     }).catch(() => {});
   }
 
-  /** Drains here when this tab is the runner; otherwise asks the runner. */
-  wake(): void {
-    if (this.leader) this.wakeIfLeader();
-    else this.options.post({ t: 'wake' });
+  /** Drains here when this tab is the runner; otherwise asks the runner. `networkBack`: the network has just returned. */
+  wake(networkBack = false): void {
+    if (this.leader) this.wakeIfLeader(networkBack);
+    else this.options.post(networkBack ? { t: 'wake', networkBack } : { t: 'wake' });
   }
 
   /** Drains here when this tab is the runner (coalescing requests that arrive during a drain). */
-  wakeIfLeader(): void {
+  wakeIfLeader(networkBack = false): void {
     if (!this.leader || this.stop.signal.aborted) return;
+    this.networkBack ||= networkBack;
     if (this.draining) { this.again = true; return; }
     this.draining = (async () => {
       do {
         this.again = false;
-        await this.drainNow().catch(() => {});
+        const back = this.networkBack;
+        this.networkBack = false;
+        await this.drainNow(back).catch(() => {});
       } while (this.again && !this.stop.signal.aborted);
       this.draining = undefined;
     })();
   }
 
   /** Drains in this tab now, leader or not (the drain lock still keeps runners apart). */
-  async drainNow(): Promise<DrainSummary> {
-    const summary = await this.executor.drain({ signal: this.stop.signal });
+  async drainNow(networkBack = false): Promise<DrainSummary> {
+    const summary = await this.executor.drain({ signal: this.stop.signal, networkBack });
     this.options.post({ t: 'drained', summary });
     this.options.onDrained(summary);
     return summary;

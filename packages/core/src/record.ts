@@ -3,6 +3,9 @@ import type { RetentionPolicy } from './task.js';
 /** Where a task is in its life. */
 export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
+/** The three kinds of failure; see `RetryPolicy`. */
+export type FailureKind = 'unreachable' | 'transient' | 'permanent';
+
 /** A failure as stored with the task. */
 export interface TaskError {
   /** `PermanentError`/`RetryableError` code, `HTTP_STATUS`, `EXPIRED`, `UNKNOWN_TASK`... or the error's name. */
@@ -11,6 +14,11 @@ export interface TaskError {
   readonly message: string;
   /** True when retrying cannot help. */
   readonly permanent: boolean;
+  /**
+   * `unreachable` (the request could not be made; not counted as an attempt), `transient` (retried,
+   * counted) or `permanent`. Absent on failures stored by older versions.
+   */
+  readonly kind?: FailureKind;
   /** When it happened (ms since the epoch). */
   readonly at: number;
   /** The HTTP status, for http tasks. */
@@ -34,8 +42,10 @@ export interface Task<Payload = unknown, Result = unknown> {
   readonly payload: Payload;
   /** Where the task is in its life. */
   readonly status: TaskStatus;
-  /** Attempts started so far. */
+  /** Attempts that reached the server or crashed, so far: what `maxAttempts` counts. */
   readonly attempts: number;
+  /** Tries that could not reach the server (offline, connection refused): never counted in `attempts`. */
+  readonly unreachable: number;
   /** When it was deferred. */
   readonly createdAt: number;
   /** When its record last changed. */
@@ -57,7 +67,7 @@ export interface Task<Payload = unknown, Result = unknown> {
 }
 
 /** The stored record: a {@link Task} plus the executor's bookkeeping. Only `store.ts` writes it. */
-export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey' | 'lastError' | 'result'> {
+export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey' | 'lastError' | 'result' | 'unreachable'> {
   /** The primary key, given by IndexedDB's key generator at commit. */
   seq: number;
   // Absent rather than undefined when unset: an absent field keeps the record out of an index.
@@ -65,6 +75,10 @@ export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey'
   orderKey?: string;
   lastError?: TaskError;
   result?: unknown;
+  /** Tries that could not reach the server; absent until the first. */
+  unreachable?: number;
+  /** Runs cut short by a dead runner (a lease that ran out); absent until the first. */
+  crashes?: number;
   /** Which executor holds the lease while running. */
   leaseOwner?: string;
   /** Set while the task takes part in its order key's lane (pending, running, failed). */
@@ -97,6 +111,7 @@ export function recordProblem(raw: unknown): string | undefined {
   if (!isNum(r.rev)) return 'rev is not a number';
   if (!optStr(r.orderKey) || !optStr(r.lane) || !optStr(r.leaseOwner)) return 'orderKey, lane or leaseOwner is not a string';
   if (!optNum(r.due) || !optNum(r.purgeAt) || !optNum(r.leaseUntil)) return 'due, purgeAt or leaseUntil is not a number';
+  if (!optNum(r.unreachable) || !optNum(r.crashes)) return 'unreachable or crashes is not a number';
   if (r.status === 'running' && !isNum(r.leaseUntil)) return 'a running task has no lease';
   if (r.lastError !== undefined && (typeof r.lastError !== 'object' || r.lastError === null)) return 'lastError is not an object';
   return undefined;
@@ -105,7 +120,7 @@ export function recordProblem(raw: unknown): string | undefined {
 /** The public view of a record. */
 export function toTask(r: TaskRecord): Task {
   return Object.freeze({
-    id: r.id, seq: r.seq, name: r.name, payload: r.payload, status: r.status, attempts: r.attempts,
+    id: r.id, seq: r.seq, name: r.name, payload: r.payload, status: r.status, attempts: r.attempts, unreachable: r.unreachable ?? 0,
     createdAt: r.createdAt, updatedAt: r.updatedAt, nextRunAt: r.nextRunAt, leaseUntil: r.leaseUntil,
     orderKey: r.orderKey, idempotencyKey: r.idempotencyKey, lastError: r.lastError, result: r.result, rev: r.rev,
   });
@@ -127,5 +142,5 @@ export const cancel = (r: TaskRecord, now: number, retention: RetentionPolicy): 
 
 /** failed → pending with a fresh set of attempts, due now (`due` is set by the store if it heads its lane). */
 export const requeue = (r: TaskRecord, now: number): TaskRecord =>
-  next(r, now, { status: 'pending', attempts: 0, nextRunAt: now, due: now });
+  next(r, now, { status: 'pending', attempts: 0, unreachable: undefined, crashes: undefined, nextRunAt: now, due: now });
 

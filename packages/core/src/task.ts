@@ -1,13 +1,28 @@
 import { HalfsyncError } from './errors.js';
 
-/** How a task is retried after a retryable failure. */
+/**
+ * How a task is retried. Failures come in three kinds:
+ * - *unreachable*: the request could not be made (offline, DNS, connection refused or reset, a
+ *   `fetch` TypeError, an `UnreachableError`). Never counted as an attempt; retried after a
+ *   backoff capped at `maxUnreachableDelayMs`, and at once when the network returns.
+ * - *transient*: the server answered but not yet (5xx, 408, 425, 429, a timeout, a
+ *   `RetryableError`, any other thrown value). Counted; retried with backoff until
+ *   `maxAttempts` or the task's `retention.maxAgeMs`.
+ * - *permanent*: a `PermanentError` (the HTTP task: other 4xx). Fails the task at once.
+ */
 export interface RetryPolicy {
-  /** Attempts in all, the first included, before the task fails for good. Default 8. */
+  /**
+   * Attempts in all, the first included, before a task that keeps failing transiently fails for
+   * good. Default `Infinity`: transient failures are retried until the task is older than
+   * `retention.maxAgeMs` (7 days), so an outage of hours or days loses nothing.
+   */
   readonly maxAttempts: number;
   /** The backoff ceiling of the first retry, in ms. Default 1 000. */
   readonly baseDelayMs: number;
-  /** The largest backoff, in ms. Default 300 000 (5 minutes). */
+  /** The largest backoff after a transient failure, in ms. Default 300 000 (5 minutes). */
   readonly maxDelayMs: number;
+  /** The largest backoff after an unreachable failure, in ms (never above `maxDelayMs`). Default 30 000. */
+  readonly maxUnreachableDelayMs: number;
 }
 
 /** How long finished tasks are kept, and how long a task may keep trying. */
@@ -22,7 +37,10 @@ export interface RetentionPolicy {
 export interface TaskContext {
   /** The task's id (the one `defer` returned). */
   readonly id: string;
-  /** 1 on the first run, 2 on the first retry, and so on. A run cut short by a crash counts. */
+  /**
+   * 1 on the first run, 2 on the first retry, and so on. A run cut short by a crash counts; a try
+   * that could not reach the server (offline, connection refused) does not (see `Task.unreachable`).
+   */
   readonly attempt: number;
   /** Fixed at defer time and the same on every attempt: send it so the server applies the effect once. */
   readonly idempotencyKey: string;
@@ -84,15 +102,16 @@ export type ResultOf<T> = T extends TaskDefinition<unknown, infer R> ? R : never
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- variance: any definition must fit a list
 export type AnyTaskDefinition = TaskDefinition<any, any>;
 
-export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 8, baseDelayMs: 1_000, maxDelayMs: 300_000 };
+export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: Infinity, baseDelayMs: 1_000, maxDelayMs: 300_000, maxUnreachableDelayMs: 30_000 };
 export const DEFAULT_RETENTION: RetentionPolicy = { finishedMs: 86_400_000, maxAgeMs: 7 * 86_400_000 };
 
 const positive = (name: string, key: string, value: unknown, integer = false): void => {
   if (value === undefined) return;
-  if (typeof value !== 'number' || !(value > 0) || (integer && !Number.isInteger(value))) {
+  const ok = typeof value === 'number' && value > 0 && (integer ? Number.isInteger(value) || value === Infinity : Number.isFinite(value));
+  if (!ok) {
     throw new HalfsyncError(
       'INVALID_OPTIONS',
-      `task "${name}": ${key} must be a positive ${integer ? 'integer' : 'number'}, got ${String(value)}`,
+      `task "${name}": ${key} must be a positive ${integer ? 'integer (or Infinity)' : 'finite number'}, got ${String(value)}`,
     );
   }
 };
@@ -129,6 +148,7 @@ export function defineTask<Payload, Result>(
   positive(name, 'retry.maxAttempts', retry.maxAttempts, true);
   positive(name, 'retry.baseDelayMs', retry.baseDelayMs);
   positive(name, 'retry.maxDelayMs', retry.maxDelayMs);
+  positive(name, 'retry.maxUnreachableDelayMs', retry.maxUnreachableDelayMs);
   positive(name, 'retention.finishedMs', retention.finishedMs);
   positive(name, 'retention.maxAgeMs', retention.maxAgeMs);
   if (orderKey !== undefined && typeof orderKey !== 'string' && typeof orderKey !== 'function') {

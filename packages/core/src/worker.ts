@@ -1,4 +1,4 @@
-import { openChannel, type ChannelMessage, type WorkerReply, type WorkerRequest } from './channel.js';
+import { onlineTag, openChannel, type ChannelMessage, type WorkerReply, type WorkerRequest } from './channel.js';
 import { HalfsyncError } from './errors.js';
 import { Executor, type DrainSummary } from './executor.js';
 import { toTask } from './record.js';
@@ -7,7 +7,7 @@ import { taskRegistry, type AnyTaskDefinition } from './task.js';
 import { sleep } from './util.js';
 
 export { defineTask, type TaskDefinition, type TaskContext, type TaskOptions, type RetryPolicy, type RetentionPolicy, type AnyTaskDefinition, type PayloadOf, type ResultOf } from './task.js';
-export { HalfsyncError, PermanentError, RetryableError, type HalfsyncErrorCode } from './errors.js';
+export { HalfsyncError, PermanentError, RetryableError, UnreachableError, type HalfsyncErrorCode } from './errors.js';
 export type { DrainSummary } from './executor.js';
 
 /** Options of {@link serve}. */
@@ -32,8 +32,8 @@ export interface ServeOptions {
 
 /** What {@link serve} returns. */
 export interface HalfsyncWorker {
-  /** Drains now (messages from pages do the same). */
-  drain(): Promise<DrainSummary>;
+  /** Drains now (messages from pages do the same); `networkBack` runs at once what waits out an unreachable backoff. */
+  drain(networkBack?: boolean): Promise<DrainSummary>;
   /** The last drain's summary, if any. */
   readonly lastDrain: DrainSummary | undefined;
 }
@@ -46,11 +46,13 @@ const BROWSER_RETRY_MS = 5 * 60_000;
  * open and will wake the worker at the next due time, sooner than the browser would), or
  * `browser-retry` (reject, so the browser retries the sync in 5 then 15 minutes even if every tab
  * is closed). On the last chance it always resolves: the work stays queued for the next wake-up
- * (a page load, an `online` event, a periodic sync).
+ * (a page load, an `online` event, a periodic sync). When the drain stopped because the browser
+ * went offline it resolves too: a sync registered for the return of the network wakes the worker.
  */
 export function syncVerdict(summary: DrainSummary, now: number, lastChance: boolean, pageOpen: boolean): 'done' | 'browser-retry' {
   const left = summary.dueNow > 0 || summary.nextDueAt !== undefined;
-  if (!left || lastChance) return 'done';
+  // Offline, the worker has registered a sync that the browser fires when the network returns.
+  if (!left || lastChance || summary.stopped === 'offline') return 'done';
   if (pageOpen && summary.nextDueAt !== undefined && summary.nextDueAt - now < BROWSER_RETRY_MS && summary.dueNow === 0) return 'done';
   return 'browser-retry';
 }
@@ -65,11 +67,13 @@ interface MessageEventLike extends ExtendableEventLike {
   readonly source: { postMessage(message: unknown): void } | null;
 }
 interface WorkerScope {
-  readonly registration: ServiceWorkerRegistration;
+  readonly registration: ServiceWorkerRegistration & { readonly sync?: { register(tag: string): Promise<void> } };
   readonly clients: { matchAll(options: { type: 'window'; includeUncontrolled: boolean }): Promise<readonly unknown[]> };
   addEventListener(type: 'sync' | 'periodicsync', listener: (event: SyncEventLike) => void): void;
   addEventListener(type: 'message', listener: (event: MessageEventLike) => void): void;
+  addEventListener(type: 'online', listener: () => void): void;
 }
+
 
 /**
  * Installs halfsync in a service worker: the `sync` and `periodicsync` listeners, the message
@@ -103,24 +107,46 @@ export function serve(options: ServeOptions): HalfsyncWorker {
   const report = (summary: DrainSummary) => {
     lastDrain = summary;
     channel?.postMessage({ t: 'drained', summary } satisfies ChannelMessage);
+    if (summary.stopped === 'offline') registerOnline();
     return summary;
+  };
+
+  // Offline: ask the browser to wake this worker when the network returns, tabs open or not. At
+  // most once a second, so that an engine whose sync fires while its worker still reads offline
+  // cannot spin.
+  let onlineRegisteredAt = -Infinity;
+  let onlineTimer: ReturnType<typeof setTimeout> | undefined;
+  const registerOnline = () => {
+    const sync = scope.registration.sync;
+    if (!sync || onlineTimer !== undefined) return;
+    const wait = onlineRegisteredAt + 1_000 - Date.now();
+    const register = () => {
+      onlineTimer = undefined;
+      onlineRegisteredAt = Date.now();
+      sync.register(onlineTag(db)).catch(() => {});
+    };
+    if (wait <= 0) register();
+    else onlineTimer = setTimeout(register, wait);
   };
 
   // Requests that arrive while a drain waits for the lock share it.
   let waiting: Promise<DrainSummary> | undefined;
-  const drain = (): Promise<DrainSummary> => {
+  let waitingNetworkBack = false;
+  const drain = (networkBack = false): Promise<DrainSummary> => {
+    waitingNetworkBack ||= networkBack;
     waiting ??= Promise.resolve().then(() => {
-      const run = executor.drain();
+      const run = executor.drain({ networkBack: waitingNetworkBack });
       waiting = undefined;
+      waitingNetworkBack = false;
       return run;
     }).then(report, (error: unknown) => { waiting = undefined; throw error; });
     return waiting;
   };
 
-  const onSync = async (lastChance: boolean, periodic: boolean): Promise<'done' | 'browser-retry'> => {
+  const onSync = async (lastChance: boolean, periodic: boolean, networkBack: boolean): Promise<'done' | 'browser-retry'> => {
     const deadline = Date.now() + budget;
-    let summary = report(await executor.drain({ deadline, lastChance }));
-    while (summary.nextDueAt !== undefined && summary.dueNow === 0 && summary.nextDueAt - Date.now() <= holdMs && summary.nextDueAt < deadline) {
+    let summary = report(await executor.drain({ deadline, lastChance, networkBack }));
+    while (summary.stopped !== 'offline' && summary.nextDueAt !== undefined && summary.dueNow === 0 && summary.nextDueAt - Date.now() <= holdMs && summary.nextDueAt < deadline) {
       await sleep(summary.nextDueAt - Date.now());
       summary = report(await executor.drain({ deadline, lastChance }));
     }
@@ -133,7 +159,8 @@ export function serve(options: ServeOptions): HalfsyncWorker {
     const lastChance = event.lastChance === true;
     const report = (outcome: 'done' | 'browser-retry' | 'error') =>
       channel?.postMessage({ t: 'sync', tag: event.tag, lastChance, outcome } satisfies ChannelMessage);
-    event.waitUntil(onSync(lastChance, periodic).then((verdict) => {
+    const networkBack = event.tag.startsWith(onlineTag(db));
+    event.waitUntil(onSync(lastChance, periodic, networkBack).then((verdict) => {
       report(verdict);
       if (verdict === 'browser-retry') throw new Error('halfsync: tasks remain; asking the browser to retry this sync');
     }, (error: unknown) => {
@@ -158,7 +185,7 @@ export function serve(options: ServeOptions): HalfsyncWorker {
     const answer = async (): Promise<WorkerReply> => {
       try {
         if (request.op === 'ping') return { ok: true, op: 'ping', tasks: [...tasks.keys()], sync: 'sync' in scope.registration };
-        if (request.op === 'drain') return { ok: true, op: 'drain', summary: await drain() };
+        if (request.op === 'drain') return { ok: true, op: 'drain', summary: await drain(request.networkBack === true) };
         if (request.op === 'status') {
           const counts: Record<string, number> = {};
           for (const r of await store.loadAll(Date.now())) counts[r.status] = (counts[r.status] ?? 0) + 1;
@@ -176,6 +203,9 @@ export function serve(options: ServeOptions): HalfsyncWorker {
     };
     event.waitUntil(answer().then(reply));
   });
+
+  // Where the engine tells workers, the network's return wakes the runner here too.
+  scope.addEventListener('online', () => { drain(true).catch(() => {}); });
 
   if (options.drainOnStart !== false) drain().catch(() => {});
 

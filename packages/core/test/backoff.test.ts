@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { backoffDelay, parseRetryAfter, retryDelay } from '../src/backoff.js';
 import { DEFAULT_RETRY } from '../src/task.js';
 
-const policy = { maxAttempts: 10, baseDelayMs: 1_000, maxDelayMs: 60_000 };
+const policy = { maxAttempts: 10, baseDelayMs: 1_000, maxDelayMs: 60_000, maxUnreachableDelayMs: 30_000 };
 
 describe('backoff', () => {
   it('draws from [0, base * 2^(attempts-1)] (full jitter)', () => {

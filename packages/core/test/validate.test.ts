@@ -79,7 +79,7 @@ describe('recordProblem', () => {
 describe('defineTask', () => {
   it('fills the default policies', () => {
     const t = defineTask('t', { run: () => 1, retry: { maxAttempts: 3 } });
-    expect(t.retry).toEqual({ maxAttempts: 3, baseDelayMs: 1_000, maxDelayMs: 300_000 });
+    expect(t.retry).toEqual({ maxAttempts: 3, baseDelayMs: 1_000, maxDelayMs: 300_000, maxUnreachableDelayMs: 30_000 });
     expect(t.retention.finishedMs).toBe(86_400_000);
   });
   it('refuses malformed definitions with INVALID_OPTIONS', () => {

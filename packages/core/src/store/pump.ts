@@ -1,18 +1,14 @@
-import { retryDelay } from '../backoff.js';
+import { retryDelay, unreachableDelay } from '../backoff.js';
+import type { Outcome } from '../failure.js';
 import { recordProblem, type TaskError, type TaskRecord } from '../record.js';
-import { claim, fail, release, renew, retryLater, succeed } from './transitions.js';
+import { claim, fail, release, renew, retryLater, reviveNow, succeed, unreachableLater } from './transitions.js';
 import { DEFAULT_RETENTION, DEFAULT_RETRY, type RetentionPolicy, type RetryPolicy } from '../task.js';
 import { inTx, promote, type TaskStore } from './store.js';
 
 // The executor's side of the store: claims, settlements, lease renewals and purges. Kept apart
 // from TaskStore's class so pages that never run tasks do not carry it.
 
-/** How a run ended, as the executor reports it to the store. */
-export type Outcome =
-  | { readonly kind: 'ok'; readonly result: unknown }
-  | { readonly kind: 'retry'; readonly error: TaskError; readonly retryAfterMs?: number | undefined }
-  | { readonly kind: 'fail'; readonly error: TaskError }
-  | { readonly kind: 'release' };
+export type { Outcome };
 
 /** A finished run waiting to be written. */
 export interface Settlement {
@@ -40,6 +36,11 @@ export interface PumpInput {
   readonly inspect?: boolean;
   /** Also count the tasks due now (`dueNow`); a count walks the index, so only when stopping early. */
   readonly countDue?: boolean;
+  /**
+   * The network is back: tasks waiting out an unreachable backoff due within this many ms become
+   * due now. (No unreachable backoff is longer than the largest `maxUnreachableDelayMs`.)
+   */
+  readonly reviveWithinMs?: number;
 }
 
 /** What a pump did. */
@@ -50,6 +51,8 @@ export interface PumpOutput {
   readonly removed: string[];
   /** Records claimed for running. */
   readonly claimed: TaskRecord[];
+  /** Tasks whose unreachable backoff was cut short because the network is back. */
+  readonly revived: number;
   readonly succeeded: number;
   readonly retried: number;
   readonly failed: number;
@@ -62,6 +65,8 @@ export interface PumpOutput {
 }
 
 const UNKNOWN_TASK_DELAY_MS = 60_000;
+/** A task whose runner dies this many times while running it fails with CRASHED: it may be the cause. */
+export const MAX_CRASHES = 10;
 const PURGE_BATCH = 50;
 // Due records read per claim beyond the limit, to make up for those skipped (in flight, unknown).
 const SLACK = 8;
@@ -97,24 +102,38 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
       let up: TaskRecord;
       if (o.kind === 'ok') up = succeed(r, now, o.result, retention);
       else if (o.kind === 'release') up = release(r, now);
+      else if (o.kind === 'unreachable') up = unreachableLater(r, now, o.error, unreachableDelay((r.unreachable ?? 0) + 1, retry, input.random));
       else if (o.kind === 'fail' || r.attempts >= retry.maxAttempts) up = fail(r, now, o.error);
       else up = retryLater(r, now, o.error, retryDelay(r.attempts, retry, o.retryAfterMs, input.random));
       try {
         put(up);
       } catch (error) {
         if (!isCloneError(error)) throw error;
-        up = fail(r, now, { code: 'RESULT_NOT_CLONEABLE', message: `the handler's result cannot be stored: ${(error as Error).message}; return plain data`, permanent: true, at: now });
+        up = fail(r, now, { code: 'RESULT_NOT_CLONEABLE', message: `the handler's result cannot be stored: ${(error as Error).message}; return plain data`, permanent: true, kind: 'permanent', at: now });
         put(up);
       }
       if (up.status === 'succeeded') counts.succeeded++;
       else if (up.status === 'failed') counts.failed++;
-      else if (o.kind === 'retry') counts.retried++;
+      else if (o.kind === 'retry' || o.kind === 'unreachable') counts.retried++;
       if (r.lane !== undefined && up.lane === undefined) leftLanes.add(r.lane);
     });
     // 2. The next task of each lane a settlement left may run (in this same step).
     await Promise.all([...leftLanes].map((lane) => promote(tx, lane, now, changed)));
 
-    // 3. Purge finished tasks past their retention.
+    // 3. The network is back: what waits out an unreachable backoff runs now, not at its due time.
+    let revived = 0;
+    if (input.reviveWithinMs !== undefined && input.reviveWithinMs > 0) {
+      const waiting: unknown[] = await store.index('due').getAll(IDBKeyRange.bound(now, now + input.reviveWithinMs, true, false));
+      for (const raw of waiting) {
+        if (recordProblem(raw)) continue; // quarantined when it comes due
+        const r = raw as TaskRecord;
+        if (r.status !== 'pending' || r.lastError?.kind !== 'unreachable' || input.skip.has(r.id)) continue;
+        put(reviveNow(r, now));
+        revived++;
+      }
+    }
+
+    // 4. Purge finished tasks past their retention.
     const expired = await store.index('purge').getAll(IDBKeyRange.upperBound(now), PURGE_BATCH);
     for (const r of expired) {
       removed.push(r.id);
@@ -122,7 +141,7 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
       writes.push(store.delete(r.seq));
     }
 
-    // 4. Claim due tasks (pending ones, and running ones whose runner's lease ran out).
+    // 5. Claim due tasks (pending ones, and running ones whose runner's lease ran out).
     if (input.limit > 0) {
       const due: unknown[] = await store.index('due').getAll(IDBKeyRange.upperBound(now), input.limit + input.skip.size + SLACK);
       for (const raw of due) {
@@ -145,18 +164,18 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
         }
         const known = policy(r.name);
         if (!known) {
-          const error: TaskError = { code: 'UNKNOWN_TASK', message: `this executor has no definition of task "${r.name}"; import it in the worker's tasks list`, permanent: false, at: now };
+          const error: TaskError = { code: 'UNKNOWN_TASK', message: `this executor has no definition of task "${r.name}"; import it in the worker's tasks list`, permanent: false, kind: 'transient', at: now };
           const { leaseOwner: _o, leaseUntil: _u, ...rest } = r;
           put({ ...rest, status: 'pending', lastError: error, nextRunAt: now + UNKNOWN_TASK_DELAY_MS, due: now + UNKNOWN_TASK_DELAY_MS, rev: r.rev + 1, updatedAt: now });
           continue;
         }
         if (now - r.createdAt > known.retention.maxAgeMs) {
-          put(fail(r, now, { code: 'EXPIRED', message: `the task is older than its retention (${known.retention.maxAgeMs} ms) and was not run again`, permanent: true, at: now }));
+          put(fail(r, now, { code: 'EXPIRED', message: `the task is older than its retention (${known.retention.maxAgeMs} ms) and was not run again`, permanent: true, kind: 'permanent', at: now }));
           counts.failed++;
           continue;
         }
-        if (r.status === 'running' && r.attempts >= known.retry.maxAttempts) {
-          put(fail(r, now, { code: 'CRASHED', message: `the runner stopped during each of ${r.attempts} attempts`, permanent: true, at: now }));
+        if (r.status === 'running' && (r.attempts >= known.retry.maxAttempts || (r.crashes ?? 0) + 1 >= MAX_CRASHES)) {
+          put(fail(r, now, { code: 'CRASHED', message: `the runner stopped during ${(r.crashes ?? 0) + 1} runs of this task (${r.attempts} attempts); it may be what stops it (memory, a hang): retry it once the cause is fixed`, permanent: true, kind: 'permanent', at: now }));
           counts.failed++;
           continue;
         }
@@ -171,7 +190,7 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
     if (input.inspect) nextDueAt = (await store.index('due').openKeyCursor(IDBKeyRange.lowerBound(now, true)))?.key;
     if (input.countDue) dueNow = await store.index('due').count(IDBKeyRange.upperBound(now));
     await Promise.all(writes);
-    return { changed: [...changed.values()], removed, claimed, ...counts, nextDueAt, dueNow };
+    return { changed: [...changed.values()], removed, claimed, revived, ...counts, nextDueAt, dueNow };
   });
 }
 

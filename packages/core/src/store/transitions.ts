@@ -3,9 +3,12 @@ import type { RetentionPolicy } from '../task.js';
 
 // The executor's pure transitions (only the runner's bundle carries them).
 
-/** pending (or running with an expired lease) → running, one more attempt. */
+/** pending (or running with an expired lease: its runner died, one more crash) → running, one more attempt. */
 export const claim = (r: TaskRecord, now: number, owner: string, leaseMs: number): TaskRecord =>
-  next(r, now, { status: 'running', attempts: r.attempts + 1, leaseOwner: owner, leaseUntil: now + leaseMs, due: now + leaseMs });
+  next(r, now, {
+    status: 'running', attempts: r.attempts + 1, leaseOwner: owner, leaseUntil: now + leaseMs, due: now + leaseMs,
+    ...(r.status === 'running' ? { crashes: (r.crashes ?? 0) + 1 } : {}),
+  });
 
 /** running → running with a later lease. */
 export const renew = (r: TaskRecord, now: number, leaseMs: number): TaskRecord =>
@@ -19,6 +22,19 @@ export const succeed = (r: TaskRecord, now: number, result: unknown, retention: 
 export const retryLater = (r: TaskRecord, now: number, error: TaskError, delayMs: number): TaskRecord =>
   next(r, now, { status: 'pending', lastError: error, nextRunAt: now + delayMs, due: now + delayMs, leaseOwner: undefined, leaseUntil: undefined });
 
+/**
+ * running → pending after a try that could not reach the server: the attempt is given back and
+ * counted as unreachable instead; keeps its place at the head of its lane.
+ */
+export const unreachableLater = (r: TaskRecord, now: number, error: TaskError, delayMs: number): TaskRecord =>
+  next(r, now, {
+    status: 'pending', attempts: Math.max(0, r.attempts - 1), unreachable: (r.unreachable ?? 0) + 1, lastError: error,
+    nextRunAt: now + delayMs, due: now + delayMs, leaseOwner: undefined, leaseUntil: undefined,
+  });
+
+/** pending, waiting out an unreachable backoff → due now (the network is back). */
+export const reviveNow = (r: TaskRecord, now: number): TaskRecord => next(r, now, { nextRunAt: now, due: now });
+
 /** → failed; stays in its lane (holding back the tasks behind it) until retried or acknowledged. */
 export const fail = (r: TaskRecord, now: number, error: TaskError): TaskRecord =>
   next(r, now, { status: 'failed', lastError: error, leaseOwner: undefined, leaseUntil: undefined, due: undefined });
@@ -26,15 +42,3 @@ export const fail = (r: TaskRecord, now: number, error: TaskError): TaskRecord =
 /** running → pending without counting the attempt (the runner shut down before the handler finished). */
 export const release = (r: TaskRecord, now: number): TaskRecord =>
   next(r, now, { status: 'pending', attempts: Math.max(0, r.attempts - 1), nextRunAt: now, due: now, leaseOwner: undefined, leaseUntil: undefined });
-
-
-/** Makes a stored failure from anything a handler threw. */
-export function toTaskError(error: unknown, now: number, permanent: boolean): TaskError {
-  const e = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; name?: unknown; message?: unknown; status?: unknown; body?: unknown };
-  const code = typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : 'Error';
-  const message = typeof e.message === 'string' ? e.message : String(error);
-  const out: { -readonly [K in keyof TaskError]: TaskError[K] } = { code, message, permanent, at: now };
-  if (typeof e.status === 'number') out.status = e.status;
-  if (typeof e.body === 'string') out.body = e.body;
-  return out;
-}

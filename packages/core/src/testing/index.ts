@@ -319,7 +319,7 @@ export async function halfsyncKit(page: PageLike, options: KitOptions = {}): Pro
 function publicTask(r: Task & Record<string, unknown>): Task {
   return {
     id: r.id, seq: r.seq, name: r.name, payload: r.payload, status: r.status, attempts: r.attempts,
-    createdAt: r.createdAt, updatedAt: r.updatedAt, nextRunAt: r.nextRunAt, leaseUntil: r.leaseUntil,
+    unreachable: typeof r.unreachable === 'number' ? r.unreachable : 0, createdAt: r.createdAt, updatedAt: r.updatedAt, nextRunAt: r.nextRunAt, leaseUntil: r.leaseUntil,
     orderKey: r.orderKey, idempotencyKey: r.idempotencyKey, lastError: r.lastError, result: r.result, rev: r.rev,
   };
 }

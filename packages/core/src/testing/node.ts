@@ -28,8 +28,16 @@ export interface TestClient {
   /** Runs the tasks due now, once. */
   drain(): Promise<DrainSummary>;
   /**
+   * Takes the runner offline: it claims nothing, and handlers that fail while offline count as
+   * unreachable (no attempt used). `online()` brings it back; the next drain then runs at once
+   * what was waiting for the network.
+   */
+  offline(): void;
+  /** Brings the runner back online (see `offline`). */
+  online(): void;
+  /**
    * Drains, then moves the clock to the next due time and drains again, until nothing is due
-   * (every retry played out) or `maxRounds` is reached. Returns every task.
+   * (every retry played out), the runner is offline, or `maxRounds` is reached. Returns every task.
    */
   settle(options?: { maxRounds?: number }): Promise<readonly Task[]>;
   /** Closes the client. */
@@ -60,6 +68,7 @@ export function createTestClient(options: TestClientOptions): TestClient {
   let t = options.startAt ?? Date.now();
   const clock: ManualClock = { now: () => t, advance: (ms) => { t += ms; }, set: (at) => { t = at; } };
   const { startAt: _startAt, ...rest } = options;
+  let online = true;
   const client = createClient({
     dbName: `halfsync-test-${Math.random().toString(36).slice(2)}`,
     persistStorage: false,
@@ -67,19 +76,22 @@ export function createTestClient(options: TestClientOptions): TestClient {
     serviceWorker: false,
     autoRun: false,
     now: clock.now,
+    online: () => online,
   });
   const drain = async () => { await client.ready; return client.drain(); };
   return {
     client,
     clock,
     drain,
+    offline: () => { online = false; },
+    online: () => { online = true; },
     async settle({ maxRounds = 100 } = {}) {
       for (let round = 0; round < maxRounds; round++) {
         const summary = await drain();
-        if (summary.nextDueAt === undefined) return client.getSnapshot();
+        if (summary.nextDueAt === undefined || summary.stopped === 'offline') return client.getSnapshot();
         clock.set(Math.max(clock.now(), summary.nextDueAt));
       }
-      throw new HalfsyncError('INVALID_TRANSITION', `settle(): tasks were still due after ${maxRounds} rounds; raise maxRounds or check for a task that never finishes`);
+      throw new HalfsyncError('INVALID_TRANSITION', `settle(): tasks were still due after ${maxRounds} rounds; raise maxRounds, check for a task that never finishes, or bring the runner online`);
     },
     close: () => client.close(),
   };
