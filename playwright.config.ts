@@ -27,7 +27,7 @@ export default defineConfig({
       command: 'npx vite build && npx vite build -c vite.sw-classic.config.ts && node e2e/server.mjs',
       url: `http://127.0.0.1:${E2E_PORT}/`,
       env: { PORT: String(E2E_PORT) },
-      reuseExistingServer: false,
+      reuseExistingServer: !process.env.CI,
       timeout: 120_000,
     },
     {
@@ -35,7 +35,7 @@ export default defineConfig({
       command: 'node demo/start.mjs --reset',
       url: `http://127.0.0.1:${DEMO_PORT}/`,
       env: { PORT: String(DEMO_PORT), HALFSYNC_DEMO_DB: 'test-results/.demo/shop.db', HALFSYNC_DEMO_SLOW_MS: '300' },
-      reuseExistingServer: false,
+      reuseExistingServer: !process.env.CI,
       timeout: 180_000,
     },
   ],

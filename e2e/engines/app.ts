@@ -16,6 +16,8 @@ export interface AppHandle {
   start(options?: object): HalfsyncClient;
   /** Defers a post-op task; resolves with its id once persisted. */
   defer(op: Op, options?: DeferOptions): Promise<string>;
+  /** Defers the same op under the fast, short policy (10 ms base, 3 attempts); resolves with its id once persisted. */
+  deferFast(op: Op): Promise<string>;
   /** deferFetch with the app's http task; resolves with the task id once persisted. */
   deferFetch(input: string, init?: RequestInit): Promise<string>;
 }

@@ -38,6 +38,11 @@ export interface EnginePage extends PageLike {
    * helpers with UNSUPPORTED_ENGINE instead of failing obscurely).
    */
   readonly kitTarget: PageLike;
+  /**
+   * Takes this page offline (or back), where the driver can: Firefox through WebDriver BiDi. In
+   * Chromium the kit's `offline()` does it for the page and its worker; WebKitWebDriver cannot.
+   */
+  readonly setOffline?: (offline: boolean) => Promise<void>;
 }
 
 export interface EngineDriver {
@@ -106,6 +111,7 @@ async function launchFirefox(): Promise<EngineDriver> {
           page.evaluate(fn as (arg: unknown) => unknown, arg as unknown) as Promise<R>,
         async reload() { await page.reload({ waitUntil: 'load' }); },
         close: () => page.close(),
+        setOffline: (offline) => page.setOfflineMode(offline),
         get kitTarget() { return self; },
       };
       return self;

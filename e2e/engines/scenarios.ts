@@ -151,8 +151,9 @@ const serverDown: Scenario = {
       await server.until((l) => ids.every((id) => l.received.some((r) => r.key === id && r.behaviour === 'down')), `a failed attempt of each task (${trigger})`);
       await until(async () => {
         const ts = mine(await kit.tasks(), ids);
-        return ts.length === ids.length && ts.every((t) => t.attempts >= 1 && t.lastError?.code === 'NETWORK_ERROR' && (t.status === 'pending' || t.status === 'running')) ? ts : undefined;
-      }, `the failed attempts recorded (${trigger})`);
+        // A refused connection is unreachable: counted apart, never as an attempt.
+        return ts.length === ids.length && ts.every((t) => t.unreachable >= 1 && t.attempts <= 1 && t.lastError?.code === 'NETWORK_ERROR' && (t.status === 'pending' || t.status === 'running')) ? ts : undefined;
+      }, `the unreachable tries recorded (${trigger})`);
       if (trigger === 'load') await page.goto('about:blank'); // the page is gone while the server is down
       await server.control({ default: { status: 200 } });
       if (trigger === 'drain') await inApp(page, (hs) => hs.client.drain());
@@ -485,4 +486,65 @@ const devtoolsOnly: Scenario = {
   },
 };
 
-export const scenarios: readonly Scenario[] = [choosesPath, persists, serverDown, twoPages, orderKeys, httpBodies, codedErrors, devtoolsOnly];
+// ---- 9 --------------------------------------------------------------------------------------
+
+const deferFast = (page: EnginePage, n: number): Promise<string> => inApp(page, (hs, x) => hs.deferFast({ n: x }), n);
+
+const patient: Scenario = {
+  id: '9',
+  title: '9. offline or refused for longer than the attempt budget: tasks wait with no attempt used, then complete once',
+  async run(ctx) {
+    const { page, origin, server } = ctx;
+    const notes: string[] = [];
+    for (const v of variants(ctx, 's9-page')) {
+      await server.control({ reset: true });
+      expect(await openApp(page, origin, v.query)).toBe(v.mode);
+      const kit = await ctx.kit(page, { dbName: v.db });
+
+      // The server refuses connections: twelve tries of a task allowed three attempts.
+      await server.control({ default: { down: true } });
+      const refused = await deferFast(page, 1);
+      await server.until((l) => l.received.filter((r) => r.key === refused && r.behaviour === 'down').length >= 12, `twelve refused tries (${v.mode})`, 30_000);
+      // The record follows the server by a try or two (each try's settlement commits after it).
+      const waiting = await until(async () => {
+        const [t] = mine(await kit.tasks(), [refused]);
+        return t && t.unreachable >= 9 ? t : undefined;
+      }, `nine unreachable tries recorded (${v.mode})`);
+      expect(waiting?.lastError?.kind, `${v.mode}: unreachable, not a failure`).toBe('unreachable');
+      expect(waiting!.attempts, `${v.mode}: no attempt used (1 only while a try is in flight)`).toBeLessThanOrEqual(1);
+      expect(waiting!.unreachable, `${v.mode}: counted apart`).toBeGreaterThanOrEqual(9);
+      await server.control({ default: { status: 200 } });
+      const done = await kit.waitForTask(refused, 'succeeded', { timeoutMs: 20_000 });
+      expect(done.attempts).toBe(1);
+      expect((await server.log()).applied.map((a) => a.key), `${v.mode}: once, with its key`).toEqual([done.idempotencyKey]);
+      notes.push(`${v.mode}: ${done.unreachable} refused tries, 1 attempt`);
+
+      // The browser offline, where the engine can be switched: nothing is tried at all. Firefox's
+      // switch (WebDriver BiDi) takes the page offline but not its service worker, so there it
+      // proves the page runner only.
+      const switchNetwork = kit.engine === 'chromium' ? (off: boolean) => (off ? kit.offline() : kit.online())
+        : v.mode === 'page' ? page.setOffline : undefined;
+      if (!switchNetwork) continue;
+      await server.control({ reset: true });
+      await switchNetwork(true);
+      const offline = await deferFast(page, 2);
+      for (let i = 0; i < 5; i++) {
+        await inApp(page, (hs) => hs.client.drain().catch(() => null));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const [held] = mine(await kit.tasks(), [offline]);
+      expect(held, `${v.mode}: pending offline, no attempt, no try`).toMatchObject({ status: 'pending', attempts: 0 });
+      expect((await server.log()).received, `${v.mode}: nothing sent offline`).toEqual([]);
+      await switchNetwork(false);
+      if (v.mode === 'sync') await kit.sync();
+      const back = await kit.waitForTask(offline, 'succeeded', { timeoutMs: 20_000 });
+      expect((await server.log()).applied.map((a) => a.key), `${v.mode}: once after the network returned`).toEqual([back.idempotencyKey]);
+      notes.push(`${v.mode}: offline, 0 attempts, then once`);
+    }
+    if (ctx.engine === 'webkit') ctx.notPossible('switch the browser offline', 'WebKitWebDriver has no network switch; the refused-connection half covers unreachable tries');
+    if (ctx.engine === 'firefox') ctx.notPossible('take the service worker offline', "WebDriver BiDi's offline switch reaches the page, not its worker; the page runner is proven offline, the worker path with refused connections");
+    ctx.note(notes.join('; '));
+  },
+};
+
+export const scenarios: readonly Scenario[] = [choosesPath, persists, serverDown, twoPages, orderKeys, httpBodies, codedErrors, devtoolsOnly, patient];

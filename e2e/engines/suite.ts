@@ -48,7 +48,7 @@ export function engineSuite(engine: EngineName): void {
             const p = await d.newPage();
             // Closed after the scenario even if it fails; a second close is harmless.
             let closed = false;
-            const tracked: EnginePage = { ...p, kitTarget: p.kitTarget, close: async () => { if (!closed) { closed = true; await p.close(); } } };
+            const tracked: EnginePage = { ...p, kitTarget: p.kitTarget, setOffline: p.setOffline, close: async () => { if (!closed) { closed = true; await p.close(); } } };
             pages.push(tracked);
             return tracked;
           },

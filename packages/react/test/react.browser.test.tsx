@@ -171,4 +171,17 @@ describe('HalfsyncDevtools', () => {
     expect(client.get(later.id)).toBeUndefined();
     expect(screen.getByText(/mode: page/)).toBeTruthy();
   });
+
+  it('shows tries that could not reach the server apart from attempts, as waiting rather than failing', async () => {
+    const offline = defineTask('offline-order', { run: () => { throw new TypeError('Failed to fetch'); }, retry: { baseDelayMs: 60_000 } });
+    const client = createClient({ tasks: [offline], dbName: freshDb(), persistStorage: false });
+    clients.push(client);
+    render(<HalfsyncDevtools client={client} initialOpen position="inline" />);
+    const h = client.defer(offline, {});
+    await waitFor(() => expect(client.get(h.id)?.unreachable).toBe(1));
+    const row = document.querySelector(`tr[data-task-id="${h.id}"]`)!;
+    const cells = [...row.querySelectorAll('td')].map((td) => td.textContent);
+    expect(cells.slice(1, 4)).toEqual(['pending', '0', '1']);
+    expect(row.querySelector('[data-kind="unreachable"]')?.textContent).toMatch(/^waiting for the network: TypeError: Failed to fetch/);
+  });
 });

@@ -247,8 +247,13 @@ export async function halfsyncKit(page: PageLike, options: KitOptions = {}): Pro
   const setNetwork = async (offline: boolean): Promise<void> => {
     needCdp(offline ? 'take the worker offline' : 'bring the worker online', 'make your test server refuse or fail requests instead');
     // A stopped worker makes setOffline hang, and going online while it is stopped loses the
-    // pending sync: wake it first (when the page is still open to send the message).
-    if (!(page as { isClosed?: () => boolean }).isClosed?.()) await wakeWorker();
+    // pending sync: wake it first (when the page is still open to send the message, and has one).
+    // Any message starts it; the answer only says it did (a worker serving another database, as
+    // with a page runner beside it, starts without answering this one: a short wait is enough).
+    if (!(page as { isClosed?: () => boolean }).isClosed?.()) {
+      const registered = await page.evaluate(async () => !!(await navigator.serviceWorker?.getRegistration()), undefined);
+      if (registered) await page.evaluate(pingInPage, { db, timeoutMs: Math.min(timeoutMs, 1_000) });
+    }
     await pw!.context().setOffline(offline);
   };
 

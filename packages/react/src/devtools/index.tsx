@@ -25,6 +25,7 @@ const s = {
   table: { borderCollapse: 'collapse', width: '100%' },
   cell: { padding: '4px 8px', borderTop: '1px solid #edf2f7', textAlign: 'left', verticalAlign: 'top', whiteSpace: 'nowrap' },
   error: { padding: '4px 8px', borderTop: '1px solid #edf2f7', color: '#c53030', whiteSpace: 'normal', maxWidth: 260, overflowWrap: 'anywhere' },
+  waiting: { padding: '4px 8px', borderTop: '1px solid #edf2f7', color: '#718096', whiteSpace: 'normal', maxWidth: 260, overflowWrap: 'anywhere' },
   button: { font: 'inherit', fontSize: 11, padding: '1px 6px', marginRight: 4, border: '1px solid #a0aec0', borderRadius: 4, background: '#f7fafc', cursor: 'pointer' },
   headButton: { font: 'inherit', fontSize: 11, padding: '1px 6px', border: '1px solid #4a5568', borderRadius: 4, background: '#2d3748', color: '#fff', cursor: 'pointer' },
 } satisfies Record<string, CSSProperties>;
@@ -47,14 +48,19 @@ function Row({ task, client, now }: { task: Task; client: HalfsyncClient; now: n
     client[op](task.id).catch((e: Error) => setProblem(e.message)).finally(() => setBusy(undefined));
   };
   const finished = task.status === 'succeeded' || task.status === 'failed' || task.status === 'cancelled';
+  // A task that succeeded after failures is not in trouble: its old error is not shown.
+  const error = task.status === 'succeeded' || task.status === 'cancelled' ? undefined : task.lastError;
   return (
     <tr data-task-id={task.id} data-status={task.status}>
       <td style={s.cell}>{task.name}</td>
       <td style={s.cell}><span style={badge(task.status)}>{task.status}</span></td>
       <td style={s.cell}>{task.attempts}</td>
+      <td style={s.cell} title="tries that could not reach the server (offline, refused): not counted as attempts">{task.unreachable || ''}</td>
       <td style={s.cell}>{task.status === 'pending' ? relative(task.nextRunAt, now) : ''}</td>
       <td style={s.cell}>{task.orderKey ?? ''}</td>
-      <td style={s.error}>{problem ?? (task.lastError ? `${task.lastError.code}: ${task.lastError.message}` : '')}</td>
+      <td style={error?.kind === 'unreachable' ? s.waiting : s.error} data-kind={error?.kind}>
+        {problem ?? (error ? `${error.kind === 'unreachable' ? 'waiting for the network: ' : ''}${error.code}: ${error.message}` : '')}
+      </td>
       <td style={s.cell}>
         {task.status === 'failed' && <button type="button" style={s.button} disabled={!!busy} onClick={() => act('retry')}>retry</button>}
         {task.status === 'pending' && <button type="button" style={s.button} disabled={!!busy} onClick={() => act('cancel')}>cancel</button>}
@@ -75,7 +81,8 @@ function useNow(active: boolean): number {
 }
 
 /**
- * A queue inspector: every task with its status, attempts, next run, order key and last error,
+ * A queue inspector: every task with its status, attempts, tries that could not reach the server
+ * (counted apart from attempts), next run, order key and last error,
  * with retry, cancel and acknowledge buttons, and a "drain now" button. Styled on its own (no
  * CSS to import); import it from `@halfsync/react/devtools` only where you want it, and bundlers
  * leave it out everywhere else.
@@ -111,10 +118,10 @@ function Panel({ client, initialOpen = false, position = 'bottom-right', title =
       {open && (
         <table style={s.table}>
           <thead>
-            <tr>{['task', 'status', 'attempts', 'next run', 'order key', 'last error', ''].map((h) => <th key={h} style={{ ...s.cell, borderTop: 0 }}>{h}</th>)}</tr>
+            <tr>{['task', 'status', 'attempts', 'unreachable', 'next run', 'order key', 'last error', ''].map((h) => <th key={h} style={{ ...s.cell, borderTop: 0 }}>{h}</th>)}</tr>
           </thead>
           <tbody>
-            {tasks.length === 0 ? <tr><td style={s.cell} colSpan={7}>no tasks</td></tr> : [...tasks].reverse().map((t) => <Row key={t.id} task={t} client={client} now={now} />)}
+            {tasks.length === 0 ? <tr><td style={s.cell} colSpan={8}>no tasks</td></tr> : [...tasks].reverse().map((t) => <Row key={t.id} task={t} client={client} now={now} />)}
           </tbody>
         </table>
       )}
