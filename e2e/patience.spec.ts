@@ -76,3 +76,22 @@ test('permanent failures still fail at once; a transient outage with maxAttempts
   expect(failed).toMatchObject({ attempts: 3, unreachable: 0, lastError: { kind: 'transient', code: 'HTTP_503' } });
   expect((await log()).received).toHaveLength(3);
 });
+
+test('the HTTP task, end to end: a 401 refreshes the token in the worker and succeeds in one attempt; a DELETE answered 404 is done', async ({ page }) => {
+  expect(await openApp(page)).toBe('sync');
+  const hs = await halfsyncKit(page);
+  const rules = (input: string, init: RequestInit) =>
+    inPage(page, (h, a) => (h as unknown as { deferFetchRules(i: string, o: RequestInit): Promise<string> }).deferFetchRules(a.input, a.init), { input, init });
+  const auth = await rules('/api/auth', { method: 'POST', body: 'order' });
+  const done = await hs.waitForTask(auth, 'succeeded');
+  expect(done).toMatchObject({ attempts: 1, result: { status: 200 } });
+  const gone = await rules('/api/gone', { method: 'DELETE' });
+  expect(await hs.waitForTask(gone, 'succeeded')).toMatchObject({ attempts: 1, result: { status: 404 } });
+  const l = await log();
+  const seen = l.received.map((r) => [r.path, (r as { headers?: { authorization?: string } }).headers?.authorization, r.key]);
+  expect(seen).toEqual([
+    ['/api/auth', 'Bearer expired', done.idempotencyKey],
+    ['/api/auth', 'Bearer renewed', done.idempotencyKey],
+    ['/api/gone', 'Bearer renewed', gone],
+  ]);
+});

@@ -3,6 +3,8 @@
 // requests of one key in flight at once, and misbehaves on command.
 //   POST /api/ops        the effect: { n, ... } -> { seq, dup }
 //   POST /api/echo       records method, headers and the exact body bytes
+//   ANY  /api/auth       401 unless `Authorization: Bearer renewed`, then 200 (recorded)
+//   ANY  /api/gone       404 (recorded): a resource already deleted
 //   GET  /api/_log       what was received
 //   POST /api/_control   { reset?, script?: [behaviour...], default?: behaviour, flaky?: {...} }
 // A behaviour is { status?, delayMs?, retryAfter?, hang?, down? }: `down` resets the connection
@@ -72,6 +74,15 @@ async function api(req, res, path) {
     if (body.default) state.default = body.default;
     if ('flaky' in body) state.flaky = body.flaky ?? undefined;
     return json(res, 200, { ok: true });
+  }
+  if (path === '/api/auth' || path === '/api/gone') {
+    await readBody(req);
+    const status = path === '/api/gone' ? 404 : req.headers.authorization === 'Bearer renewed' ? 200 : 401;
+    state.received.push({
+      path, key: req.headers['idempotency-key'], at: Date.now(), attempt: 0, status, dup: false, clientGone: false,
+      behaviour: String(status), method: req.method, headers: { authorization: req.headers.authorization },
+    });
+    return json(res, status, { status });
   }
   if ((path === '/api/ops' || path === '/api/echo') && req.method === 'POST') {
     const key = req.headers['idempotency-key'];
