@@ -14,6 +14,11 @@ const alias = {
   '@halfsync/core': src('./packages/core/src/index.ts'),
   '@halfsync/react/devtools': src('./packages/react/src/devtools/index.tsx'),
   '@halfsync/react': src('./packages/react/src/index.ts'),
+  '@halfsync/server/sqlite': src('./packages/server/src/stores/sqlite.ts'),
+  '@halfsync/server/postgres': src('./packages/server/src/stores/postgres.ts'),
+  '@halfsync/server/node': src('./packages/server/src/adapters/node.ts'),
+  '@halfsync/server/hono': src('./packages/server/src/adapters/hono.ts'),
+  '@halfsync/server': src('./packages/server/src/index.ts'),
 };
 
 export default defineConfig({

@@ -1,0 +1,78 @@
+import { readLimited } from '../body.js';
+import { createIdempotencyLayer, type IdempotencyContext, type IdempotencyOptions } from '../idempotency.js';
+
+/**
+ * The parts of a Hono `Context` the middleware uses, so that Hono is not a dependency: any Hono 4 context
+ * fits, and so does anything else with a raw `Request` and a settable `Response`.
+ */
+export interface HonoContext {
+  readonly req: { readonly raw: Request };
+  res: Response | undefined;
+}
+
+/** A Hono middleware, typed structurally. */
+export type HonoMiddleware = (c: HonoContext, next: () => Promise<void>) => Promise<Response | void>;
+
+const contexts = new WeakMap<Request, IdempotencyContext<unknown, unknown>>();
+
+/**
+ * The layer as Hono middleware: it guards the handlers after it and sends their response once it is
+ * recorded. The body is fingerprinted from a clone of the request, so handlers read it as usual.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from 'hono';
+ * import { idempotency } from '@halfsync/server/hono';
+ * import { sqliteStore } from '@halfsync/server/sqlite';
+ *
+ * const app = new Hono();
+ * app.use('/api/*', idempotency({ store: sqliteStore({ file: 'data/idempotency.db' }) }));
+ * app.post('/api/orders', async (c) => c.json({ received: await c.req.json() }, 201));
+ * ```
+ */
+export function idempotency<Tx = never, Out = never>(options: IdempotencyOptions<Tx, Out>): HonoMiddleware {
+  const layer = createIdempotencyLayer(options);
+  return async (c, next) => {
+    const raw = c.req.raw;
+    const passed = new Response(null);
+    const response = await layer.handle(
+      { request: raw, readBody: (limit) => readLimited(raw.clone().body, limit, raw.headers.get('content-length')) },
+      async (context, body) => {
+        contexts.set(raw, context);
+        await next();
+        if (body === undefined) return passed;
+        return c.res ?? new Response(null, { status: 404 });
+      },
+    );
+    if (response === passed) return;
+    // Hono merges the headers of the response being replaced into the new one; start from none.
+    c.res = undefined;
+    c.res = response;
+    return response;
+  };
+}
+
+/**
+ * The idempotency context of a request the {@link idempotency} middleware let through: its key, and
+ * `transaction` for the transactional mode.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from 'hono';
+ * import type { PoolClient } from 'pg';
+ * import { jsonReply, type Reply } from '@halfsync/server';
+ * import { idempotencyOf } from '@halfsync/server/hono';
+ *
+ * const app = new Hono();
+ * app.post('/api/orders', async (c) => {
+ *   const order: unknown = await c.req.json();
+ *   return idempotencyOf<PoolClient, Promise<Reply>>(c)!.transaction(async (client) => {
+ *     await client.query('INSERT INTO orders (body) VALUES ($1)', [JSON.stringify(order)]);
+ *     return jsonReply({ ok: true }, { status: 201 });
+ *   });
+ * });
+ * ```
+ */
+export function idempotencyOf<Tx = never, Out = never>(c: { readonly req: { readonly raw: Request } }): IdempotencyContext<Tx, Out> | undefined {
+  return contexts.get(c.req.raw) as IdempotencyContext<Tx, Out> | undefined;
+}

@@ -1,0 +1,397 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { concat, TOO_LARGE } from '../body.js';
+import { HalfsyncServerError } from '../errors.js';
+import { createIdempotencyLayer, type IdempotencyContext, type IdempotencyOptions } from '../idempotency.js';
+
+/** A Connect/Express middleware; with node:http, call it with the rest of your handler as `next`. */
+export type NodeMiddleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
+
+/** A node:http listener made from a Fetch handler; under Connect or Express, errors go to `next`. */
+export type NodeHandler = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => Promise<void>;
+
+/**
+ * The layer as Express, Connect or node:http middleware. It guards what comes after it: the handlers'
+ * response (whatever they write: `res.json`, `res.send`, `res.end`, a pipe) is held until it is recorded,
+ * then sent. Mount it before or after a body parser: it fingerprints `req.body` if a parser set it, and
+ * otherwise reads the raw body and puts it back for whatever reads it next.
+ *
+ * In a handler, {@link idempotencyOf} gives the request's key and the transactional mode.
+ *
+ * @example
+ * ```ts
+ * import express from 'express';
+ * import { idempotency } from '@halfsync/server/node';
+ * import { sqliteStore } from '@halfsync/server/sqlite';
+ *
+ * const app = express();
+ * app.use(express.json());
+ * app.use('/api', idempotency({ store: sqliteStore({ file: 'data/idempotency.db' }) }));
+ * app.post('/api/orders', (req, res) => { res.status(201).json({ received: req.body }); });
+ * ```
+ */
+export function idempotency<Tx = never, Out = never>(options: IdempotencyOptions<Tx, Out>): NodeMiddleware {
+  const layer = createIdempotencyLayer(options);
+  return (req, res, next) => {
+    let request: Request;
+    try {
+      request = new Request(urlOf(req), { method: req.method ?? 'GET', headers: headersOf(req) });
+    } catch (error) {
+      next(error);
+      return;
+    }
+    const passed = new Response(null);
+    let handedOn = false;
+    let capture: Capture | undefined;
+    layer
+      .handle({ request, readBody: (limit) => peekBody(req, limit) }, async (context, body) => {
+        contexts.set(req, context);
+        handedOn = true;
+        if (body === undefined) {
+          next();
+          return passed;
+        }
+        capture = captureResponse(res);
+        next();
+        return capture.response;
+      })
+      .then(
+        async (response) => {
+          if (response === passed) return;
+          await writeResponse(res, response, req);
+        },
+        (error: unknown) => {
+          capture?.restore();
+          if (res.headersSent) return void res.destroy();
+          if (!handedOn) return next(error);
+          res.statusCode = 500;
+          res.end();
+        },
+      );
+  };
+}
+
+const contexts = new WeakMap<IncomingMessage, IdempotencyContext<unknown, unknown>>();
+
+/**
+ * The idempotency context of a request the {@link idempotency} middleware let through: its key, and
+ * `transaction` for the transactional mode. Undefined if the middleware did not see the request.
+ *
+ * @example
+ * ```ts
+ * import express from 'express';
+ * import type Database from 'better-sqlite3';
+ * import { jsonReply, type Reply } from '@halfsync/server';
+ * import { idempotencyOf } from '@halfsync/server/node';
+ *
+ * const router = express.Router();
+ * router.post('/orders', async (req, res) => {
+ *   const answer = await idempotencyOf<Database.Database, Reply>(req)!.transaction((db) => {
+ *     db.prepare('INSERT INTO orders (body) VALUES (?)').run(JSON.stringify(req.body));
+ *     return jsonReply({ ok: true }, { status: 201 });
+ *   });
+ *   res.status(answer.status).type('json').send(await answer.text());
+ * });
+ * ```
+ */
+export function idempotencyOf<Tx = never, Out = never>(req: IncomingMessage): IdempotencyContext<Tx, Out> | undefined {
+  return contexts.get(req) as IdempotencyContext<Tx, Out> | undefined;
+}
+
+/**
+ * Turns a Fetch-API handler, such as one made by `idempotent()`, into a node:http listener, which Express
+ * and Connect also take. The request's body is streamed to the handler as it reads it; the response is
+ * streamed back. A handler that throws gets `next(error)` under Express or Connect, or a bare 500.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * import { idempotent, memoryStore } from '@halfsync/server';
+ * import { toNodeHandler } from '@halfsync/server/node';
+ *
+ * const handle = idempotent(async (request) => Response.json(await request.json(), { status: 201 }), { store: memoryStore() });
+ * createServer(toNodeHandler(handle)).listen(3000, '127.0.0.1');
+ * ```
+ */
+export function toNodeHandler(handler: (request: Request) => Response | Promise<Response>): NodeHandler {
+  return async (req, res, next) => {
+    let response: Response;
+    try {
+      response = await handler(toRequest(req));
+    } catch (error) {
+      if (next) return next(error);
+      if (!res.headersSent) {
+        res.statusCode = 500;
+        res.setHeader('connection', 'close');
+      }
+      res.end();
+      return;
+    }
+    await writeResponse(res, response, req);
+  };
+}
+
+/** A Fetch `Request` for a node:http request; its body is read from `req` only when the handler reads it. */
+export function toRequest(req: IncomingMessage): Request {
+  const method = (req.method ?? 'GET').toUpperCase();
+  const init: RequestInit & { duplex?: 'half' } = { method, headers: headersOf(req) };
+  if (method !== 'GET' && method !== 'HEAD') {
+    init.body = bodyStream(req);
+    init.duplex = 'half';
+  }
+  return new Request(urlOf(req), init);
+}
+
+/**
+ * Sends a Fetch `Response` through a node:http response. When the request body was not read to its end
+ * (a 413, say), the connection is closed after the response rather than reading the rest.
+ */
+export async function writeResponse(res: ServerResponse, response: Response, req?: IncomingMessage): Promise<void> {
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  res.statusCode = response.status;
+  if (response.statusText) res.statusMessage = response.statusText;
+  response.headers.forEach((value, name) => {
+    if (name !== 'set-cookie') res.setHeader(name, value);
+  });
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length > 0) res.setHeader('set-cookie', cookies);
+  if (req && !req.complete) res.setHeader('connection', 'close');
+  if (!response.body) {
+    res.end();
+    return;
+  }
+  const reader = response.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (res.destroyed) {
+        await reader.cancel();
+        return;
+      }
+      if (!res.write(value)) await new Promise<void>((resolve) => {
+        const go = () => { res.off('drain', go); res.off('close', go); resolve(); };
+        res.on('drain', go);
+        res.on('close', go);
+      });
+    }
+  } catch (error) {
+    res.destroy(error as Error);
+    return;
+  }
+  res.end();
+}
+
+function urlOf(req: IncomingMessage): string {
+  const encrypted = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
+  const host = req.headers.host ?? 'localhost';
+  return `${encrypted ? 'https' : 'http'}://${host}${req.url ?? '/'}`;
+}
+
+function headersOf(req: IncomingMessage): Headers {
+  const headers = new Headers();
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.startsWith(':')) continue;
+    try {
+      headers.append(name, raw[i + 1]!);
+    } catch {
+      // A value Fetch cannot hold. For the key itself that is a key no client should send: keep it
+      // detectably invalid rather than absent, so the layer answers 400 "invalid", not "missing".
+      if (name.toLowerCase() === 'idempotency-key') headers.set('idempotency-key', '\u0001');
+    }
+  }
+  return headers;
+}
+
+/** The body as a Web stream that reads from `req` on demand, and leaves the rest unread if cancelled. */
+function bodyStream(req: IncomingMessage): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    pull: (controller) =>
+      new Promise<void>((resolve, reject) => {
+        const cleanup = () => {
+          req.off('readable', attempt);
+          req.off('end', attempt);
+          req.off('error', fail);
+        };
+        const fail = (error: unknown) => {
+          cleanup();
+          reject(error);
+        };
+        function attempt(): boolean {
+          const chunk = req.read() as Buffer | string | null;
+          if (chunk !== null) {
+            cleanup();
+            controller.enqueue(typeof chunk === 'string' ? new TextEncoder().encode(chunk) : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+            resolve();
+            return true;
+          }
+          if (req.readableEnded || req.destroyed) {
+            cleanup();
+            controller.close();
+            resolve();
+            return true;
+          }
+          return false;
+        }
+        if (attempt()) return;
+        req.on('readable', attempt);
+        req.on('end', attempt);
+        req.on('error', fail);
+      }),
+    cancel: () => {
+      req.pause();
+    },
+  });
+}
+
+/**
+ * Reads the body for the fingerprint without taking it away: from `req.body` if a parser set it, otherwise
+ * from the stream, after which the bytes are put back (`unshift`) before the stream ends, so a parser or
+ * handler after the middleware reads them as if nobody had.
+ */
+function peekBody(req: IncomingMessage, limit: number): Promise<Uint8Array<ArrayBuffer> | typeof TOO_LARGE> {
+  const parsed = (req as { body?: unknown }).body;
+  if (parsed !== undefined) {
+    const bytes = bytesOf(parsed);
+    return Promise.resolve(bytes.byteLength > limit ? TOO_LARGE : bytes);
+  }
+  if (req.readableEnded) {
+    return Promise.reject(
+      new HalfsyncServerError(
+        'INVALID_OPTIONS',
+        'the request body was read before the idempotency middleware and left no req.body to fingerprint: mount the middleware before whatever reads the body, or after a body parser',
+      ),
+    );
+  }
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) return Promise.resolve(TOO_LARGE);
+  // Nothing buffered and nothing to come: reading would only end the stream for whoever reads it next.
+  if (req.complete && req.readableLength === 0) return Promise.resolve(new Uint8Array(0));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = () => {
+      req.off('readable', pump);
+      req.off('error', fail);
+    };
+    const fail = (error: unknown) => {
+      cleanup();
+      reject(error);
+    };
+    function pump(): void {
+      for (;;) {
+        const chunk = req.read() as Buffer | string | null;
+        if (chunk === null) break;
+        const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        chunks.push(buffer);
+        size += buffer.length;
+        if (size > limit) {
+          cleanup();
+          resolve(TOO_LARGE);
+          return;
+        }
+      }
+      if (!req.complete) return;
+      cleanup();
+      // Synchronously, before the 'end' that the last read scheduled: Node then sees data and does not end.
+      if (size > 0) req.unshift(Buffer.concat(chunks, size));
+      resolve(concat(chunks, size));
+    }
+    req.on('readable', pump);
+    req.on('error', fail);
+    pump();
+  });
+}
+
+function bytesOf(parsed: unknown): Uint8Array<ArrayBuffer> {
+  if (parsed instanceof Uint8Array) return new Uint8Array(parsed);
+  if (typeof parsed === 'string') return new TextEncoder().encode(parsed);
+  // A parsed JSON or form body: the same bytes parse to the same value, and serialise back the same.
+  return new TextEncoder().encode(JSON.stringify(parsed) ?? '');
+}
+
+interface Capture {
+  /** The response the handlers wrote, once they end it. */
+  readonly response: Promise<Response>;
+  /** Puts the response's own methods back. */
+  restore(): void;
+}
+
+type Callback = (error?: Error | null) => void;
+type Chunk = string | Uint8Array | null | undefined;
+
+/**
+ * Holds back what handlers write to `res` and hands it over as a `Response` when they end it, so the layer
+ * can record it before the client sees it. Headers set with `setHeader` stay on `res` until then.
+ */
+function captureResponse(res: ServerResponse): Capture {
+  const target = res as unknown as Record<string, unknown>;
+  const names = ['writeHead', 'write', 'end', 'flushHeaders'] as const;
+  const saved = names.map((name) => [name, Object.prototype.hasOwnProperty.call(res, name), target[name]] as const);
+  const chunks: Uint8Array[] = [];
+  let settle!: (response: Response) => void;
+  let failed!: (error: unknown) => void;
+  const response = new Promise<Response>((resolve, reject) => {
+    settle = resolve;
+    failed = reject;
+  });
+  const add = (chunk: Chunk, encoding?: BufferEncoding) => {
+    if (chunk === null || chunk === undefined) return;
+    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk, encoding ?? 'utf8') : new Uint8Array(chunk));
+  };
+  const restore = () => {
+    for (const [name, own, value] of saved) {
+      if (own) target[name] = value;
+      else delete target[name];
+    }
+  };
+  target.writeHead = (status: number, reason?: string | Record<string, unknown> | unknown[], headers?: Record<string, unknown> | unknown[]) => {
+    res.statusCode = status;
+    let fields = headers;
+    if (typeof reason === 'string') res.statusMessage = reason;
+    else fields = reason;
+    if (Array.isArray(fields)) {
+      if (Array.isArray(fields[0])) for (const [k, v] of fields as Array<[string, string]>) res.setHeader(k, v);
+      else for (let i = 0; i + 1 < fields.length; i += 2) res.setHeader(String(fields[i]), String(fields[i + 1]));
+    } else if (fields) {
+      for (const [k, v] of Object.entries(fields)) if (v !== undefined) res.setHeader(k, v as string | string[] | number);
+    }
+    return res;
+  };
+  target.flushHeaders = () => {};
+  target.write = (chunk: Chunk, encoding?: BufferEncoding | Callback, callback?: Callback) => {
+    add(chunk, typeof encoding === 'string' ? encoding : undefined);
+    const done = typeof encoding === 'function' ? encoding : callback;
+    if (done) queueMicrotask(() => done());
+    return true;
+  };
+  target.end = (chunk?: Chunk | Callback, encoding?: BufferEncoding | Callback, callback?: Callback) => {
+    let done = callback;
+    let data: Chunk = undefined;
+    let charset: BufferEncoding | undefined;
+    if (typeof chunk === 'function') done = chunk;
+    else {
+      data = chunk;
+      if (typeof encoding === 'function') done = encoding;
+      else charset = encoding;
+    }
+    add(data, charset);
+    restore();
+    try {
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(res.getHeaders())) {
+        if (value === undefined) continue;
+        for (const v of Array.isArray(value) ? value : [value]) headers.append(name, String(v));
+      }
+      const status = res.statusCode;
+      const empty = status === 204 || status === 205 || status === 304;
+      settle(new Response(empty ? null : concat(chunks), { status, statusText: res.statusMessage || undefined, headers }));
+    } catch (error) {
+      failed(error);
+    }
+    if (done) res.once('finish', () => done());
+    return res;
+  };
+  return { response, restore };
+}

@@ -1,0 +1,394 @@
+import { readLimited, TOO_LARGE } from './body.js';
+import { describeError, HalfsyncServerError, type HalfsyncServerErrorCode } from './errors.js';
+import { requestFingerprint, type Fingerprinter } from './fingerprint.js';
+import { parseIdempotencyKey } from './key.js';
+import { DEFAULT_PROBLEM_TYPE_BASE, problemResponse, type ProblemCode } from './problem.js';
+import { replyParts, type Reply } from './reply.js';
+import { judge, type Verdict } from './rules.js';
+import type { ClaimRef, IdempotencyStore, RunningRecord } from './store.js';
+import { headerFilter, nullBodyStatus, replayOf, toStored, type HeaderPolicy, type StoredResponse } from './stored.js';
+
+/**
+ * What a guarded handler is given beside its request.
+ *
+ * `Tx` and `Out` come from the store: with `sqliteStore` the work gets the better-sqlite3 `Database` and
+ * returns a {@link Reply}; with `postgresStore` it gets the `pg` client holding the transaction and may be
+ * async; with a store that has no transactions, `transaction` cannot be called.
+ */
+export interface IdempotencyContext<Tx = never, Out = never> {
+  /** The request's `Idempotency-Key`, or undefined for a request the layer let through without one. */
+  readonly key: string | undefined;
+  /**
+   * The transactional mode: runs `work` in one database transaction of the store and records the key's
+   * response in that same transaction, so the effect and its record commit together, or neither does.
+   * Exactly once even if the server dies between the effect and the record, which the default mode (the
+   * handler's response recorded after it returns) cannot promise. The effect must be written through `tx`.
+   *
+   * Resolves with the response the layer will send (return it from the handler); a `Reply` with a 5xx
+   * status rolls the transaction back and records nothing. At most once per request.
+   *
+   * @example
+   * ```ts
+   * import Database from 'better-sqlite3';
+   * import { idempotent, jsonReply } from '@halfsync/server';
+   * import { sqliteStore } from '@halfsync/server/sqlite';
+   *
+   * const db = new Database('shop.db');
+   * db.exec('CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, total INTEGER NOT NULL)');
+   * const placeOrder = idempotent(async (request, { transaction }) => {
+   *   const order = (await request.json()) as { id: string; total: number };
+   *   return transaction((tx) => {
+   *     tx.prepare('INSERT INTO orders (id, total) VALUES (?, ?)').run(order.id, order.total);
+   *     return jsonReply(order, { status: 201 });
+   *   });
+   * }, { store: sqliteStore({ database: db }) });
+   * ```
+   */
+  transaction(work: (tx: Tx) => Out): Promise<Response>;
+}
+
+/** A Fetch-API handler guarded by the layer: a request in, a response out, plus the {@link IdempotencyContext}. */
+export type IdempotentHandler<Tx = never, Out = never> = (request: Request, context: IdempotencyContext<Tx, Out>) => Response | Promise<Response>;
+
+/** Options of {@link idempotent} and of the adapters' middleware. */
+export interface IdempotencyOptions<Tx = never, Out = never> {
+  /** Where keys and responses are kept: `memoryStore()`, `sqliteStore()` or `postgresStore()`. */
+  readonly store: IdempotencyStore<Tx, Out>;
+  /** The methods the layer guards; others pass straight through. Default `['POST', 'PATCH']`, the non-idempotent ones. */
+  readonly methods?: readonly string[];
+  /** Whether a guarded request without a key is refused with 400. Default true; false lets it through unguarded. */
+  readonly required?: boolean | ((request: Request) => boolean);
+  /** How long a recorded response is replayed, from the time it was recorded. Default 24 hours. */
+  readonly expiresAfterMs?: number;
+  /**
+   * How long a claim holds a key without a sign of life. The layer renews the claim every third of this
+   * while the handler runs, so only a server that died leaves a claim to expire; then a retry takes the
+   * key over. Default 30 s.
+   */
+  readonly lockTimeoutMs?: number;
+  /** The `Retry-After` of a 409 (the key's first request is still running). Default 1 s. */
+  readonly retryAfterSeconds?: number;
+  /** The `Retry-After` of a 503 (the store is unavailable). Default 5 s. */
+  readonly unavailableRetryAfterSeconds?: number;
+  /** The largest body fingerprinted; a larger one is refused with 413. Default 1 MiB. */
+  readonly maxBodyBytes?: number;
+  /** Which response headers are stored for replays. Default: all but `Set-Cookie` and per-connection headers. */
+  readonly headers?: HeaderPolicy;
+  /**
+   * Keys are unique within a scope: return the caller's account, say, so two callers' keys never meet,
+   * or the route, so one key may serve two endpoints. Default: one scope for everything.
+   */
+  readonly scope?: (request: Request) => string | Promise<string>;
+  /** How a request is fingerprinted. Default {@link requestFingerprint}: method, path, query and body bytes. */
+  readonly fingerprint?: Fingerprinter;
+  /** The start of problem `type` URIs, e.g. your API docs' URL. Default `urn:halfsync:problem:`. */
+  readonly problemTypeBase?: string;
+  /** How often expired records are deleted, at most. Default 10 minutes; `Infinity` never. */
+  readonly purgeIntervalMs?: number;
+  /** The clock, in epoch ms. Default `Date.now`. Servers sharing a store must keep their clocks in step (NTP). */
+  readonly now?: () => number;
+  /** Told about failures the client only sees as a 503, or not at all (a failed purge): log them. */
+  readonly onError?: (error: HalfsyncServerError) => void;
+}
+
+/** A request as the layer sees it: its method, URL and headers, and a way to read its body with a limit. */
+export interface LayerRequest {
+  /** Method, URL and headers are read from it; its body is read only through `readBody`. */
+  readonly request: Request;
+  /** Reads the whole body, up to `limit` bytes, or answers {@link TOO_LARGE}. */
+  readonly readBody: (limit: number) => Promise<Uint8Array<ArrayBuffer> | typeof TOO_LARGE>;
+}
+
+/**
+ * Runs what the layer guards. `body` holds the bytes the layer read for a keyed request, and is undefined
+ * for a request it let through untouched (its body unread).
+ */
+export type Downstream<Tx, Out> = (context: IdempotencyContext<Tx, Out>, body: Uint8Array<ArrayBuffer> | undefined) => Promise<Response>;
+
+/** The layer as adapters use it. */
+export interface IdempotencyLayer<Tx, Out> {
+  /** Answers a request: from the store, with a problem, or by running `downstream` and recording its response. */
+  handle(input: LayerRequest, downstream: Downstream<Tx, Out>): Promise<Response>;
+}
+
+const DEFAULTS = {
+  methods: ['POST', 'PATCH'],
+  expiresAfterMs: 24 * 60 * 60 * 1000,
+  lockTimeoutMs: 30_000,
+  retryAfterSeconds: 1,
+  unavailableRetryAfterSeconds: 5,
+  maxBodyBytes: 1024 * 1024,
+  purgeIntervalMs: 10 * 60 * 1000,
+} as const;
+
+function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value) || value < min) {
+    throw new HalfsyncServerError('INVALID_OPTIONS', `idempotency option ${name} must be a number of at least ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function integerSeconds(name: string, value: number | undefined, fallback: number): number {
+  const n = positive(name, value, fallback, 0);
+  if (!Number.isInteger(n)) throw new HalfsyncServerError('INVALID_OPTIONS', `idempotency option ${name} must be a whole number of seconds, got ${n}`);
+  return n;
+}
+
+/**
+ * Builds the layer adapters share. Application code uses {@link idempotent}, or the middleware of
+ * `@halfsync/server/node` or `@halfsync/server/hono`; this is for writing an adapter for another framework.
+ */
+export function createIdempotencyLayer<Tx = never, Out = never>(options: IdempotencyOptions<Tx, Out>): IdempotencyLayer<Tx, Out> {
+  const store = options?.store;
+  const steps = ['insert', 'get', 'takeOver', 'renew', 'complete', 'release', 'purge'] as const;
+  if (typeof store !== 'object' || store === null || steps.some((s) => typeof store[s] !== 'function')) {
+    throw new HalfsyncServerError('INVALID_OPTIONS', 'idempotency needs a store: pass { store: memoryStore() }, sqliteStore({ file }) or postgresStore({ pool })');
+  }
+  const methods = new Set((options.methods ?? DEFAULTS.methods).map((m) => {
+    if (typeof m !== 'string' || !/^[A-Za-z]+$/.test(m)) throw new HalfsyncServerError('INVALID_OPTIONS', `idempotency option methods must hold HTTP method names, got ${String(m)}`);
+    return m.toUpperCase();
+  }));
+  const expiresAfterMs = positive('expiresAfterMs', options.expiresAfterMs, DEFAULTS.expiresAfterMs);
+  const lockMs = positive('lockTimeoutMs', options.lockTimeoutMs, DEFAULTS.lockTimeoutMs, 100);
+  const retryAfter = integerSeconds('retryAfterSeconds', options.retryAfterSeconds, DEFAULTS.retryAfterSeconds);
+  const unavailableRetryAfter = integerSeconds('unavailableRetryAfterSeconds', options.unavailableRetryAfterSeconds, DEFAULTS.unavailableRetryAfterSeconds);
+  const maxBodyBytes = positive('maxBodyBytes', options.maxBodyBytes, DEFAULTS.maxBodyBytes, 0);
+  const purgeIntervalMs = positive('purgeIntervalMs', options.purgeIntervalMs, DEFAULTS.purgeIntervalMs);
+  const clock = options.now ?? Date.now;
+  const fingerprinter = options.fingerprint ?? requestFingerprint;
+  const keep = headerFilter(options.headers);
+  const typeBase = options.problemTypeBase ?? DEFAULT_PROBLEM_TYPE_BASE;
+  const required = options.required ?? true;
+  const isRequired = typeof required === 'function' ? required : () => required;
+
+  const report = (code: HalfsyncServerErrorCode, message: string, cause?: unknown, details?: Record<string, unknown>) => {
+    options.onError?.(new HalfsyncServerError(code, cause === undefined ? message : `${message}: ${describeError(cause)}`, { cause, details }));
+  };
+  const problem = (code: ProblemCode, detail: string, retryAfterSeconds?: number) =>
+    problemResponse(code, detail, { typeBase, retryAfterSeconds });
+  const inProgress = (key: string) =>
+    problem('IDEMPOTENCY_KEY_IN_USE', `a request with Idempotency-Key "${key}" is still being handled: send it again, unchanged, after ${retryAfter} s to get its response`, retryAfter);
+  const unavailable = (key: string, error: unknown) => {
+    report('STORE_UNAVAILABLE', `the idempotency store failed before the handler ran (key "${key}"); the handler did not run`, error, { key });
+    return problem('STORE_UNAVAILABLE', `the idempotency store cannot be reached, so the request was not handled: send it again, unchanged, after ${unavailableRetryAfter} s`, unavailableRetryAfter);
+  };
+  const notRecorded = (key: string) =>
+    problem(
+      'RESPONSE_NOT_RECORDED',
+      `the request with Idempotency-Key "${key}" was handled but its response could not be recorded: send it again, unchanged, after ${unavailableRetryAfter} s`,
+      unavailableRetryAfter,
+    );
+
+  let nextPurgeAt = 0;
+  const maybePurge = () => {
+    const now = clock();
+    if (now < nextPurgeAt) return;
+    nextPurgeAt = now + purgeIntervalMs;
+    store.purge(now).catch((error: unknown) => report('STORE_UNAVAILABLE', 'deleting expired idempotency records failed', error));
+  };
+
+  const encode = (reply: Reply): StoredResponse | undefined => {
+    const parts = replyParts(reply);
+    return parts.status >= 500 ? undefined : toStored(parts.status, parts.headers, parts.body, keep);
+  };
+
+  type Claim = { claimed: RunningRecord } | { answer: Response };
+  async function claimKey(scope: string, key: string, fingerprint: string): Promise<Claim> {
+    const owner = crypto.randomUUID();
+    // A few rounds: a record may be released, taken over or purged between two steps.
+    for (let round = 0; round < 4; round++) {
+      const now = clock();
+      const record: RunningRecord = { scope, key, owner, fingerprint, lockedUntil: now + lockMs, expiresAt: now + expiresAfterMs };
+      let verdict: Verdict;
+      try {
+        if (await store.insert(record)) return { claimed: record };
+        verdict = judge(await store.get(scope, key), fingerprint, now);
+        if (verdict.kind === 'take-over') {
+          if (await store.takeOver(record, verdict.previous)) return { claimed: record };
+          continue;
+        }
+      } catch (error) {
+        return { answer: unavailable(key, error) };
+      }
+      switch (verdict.kind) {
+        case 'claim':
+          continue;
+        case 'replay':
+          return { answer: replayOf(verdict.response) };
+        case 'in-progress':
+          return { answer: inProgress(key) };
+        case 'mismatch':
+          return {
+            answer: problem(
+              'IDEMPOTENCY_KEY_REUSED',
+              `Idempotency-Key "${key}" was already used for a different request (another method, path or body): ` +
+                'reuse a key only to retry the exact same request, and make a new key for a new one',
+            ),
+          };
+      }
+    }
+    return { answer: inProgress(key) };
+  }
+
+  async function releaseQuietly(claim: ClaimRef): Promise<void> {
+    try {
+      await store.release(claim);
+    } catch (error) {
+      report('STORE_UNAVAILABLE', `releasing the claim on key "${claim.key}" failed; a retry may take it over after ${lockMs} ms`, error, { key: claim.key });
+    }
+  }
+
+  function heartbeat(claim: ClaimRef): () => void {
+    const timer = setInterval(() => {
+      store.renew(claim, clock() + lockMs).then(
+        (held) => { if (!held) report('LOCK_LOST', `the claim on key "${claim.key}" was taken over while its handler ran; raise lockTimeoutMs above the store's longest stall`, undefined, { key: claim.key }); },
+        (error: unknown) => report('STORE_UNAVAILABLE', `renewing the claim on key "${claim.key}" failed`, error, { key: claim.key }),
+      );
+    }, Math.max(50, Math.floor(lockMs / 3)));
+    (timer as { unref?: () => void }).unref?.();
+    return () => clearInterval(timer);
+  }
+
+  function contextFor(claim: RunningRecord | undefined) {
+    const state = { used: false, committed: undefined as ReturnType<typeof replyParts> | undefined, lockLost: false };
+    const context: IdempotencyContext<Tx, Out> = {
+      key: claim?.key,
+      async transaction(work) {
+        const run = store.transaction;
+        if (typeof run !== 'function') {
+          throw new HalfsyncServerError('TRANSACTION_UNSUPPORTED', 'this idempotency store has no transactions: use sqliteStore() or postgresStore(), or record the effect in the handler and return its response');
+        }
+        if (state.used) throw new HalfsyncServerError('TRANSACTION_ALREADY_USED', 'transaction() runs once per request: put the whole effect in one piece of work');
+        state.used = true;
+        const outcome = await run.call(store, claim && { scope: claim.scope, key: claim.key, owner: claim.owner, expiresAt: clock() + expiresAfterMs }, work, encode);
+        if (outcome.status === 'lock-lost') {
+          state.lockLost = true;
+          report('LOCK_LOST', `the claim on key "${claim?.key}" was taken over before its transaction committed; the transaction was rolled back`, undefined, { key: claim?.key });
+          throw new HalfsyncServerError('LOCK_LOST', `another request took over Idempotency-Key "${claim?.key}"; this one's effect was rolled back`, { details: { key: claim?.key } });
+        }
+        const parts = replyParts(outcome.reply);
+        if (outcome.status === 'committed' && claim) state.committed = parts;
+        return toResponse(parts.status, parts.headers, parts.body);
+      },
+    };
+    return { context, state };
+  }
+
+  async function handle(input: LayerRequest, downstream: Downstream<Tx, Out>): Promise<Response> {
+    const { request } = input;
+    const method = request.method.toUpperCase();
+    if (!methods.has(method)) return downstream(contextFor(undefined).context, undefined);
+    const header = request.headers.get('idempotency-key');
+    if (header === null) {
+      if (!isRequired(request)) return downstream(contextFor(undefined).context, undefined);
+      return problem(
+        'IDEMPOTENCY_KEY_MISSING',
+        `${method} ${new URL(request.url).pathname} requires an Idempotency-Key header: send a unique value (a UUID) made once per operation, and the same value with every retry of it`,
+      );
+    }
+    const parsed = parseIdempotencyKey(header);
+    if (!parsed.ok) {
+      return problem('IDEMPOTENCY_KEY_INVALID', `the Idempotency-Key header is invalid: ${parsed.reason}; send 1 to 255 printable ASCII characters, such as a UUID`);
+    }
+    const key = parsed.key;
+    const body = await input.readBody(maxBodyBytes);
+    if (body === TOO_LARGE) {
+      return problem('BODY_TOO_LARGE', `the request body is over ${maxBodyBytes} bytes, the most this route fingerprints: send a smaller body`);
+    }
+    const fingerprint = await fingerprinter({ method, url: new URL(request.url), body });
+    const scope = options.scope ? await options.scope(request) : '';
+    maybePurge();
+
+    const claim = await claimKey(scope, key, fingerprint);
+    if ('answer' in claim) return claim.answer;
+    const { context, state } = contextFor(claim.claimed);
+    const stop = heartbeat(claim.claimed);
+    let response: Response;
+    try {
+      response = await downstream(context, body);
+    } catch (error) {
+      stop();
+      if (state.lockLost) return inProgress(key);
+      if (!state.committed) await releaseQuietly(claim.claimed);
+      throw error;
+    }
+    stop();
+    // The transaction's reply is what was recorded, so it is what the first answer must be too.
+    if (state.lockLost) return inProgress(key);
+    if (state.committed) return toResponse(state.committed.status, state.committed.headers, state.committed.body);
+    if (response.status >= 500) {
+      await releaseQuietly(claim.claimed);
+      return response;
+    }
+    let bytes: Uint8Array<ArrayBuffer>;
+    try {
+      bytes = new Uint8Array(await response.arrayBuffer());
+    } catch (error) {
+      await releaseQuietly(claim.claimed);
+      throw error;
+    }
+    let recorded: boolean;
+    try {
+      recorded = await store.complete(claim.claimed, toStored(response.status, response.headers, bytes, keep), clock() + expiresAfterMs);
+    } catch (error) {
+      report('RESPONSE_NOT_RECORDED', `recording the response of key "${key}" failed after its handler ran; a retry will run the handler again (the transactional mode prevents this)`, error, { key });
+      return notRecorded(key);
+    }
+    if (!recorded) {
+      report('LOCK_LOST', `the claim on key "${key}" was taken over while its handler ran, so its response was not recorded; raise lockTimeoutMs`, undefined, { key });
+      return notRecorded(key);
+    }
+    return toResponse(response.status, response.headers, bytes, response.statusText);
+  }
+
+  return { handle };
+}
+
+function toResponse(status: number, headers: Headers, body: Uint8Array<ArrayBuffer>, statusText?: string): Response {
+  return new Response(nullBodyStatus(status) ? null : body, { status, headers, statusText });
+}
+
+/**
+ * Guards a Fetch-API handler with the Idempotency-Key layer (IETF draft-ietf-httpapi-idempotency-key-header):
+ *
+ * - the first request with a key runs the handler, and its response (status, headers but `Set-Cookie`,
+ *   body) is recorded with the request's fingerprint;
+ * - a retry with the same key and fingerprint gets the recorded response with `Idempotent-Replayed: true`,
+ *   and the handler does not run;
+ * - the same key while the first request runs: 409 with `Retry-After`; with another fingerprint: 422;
+ * - a guarded request without a key: 400; a key that is empty, over 255 characters or not printable
+ *   ASCII: 400; a body over `maxBodyBytes`: 413; a store that cannot be reached: 503 with `Retry-After`,
+ *   and the handler does not run;
+ * - a handler that throws or answers 5xx records nothing, so a retry runs it again.
+ *
+ * @example
+ * ```ts
+ * import { idempotent } from '@halfsync/server';
+ * import { sqliteStore } from '@halfsync/server/sqlite';
+ *
+ * const createOrder = idempotent(async (request) => {
+ *   const order = await request.json();
+ *   return Response.json({ received: order }, { status: 201 });
+ * }, { store: sqliteStore({ file: 'data/idempotency.db' }) });
+ * ```
+ */
+export function idempotent<Tx = never, Out = never>(handler: IdempotentHandler<Tx, Out>, options: IdempotencyOptions<Tx, Out>): (request: Request) => Promise<Response> {
+  const layer = createIdempotencyLayer(options);
+  return (request) =>
+    layer.handle(
+      { request, readBody: (limit) => readLimited(request.body, limit, request.headers.get('content-length')) },
+      async (context, body) => handler(body === undefined ? request : withBody(request, body), context),
+    );
+}
+
+/** A copy of `request` with the body the layer already read. */
+function withBody(request: Request, body: Uint8Array<ArrayBuffer>): Request {
+  const method = request.method.toUpperCase();
+  return new Request(request.url, {
+    method: request.method,
+    headers: request.headers,
+    body: method === 'GET' || method === 'HEAD' ? null : body,
+    signal: request.signal,
+  });
+}
