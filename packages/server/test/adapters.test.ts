@@ -1,0 +1,272 @@
+// The adapters, against the real frameworks: Express (and so Connect and node:http) and Hono.
+import Database from 'better-sqlite3';
+import express from 'express';
+import { Hono } from 'hono';
+import { connect } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { idempotent, jsonReply, memoryStore, type Reply } from '@halfsync/server';
+import { idempotency as honoIdempotency, idempotencyOf as honoIdempotencyOf } from '@halfsync/server/hono';
+import { idempotency, idempotencyOf, toNodeHandler } from '@halfsync/server/node';
+import { sqliteStore } from '@halfsync/server/sqlite';
+import { listen, type Running } from './support/http.js';
+
+const cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+async function start(listener: Parameters<typeof listen>[0]): Promise<Running> {
+  const r = await listen(listener);
+  cleanup.push(() => r.close());
+  return r;
+}
+
+const post = (url: string, key: string | null, body: string = '{"item":"pen"}', headers: Record<string, string> = {}) =>
+  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(key === null ? {} : { 'idempotency-key': key }), ...headers }, body });
+
+/** Sends raw bytes over a socket and returns the status line and the raw answer. */
+function raw(base: string, text: string): Promise<string> {
+  const { port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), '127.0.0.1', () => socket.end(Buffer.from(text, 'latin1')));
+    let out = '';
+    socket.on('data', (d) => { out += d.toString('latin1'); });
+    socket.on('end', () => resolve(out));
+    socket.on('error', reject);
+  });
+}
+
+describe('Express', () => {
+  function shop(order: 'parser-first' | 'layer-first' = 'parser-first') {
+    let runs = 0;
+    const app = express();
+    const layer = idempotency({ store: memoryStore(), maxBodyBytes: 1_000 });
+    if (order === 'parser-first') app.use(express.json());
+    app.use('/api', layer);
+    if (order === 'layer-first') app.use(express.json());
+    app.post('/api/orders', (req, res) => {
+      runs++;
+      res.cookie('session', 'abc').status(201).json({ run: runs, received: req.body as unknown });
+    });
+    app.post('/api/slow', async (_req, res) => {
+      runs++;
+      await new Promise((r) => setTimeout(r, 200));
+      res.status(201).send('slow done');
+    });
+    app.post('/api/broken', () => {
+      runs++;
+      throw new Error('the handler failed');
+    });
+    app.post('/api/pipe', (_req, res) => {
+      runs++;
+      res.writeHead(202, { 'x-pipe': 'yes', 'content-type': 'text/plain' });
+      res.write('part one, ');
+      res.end('part two');
+    });
+    app.get('/api/orders', (_req, res) => void res.json({ list: [] }));
+    return { app, runs: () => runs };
+  }
+
+  it('records what the route sends and replays it: three lines of set-up', async () => {
+    const s = shop();
+    const r = await start(s.app);
+    const first = await post(`${r.base}/api/orders`, 'k1');
+    expect(first.status).toBe(201);
+    expect(first.headers.get('set-cookie')).toMatch(/^session=abc/);
+    const body = await first.json();
+    expect(body).toEqual({ run: 1, received: { item: 'pen' } });
+    const again = await post(`${r.base}/api/orders`, 'k1');
+    expect([again.status, again.headers.get('idempotent-replayed'), again.headers.get('set-cookie'), again.headers.get('content-type')]).toEqual([201, 'true', null, 'application/json; charset=utf-8']);
+    expect(await again.json()).toEqual(body);
+    expect(s.runs()).toBe(1);
+  });
+
+  it('works mounted before the body parser: the body is put back for the parser and the route', async () => {
+    const s = shop('layer-first');
+    const r = await start(s.app);
+    const first = await post(`${r.base}/api/orders`, 'k', '{"item":"ink"}');
+    expect(await first.json()).toEqual({ run: 1, received: { item: 'ink' } });
+    expect((await post(`${r.base}/api/orders`, 'k', '{"item":"ink"}')).headers.get('idempotent-replayed')).toBe('true');
+    expect((await post(`${r.base}/api/orders`, 'k', '{"item":"pad"}')).status).toBe(422);
+    expect(s.runs()).toBe(1);
+  });
+
+  it('answers 409 for a duplicate in flight, 422 for a reused key, 400 without a key, and passes GETs through', async () => {
+    const s = shop();
+    const r = await start(s.app);
+    const slow = post(`${r.base}/api/slow`, 's');
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    const busy = await post(`${r.base}/api/slow`, 's');
+    expect([busy.status, busy.headers.get('retry-after'), busy.headers.get('content-type')]).toEqual([409, '1', 'application/problem+json']);
+    expect(await (await slow).text()).toBe('slow done');
+    expect((await post(`${r.base}/api/slow`, 's', '{"other":1}')).status).toBe(422);
+    const missing = await post(`${r.base}/api/orders`, null);
+    expect([missing.status, ((await missing.json()) as { code: string }).code]).toEqual([400, 'IDEMPOTENCY_KEY_MISSING']);
+    expect(await (await fetch(`${r.base}/api/orders`)).json()).toEqual({ list: [] });
+    expect(s.runs()).toBe(1);
+  });
+
+  it('captures responses written in pieces with writeHead, write and end', async () => {
+    const s = shop();
+    const r = await start(s.app);
+    const first = await post(`${r.base}/api/pipe`, 'p');
+    expect([first.status, first.headers.get('x-pipe'), await first.text()]).toEqual([202, 'yes', 'part one, part two']);
+    const again = await post(`${r.base}/api/pipe`, 'p');
+    expect([again.status, again.headers.get('x-pipe'), again.headers.get('idempotent-replayed'), await again.text()]).toEqual([202, 'yes', 'true', 'part one, part two']);
+  });
+
+  it('a route that throws gets Express\'s 500 and records nothing, so the retry runs it again', async () => {
+    const s = shop();
+    const r = await start(s.app);
+    expect((await post(`${r.base}/api/broken`, 'b')).status).toBe(500);
+    expect((await post(`${r.base}/api/broken`, 'b')).status).toBe(500);
+    expect(s.runs()).toBe(2);
+  });
+
+  it('answers 413 for a parsed body over maxBodyBytes', async () => {
+    const s = shop();
+    const r = await start(s.app);
+    const res = await post(`${r.base}/api/orders`, 'big', JSON.stringify({ item: 'x'.repeat(2_000) }));
+    expect([res.status, ((await res.json()) as { code: string }).code]).toEqual([413, 'BODY_TOO_LARGE']);
+    expect(s.runs()).toBe(0);
+  });
+
+  it('gives routes the transactional mode through idempotencyOf', async () => {
+    const db = new Database(':memory:');
+    cleanup.push(() => { db.close(); });
+    db.exec('CREATE TABLE orders (id INTEGER PRIMARY KEY, item TEXT NOT NULL)');
+    const app = express();
+    app.use(express.json());
+    app.use(idempotency({ store: sqliteStore({ database: db }) }));
+    app.post('/orders', async (req, res) => {
+      const { item } = req.body as { item: string };
+      const answer = await idempotencyOf<Database.Database, Reply>(req)!.transaction((tx) => {
+        const id = Number(tx.prepare('INSERT INTO orders (item) VALUES (?)').run(item).lastInsertRowid);
+        return jsonReply({ id, item }, { status: 201 });
+      });
+      res.status(answer.status).type('json').send(await answer.text());
+    });
+    const r = await start(app);
+    const first = await post(`${r.base}/orders`, 'o1');
+    expect([first.status, await first.json()]).toEqual([201, { id: 1, item: 'pen' }]);
+    const again = await post(`${r.base}/orders`, 'o1');
+    expect([again.headers.get('idempotent-replayed'), await again.json()]).toEqual(['true', { id: 1, item: 'pen' }]);
+    expect(db.prepare('SELECT count(*) AS n FROM orders').get()).toEqual({ n: 1 });
+  });
+});
+
+describe('node:http', () => {
+  it('the middleware in front of a plain listener that reads the raw body stream', async () => {
+    let runs = 0;
+    const layer = idempotency({ store: memoryStore() });
+    const r = await start((req, res) =>
+      layer(req, res, (error) => {
+        if (error) return void res.writeHead(500).end();
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          runs++;
+          res.writeHead(201, { 'content-type': 'text/plain' }).end(`got ${Buffer.concat(chunks).toString()}`);
+        });
+      }),
+    );
+    expect(await (await post(r.base, 'k', 'hello')).text()).toBe('got hello');
+    const again = await post(r.base, 'k', 'hello');
+    expect([again.headers.get('idempotent-replayed'), await again.text()]).toEqual(['true', 'got hello']);
+    expect(runs).toBe(1);
+  });
+
+  it('toNodeHandler: a 413 for a streamed body past the limit, with the connection closed', async () => {
+    let runs = 0;
+    const handle = idempotent(async (request) => { runs++; return new Response(await request.text(), { status: 201 }); }, { store: memoryStore(), maxBodyBytes: 10_000 });
+    const r = await start((req, res) => void toNodeHandler(handle)(req, res));
+    const chunk = new TextEncoder().encode('x'.repeat(4_096));
+    const streamed = await fetch(r.base, {
+      method: 'POST',
+      headers: { 'idempotency-key': 'stream' },
+      body: new ReadableStream({ start(c) { for (let i = 0; i < 5; i++) c.enqueue(chunk); c.close(); } }),
+      duplex: 'half',
+    } as RequestInit);
+    expect([streamed.status, streamed.headers.get('connection')]).toEqual([413, 'close']);
+    expect((await post(r.base, 'ok', 'small')).status).toBe(201);
+    expect(runs).toBe(1);
+  });
+
+  it('a key with a tab or a byte outside ASCII, which Node\'s parser lets in, gets 400 IDEMPOTENCY_KEY_INVALID', async () => {
+    const handle = idempotent(async () => new Response('ran', { status: 201 }), { store: memoryStore() });
+    const r = await start((req, res) => void toNodeHandler(handle)(req, res));
+    for (const key of ['a\tb', 'cl\xe9']) {
+      const answer = await raw(r.base, `POST / HTTP/1.1\r\nHost: x\r\nIdempotency-Key: ${key}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`);
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+      expect(answer).toContain('"code":"IDEMPOTENCY_KEY_INVALID"');
+    }
+  });
+
+  it('a handler that throws: next(error) under Connect or Express, a bare 500 under node:http', async () => {
+    const handle = toNodeHandler(async () => { throw new Error('boom'); });
+    const seen: unknown[] = [];
+    const withNext = await start((req, res) => void handle(req, res, (error) => { seen.push(error); res.writeHead(502).end(); }));
+    expect((await post(withNext.base, 'k')).status).toBe(502);
+    expect(String(seen[0])).toMatch(/boom/);
+    const bare = await start((req, res) => void handle(req, res));
+    expect((await post(bare.base, 'k')).status).toBe(500);
+  });
+});
+
+describe('Hono', () => {
+  function app() {
+    let runs = 0;
+    const hono = new Hono();
+    hono.use('/api/*', honoIdempotency({ store: memoryStore() }));
+    hono.post('/api/orders', async (c) => {
+      runs++;
+      c.header('x-run', String(runs));
+      return c.json({ run: runs, received: await c.req.json() }, 201);
+    });
+    hono.post('/api/fail', () => {
+      runs++;
+      throw new Error('handler failed');
+    });
+    hono.get('/api/orders', (c) => c.json({ list: [] }));
+    hono.onError((error, c) => c.json({ error: error.message }, 500));
+    return { hono, runs: () => runs };
+  }
+  const send = (hono: Hono, path: string, key: string | null, body = '{"item":"pen"}') =>
+    hono.request(path, { method: 'POST', headers: { 'content-type': 'application/json', ...(key === null ? {} : { 'idempotency-key': key }) }, body });
+
+  it('records the route\'s response and replays it; the route reads its body as usual', async () => {
+    const a = app();
+    const first = await send(a.hono, '/api/orders', 'k');
+    expect([first.status, first.headers.get('x-run'), await first.json()]).toEqual([201, '1', { run: 1, received: { item: 'pen' } }]);
+    const again = await send(a.hono, '/api/orders', 'k');
+    expect([again.status, again.headers.get('x-run'), again.headers.get('idempotent-replayed'), await again.json()]).toEqual([201, '1', 'true', { run: 1, received: { item: 'pen' } }]);
+    expect((await send(a.hono, '/api/orders', 'k', '{"item":"ink"}')).status).toBe(422);
+    expect((await send(a.hono, '/api/orders', null)).status).toBe(400);
+    expect(await (await a.hono.request('/api/orders')).json()).toEqual({ list: [] });
+    expect(a.runs()).toBe(1);
+  });
+
+  it('a route that throws gets Hono\'s 500 and records nothing', async () => {
+    const a = app();
+    expect((await send(a.hono, '/api/fail', 'f')).status).toBe(500);
+    expect((await send(a.hono, '/api/fail', 'f')).status).toBe(500);
+    expect(a.runs()).toBe(2);
+  });
+
+  it('gives routes the transactional mode through idempotencyOf', async () => {
+    const effects: string[] = [];
+    const hono = new Hono();
+    hono.use('*', honoIdempotency({ store: memoryStore() }));
+    hono.post('/orders', async (c) => {
+      const { item } = await c.req.json<{ item: string }>();
+      return honoIdempotencyOf<void, Reply>(c)!.transaction(() => {
+        effects.push(item);
+        return jsonReply({ item }, { status: 201 });
+      });
+    });
+    expect((await send(hono, '/orders', 't')).status).toBe(201);
+    const again = await send(hono, '/orders', 't');
+    expect([again.headers.get('idempotent-replayed'), await again.json()]).toEqual(['true', { item: 'pen' }]);
+    expect(effects).toEqual(['pen']);
+  });
+});
