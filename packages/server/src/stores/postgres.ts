@@ -135,7 +135,13 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   ];
   const run = async (text: string, values: unknown[]) => {
     await ready();
-    return pool.query(text, values);
+    try {
+      return await pool.query(text, values);
+    } catch (error) {
+      // The table went away (a database restored or recreated): make it again on the next step.
+      if ((error as { code?: unknown }).code === '42P01') creating = undefined;
+      throw error;
+    }
   };
 
   return {
