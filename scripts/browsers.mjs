@@ -7,6 +7,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensurePostgres } from './postgres.mjs';
 
 const playwrightCache = process.env.PLAYWRIGHT_BROWSERS_PATH || join(homedir(), '.cache', 'ms-playwright');
 
@@ -61,4 +62,8 @@ function ensure() {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--ensure')) ensure();
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--ensure')) {
+  ensure();
+  // The server package's tests start their own PostgreSQL: the same check for its binaries.
+  ensurePostgres();
+}
