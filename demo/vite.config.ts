@@ -1,10 +1,10 @@
 // The demo: the shop page, one service worker (Workbox precaching + halfsync, built by
 // vite-plugin-pwa's injectManifest) and the backend, all served by one Vite process on 127.0.0.1.
-import { defineConfig } from 'vite';
+import { defineConfig, runnerImport } from 'vite';
 import react from '@vitejs/plugin-react';
 import { VitePWA } from 'vite-plugin-pwa';
 import { fileURLToPath } from 'node:url';
-import { backendPlugin } from './server/backend.ts';
+import type * as Backend from './server/backend.ts';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const port = Number(process.env.PORT ?? 5173);
@@ -16,6 +16,18 @@ const alias = {
   '@halfsync/react/devtools': here('../packages/react/src/devtools/index.tsx'),
   '@halfsync/react': here('../packages/react/src/index.ts'),
 };
+// The backend runs in Node, on the workspace's sources too: loaded through Vite's module runner, which applies these
+// aliases (a config file's own imports are resolved by Node, which would need @halfsync/server built first).
+const serverAlias = {
+  '@halfsync/server/sqlite': here('../packages/server/src/stores/sqlite.ts'),
+  '@halfsync/server/node': here('../packages/server/src/adapters/node.ts'),
+  '@halfsync/server': here('../packages/server/src/index.ts'),
+};
+const { module: backend } = await runnerImport<typeof Backend>(here('./server/backend.ts'), {
+  configFile: false,
+  logLevel: 'error',
+  resolve: { alias: serverAlias },
+});
 
 export default defineConfig({
   root: here('.'),
@@ -31,7 +43,7 @@ export default defineConfig({
       injectManifest: { rollupFormat: 'es', globPatterns: ['**/*.{js,css,html,svg}'], buildPlugins: { vite: [{ name: 'halfsync-alias', config: () => ({ resolve: { alias } }) }] } },
       devOptions: { enabled: false },
     }),
-    backendPlugin({
+    backend.backendPlugin({
       reset: process.env.HALFSYNC_DEMO_RESET === '1',
       file: process.env.HALFSYNC_DEMO_DB || undefined,
       slowMs: process.env.HALFSYNC_DEMO_SLOW_MS ? Number(process.env.HALFSYNC_DEMO_SLOW_MS) : undefined,

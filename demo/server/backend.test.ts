@@ -1,10 +1,12 @@
+import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createBackend } from './backend.js';
+import { createBackend, MIGRATIONS } from './backend.js';
 import type { Backend, BackendOptions } from './backend.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'halfsync-demo-backend-'));
@@ -146,17 +148,19 @@ describe('demo backend: idempotency', () => {
     await r.post('/emails', { to: 'a@b.co', subject: 'One', body: 'x', orderNumber: 'HS-ABC123' }, 'k');
     const res = await r.post('/emails', { to: 'a@b.co', subject: 'Two', body: 'x', orderNumber: 'HS-ABC123' }, 'k');
     expect(res.status).toBe(422);
-    expect(((await res.json()) as { error: string }).error).toMatch(/Idempotency-Key "k" was already used/);
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
+    expect(await res.json()).toMatchObject({ status: 422, code: 'IDEMPOTENCY_KEY_REUSED', detail: expect.stringMatching(/Idempotency-Key "k" was already used/) });
     expect(await items(r, '/emails')).toHaveLength(1);
   });
 
-  it('applies ten concurrent requests with one key exactly once', async () => {
+  it('applies ten concurrent requests with one key exactly once: the others are replays, or 409 while it runs', async () => {
     const r = await start();
     const answers = await Promise.all(
       Array.from({ length: 10 }, () => r.post('/stats', { orderNumber: 'HS-ABC123', totalCents: 100, itemCount: 1 }, 'same')),
     );
-    expect(answers.map((a) => a.status)).toEqual(Array(10).fill(201));
-    expect(answers.filter((a) => a.headers.get('idempotent-replayed') === 'true')).toHaveLength(9);
+    const kinds = answers.map((a) => (a.status === 201 ? (a.headers.get('idempotent-replayed') === 'true' ? 'replay' : 'original') : a.status === 409 && a.headers.get('retry-after') ? 'busy' : `other ${a.status}`));
+    expect(kinds.filter((k) => k === 'original')).toHaveLength(1);
+    expect(kinds.filter((k) => k !== 'original' && k !== 'replay' && k !== 'busy')).toEqual([]);
     expect(await items(r, '/stats')).toHaveLength(1);
   });
 
@@ -175,9 +179,12 @@ describe('demo backend: idempotency', () => {
     for (const path of ['/orders', '/labels', '/emails', '/stats']) {
       const res = await r.post(path, order(), null);
       expect(res.status).toBe(400);
-      expect(((await res.json()) as { error: string }).error).toMatch(/send an Idempotency-Key header/);
+      expect(await res.json()).toMatchObject({ code: 'IDEMPOTENCY_KEY_MISSING', detail: expect.stringMatching(/requires an Idempotency-Key header/) });
     }
-    expect((await r.post('/stats', { orderNumber: 'HS-ABC123', totalCents: 1, itemCount: 1 }, 'k'.repeat(201))).status).toBe(400);
+    const tooLong = await r.post('/stats', { orderNumber: 'HS-ABC123', totalCents: 1, itemCount: 1 }, 'k'.repeat(256));
+    expect(tooLong.status).toBe(400);
+    expect(await tooLong.json()).toMatchObject({ code: 'IDEMPOTENCY_KEY_INVALID' });
+    expect((await r.post('/stats', { orderNumber: 'HS-ABC123', totalCents: 1, itemCount: 1 }, 'k'.repeat(255))).status).toBe(201);
   });
 });
 
@@ -309,6 +316,26 @@ describe('demo backend: durability and reset', () => {
     expect((await after.post('/orders', order(), 'order-key')).headers.get('idempotent-replayed')).toBe('true');
     const next = await after.post('/stats', { orderNumber: 'HS-DEF456', totalCents: 500, itemCount: 1 });
     expect(await next.json()).toEqual({ appliedSeq: 2, runningTotalCents: 5000 });
+  });
+
+  it('keeps replaying the keys a database from before @halfsync/server recorded', async () => {
+    const file = freshFile();
+    const old = new Database(file);
+    old.exec(MIGRATIONS[0]!);
+    old.pragma('user_version = 1');
+    old.prepare(`INSERT INTO stats (applied_seq, order_number, total_cents, item_count, running_total_cents, created_at)
+                 VALUES (1, 'HS-ABC123', 4500, 3, 4500, '2025-01-01T00:00:00.000Z')`).run();
+    // What the hand-written deduplication stored: the SHA-256 of the body as canonical JSON, and the JSON answer.
+    const hash = createHash('sha256').update('{"itemCount":3,"orderNumber":"HS-ABC123","totalCents":4500}').digest('hex');
+    old.prepare(`INSERT INTO idempotency (endpoint, key, request_hash, status, response, created_at)
+                 VALUES ('stats', 'old-key', ?, 201, '{"appliedSeq":1,"runningTotalCents":4500}', ?)`).run(hash, new Date().toISOString());
+    old.close();
+
+    const r = await start({ file });
+    const replay = await r.post('/stats', { orderNumber: 'HS-ABC123', totalCents: 4500, itemCount: 3 }, 'old-key');
+    expect([replay.status, replay.headers.get('idempotent-replayed'), await replay.json()]).toEqual([201, 'true', { appliedSeq: 1, runningTotalCents: 4500 }]);
+    expect(await items(r, '/stats')).toHaveLength(1);
+    expect((await r.post('/stats', { orderNumber: 'HS-ABC123', totalCents: 1, itemCount: 1 }, 'old-key')).status).toBe(422);
   });
 
   it('POST /reset and reset() empty every table, idempotency records included', async () => {

@@ -1,6 +1,8 @@
 // The demo shop's backend: a small JSON API over one SQLite file, mounted by Vite under /api in both `vite dev`
 // and `vite preview`. It is deliberately a *real* backend (durable, idempotent, validating) so that what the demo
 // shows about halfsync's retries and deduplication is true, and it can be switched into failure modes from the page.
+// Deduplication is @halfsync/server's, in its transactional mode: each write's effect and its Idempotency-Key record
+// commit in one SQLite transaction on the shop's own connection.
 //
 // Routes, relative to the /api mount:
 //   POST /orders  /labels  /emails  /stats   writes: need an Idempotency-Key header; obey the behaviour mode
@@ -8,6 +10,9 @@
 //   GET  /behaviour, POST /behaviour { mode }  the failure-mode switch; always answers
 //   POST /reset                                 empties every table; always answers
 
+import { idempotent, jsonReply, type FingerprintInput } from '@halfsync/server';
+import { toNodeHandler, type NodeHandler } from '@halfsync/server/node';
+import { sqliteStore } from '@halfsync/server/sqlite';
 import Database from 'better-sqlite3';
 import { createHash, randomInt } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -62,14 +67,16 @@ export interface Sale extends SaleInput {
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
-const MAX_KEY_LENGTH = 200;
+// Longer than a task's life in the page (a week of retries at most), so no retry outlives its key.
+const KEY_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 // The demo's tables stay small; the cap only keeps a runaway test loop from making the page's lists unusable.
 const LIST_LIMIT = 500;
 
 type Outcome = { status: number; body: unknown };
 type WriteEndpoint = 'orders' | 'labels' | 'emails' | 'stats';
 
-const MIGRATIONS: readonly string[] = [
+/** The schema, one step per version (`PRAGMA user_version`). */
+export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE orders (
      id INTEGER PRIMARY KEY,
      order_number TEXT NOT NULL UNIQUE,
@@ -114,9 +121,20 @@ const MIGRATIONS: readonly string[] = [
      created_at TEXT NOT NULL,
      PRIMARY KEY (endpoint, key)
    );`,
+  // The records move to @halfsync/server's table (created by sqliteStore before migrating): same scope (the
+  // endpoint), key and fingerprint, so every key recorded by the hand-written deduplication still replays.
+  `INSERT OR IGNORE INTO halfsync_idempotency (scope, key, fingerprint, state, owner, locked_until, expires_at, status, headers, body)
+     SELECT endpoint, key, request_hash, 'completed', 'migrated', 0,
+            CAST(strftime('%s', created_at) AS INTEGER) * 1000 + ${KEY_RETENTION_MS}, status,
+            '[["content-type","application/json"],["cache-control","no-store"]]', CAST(response AS BLOB)
+     FROM idempotency;
+   DROP TABLE idempotency;`,
 ];
 
-/** Brings the file's schema up to date, one transaction per step, tracked by `PRAGMA user_version`. */
+/**
+ * Brings the file's schema up to date, one transaction per step, tracked by `PRAGMA user_version`. The idempotency
+ * store's table must exist first (`sqliteStore({ database: db })` creates it).
+ */
 export function migrate(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > MIGRATIONS.length) {
@@ -138,7 +156,7 @@ export function deleteDatabase(file: string): void {
   for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(file + suffix, { force: true });
 }
 
-// Sorted keys, so the hash compares what was asked for, not how the client happened to order its fields.
+// Sorted keys, so the fingerprint compares what was asked for, not how the client happened to order its fields.
 function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (typeof value === 'object' && value !== null) {
@@ -191,17 +209,23 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
-function idempotencyKey(req: IncomingMessage): string {
-  const key = req.headers['idempotency-key'];
-  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
-    throw new HttpError(
-      400,
-      `send an Idempotency-Key header of 1 to ${MAX_KEY_LENGTH} characters with every write ` +
-        '(e.g. a UUID made once per logical request and reused on its retries), ' +
-        (typeof key === 'string' ? `got one of ${key.length} characters` : 'got none'),
-    );
+/**
+ * A write's fingerprint: the SHA-256 of its body as canonical JSON, so the same object sent with its fields in
+ * another order is the same request (the key's scope is the endpoint). A body that is not JSON is hashed as bytes.
+ */
+function fingerprint({ body }: FingerprintInput): string {
+  let canonical: string;
+  try {
+    canonical = canonicalJson(JSON.parse(new TextDecoder().decode(body)));
+  } catch {
+    return createHash('sha256').update(body).digest('hex');
   }
-  return key;
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+function errorResponse(error: HttpError): Response {
+  const body = error.field ? { error: error.message, field: error.field } : { error: error.message };
+  return Response.json(body, { status: error.status, headers: { 'cache-control': 'no-store' } });
 }
 
 export function createBackend(options: BackendOptions): Backend {
@@ -213,6 +237,9 @@ export function createBackend(options: BackendOptions): Backend {
   // promise that the write is kept (the worker stops retrying once it sees one). One fsync per commit is nothing at
   // the demo's request rate.
   db.pragma('synchronous = FULL');
+  // The Idempotency-Key records live beside the shop's tables, on the same connection, so that each write's effect
+  // and its record commit in one transaction (the store's transactional mode).
+  const store = sqliteStore({ database: db });
   migrate(db);
 
   let mode: BehaviourMode = 'healthy';
@@ -236,11 +263,6 @@ export function createBackend(options: BackendOptions): Backend {
       `INSERT INTO stats (applied_seq, order_number, total_cents, item_count, running_total_cents, created_at)
        VALUES (@appliedSeq, @orderNumber, @totalCents, @itemCount, @runningTotalCents, @createdAt)`,
     ),
-    findKey: db.prepare<[string, string], IdempotencyRow>('SELECT * FROM idempotency WHERE endpoint = ? AND key = ?'),
-    insertKey: db.prepare(
-      `INSERT INTO idempotency (endpoint, key, request_hash, status, response, created_at)
-       VALUES (@endpoint, @key, @hash, @status, @response, @createdAt)`,
-    ),
     orders: db.prepare<[number], OrderRow>('SELECT * FROM orders ORDER BY id DESC LIMIT ?'),
     labels: db.prepare<[number], LabelRow>('SELECT * FROM labels ORDER BY id DESC LIMIT ?'),
     emails: db.prepare<[number], EmailRow>('SELECT * FROM emails ORDER BY id DESC LIMIT ?'),
@@ -249,7 +271,7 @@ export function createBackend(options: BackendOptions): Backend {
     ),
   };
 
-  // Each effect runs inside the idempotency transaction; its outcome (including a 409) is what a replay returns.
+  // Each effect runs inside the key's transaction; its outcome (including a 409) is what a replay returns.
   const effects: Record<WriteEndpoint, (body: Record<string, unknown>) => (createdAt: string) => Outcome> = {
     orders(body) {
       const order = parseOrder(body);
@@ -301,6 +323,31 @@ export function createBackend(options: BackendOptions): Backend {
     },
   };
 
+  // One guarded handler per endpoint. The endpoint is the key's scope, so one key may serve two endpoints; the body
+  // was read by the layer (413 past the limit) and is parsed here; a 400 for a bad body is the request's real outcome
+  // and is recorded like any other answer under 500.
+  const writers = Object.fromEntries(
+    (Object.keys(effects) as WriteEndpoint[]).map((endpoint) => {
+      const handle = idempotent(
+        async (request, { transaction }) => {
+          let apply: (createdAt: string) => Outcome;
+          try {
+            apply = effects[endpoint](parseJsonObject(await request.text()));
+          } catch (error) {
+            if (error instanceof HttpError) return errorResponse(error);
+            throw error;
+          }
+          return transaction(() => {
+            const outcome = apply(new Date().toISOString());
+            return jsonReply(outcome.body, { status: outcome.status, headers: { 'cache-control': 'no-store' } });
+          });
+        },
+        { store, scope: () => endpoint, fingerprint, maxBodyBytes: MAX_BODY_BYTES, expiresAfterMs: KEY_RETENTION_MS },
+      );
+      return [endpoint, toNodeHandler(handle)];
+    }),
+  ) as Record<WriteEndpoint, NodeHandler>;
+
   async function write(endpoint: WriteEndpoint, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const current = mode;
     if (current === 'down') {
@@ -308,39 +355,14 @@ export function createBackend(options: BackendOptions): Backend {
       req.socket.destroy();
       return;
     }
-    const raw = await readBody(req);
-    if (current === 'failing') throw new HttpError(500, 'the backend is set to fail every write (demo switch)');
-    if (current === 'rejecting') throw new HttpError(400, 'the backend is set to reject every write (demo switch)');
+    if (current === 'failing' || current === 'rejecting') {
+      await readBody(req);
+      if (current === 'failing') throw new HttpError(500, 'the backend is set to fail every write (demo switch)');
+      throw new HttpError(400, 'the backend is set to reject every write (demo switch)');
+    }
     if (current === 'slow') await new Promise((resolve) => setTimeout(resolve, slowMs));
     if (closed) throw closedError();
-
-    const key = idempotencyKey(req);
-    const body = parseJsonObject(raw);
-    const apply = effects[endpoint](body);
-    const hash = createHash('sha256').update(canonicalJson(body)).digest('hex');
-
-    // IMMEDIATE takes the write lock before the lookup, so two requests with one key (even from two processes on
-    // the same file) cannot both miss the record and both apply the effect.
-    const { outcome, replayed } = db
-      .transaction(() => {
-        const seen = q.findKey.get(endpoint, key);
-        if (seen) {
-          if (seen.request_hash !== hash) {
-            throw new HttpError(
-              422,
-              `Idempotency-Key "${key}" was already used for a different POST /${endpoint} body: ` +
-                'reuse a key only to retry the exact same request, and make a new key for a new request',
-            );
-          }
-          return { outcome: { status: seen.status, body: JSON.parse(seen.response) as unknown }, replayed: true };
-        }
-        const createdAt = new Date().toISOString();
-        const outcome = apply(createdAt);
-        q.insertKey.run({ endpoint, key, hash, status: outcome.status, response: JSON.stringify(outcome.body), createdAt });
-        return { outcome, replayed: false };
-      })
-      .immediate();
-    send(res, outcome.status, outcome.body, replayed ? { 'idempotent-replayed': 'true' } : {});
+    await writers[endpoint](req, res, (error) => fail(req, res, error));
   }
 
   type Route = Partial<Record<'GET' | 'POST', (req: IncomingMessage, res: ServerResponse) => Promise<void> | void>>;
@@ -368,7 +390,7 @@ export function createBackend(options: BackendOptions): Backend {
   function reset(): void {
     if (closed) throw closedError();
     db.transaction(() => {
-      for (const table of ['orders', 'labels', 'emails', 'stats', 'idempotency']) db.exec(`DELETE FROM ${table}`);
+      for (const table of ['orders', 'labels', 'emails', 'stats', store.table]) db.exec(`DELETE FROM ${table}`);
     }).immediate();
   }
 
@@ -451,11 +473,6 @@ interface StatsRow {
   item_count: number;
   running_total_cents: number;
   created_at: string;
-}
-interface IdempotencyRow {
-  request_hash: string;
-  status: number;
-  response: string;
 }
 
 const toOrder = (r: OrderRow): Order => ({
