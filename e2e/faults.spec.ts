@@ -131,7 +131,7 @@ test('a corrupt record written straight into IndexedDB is quarantined with a rea
     const open = indexedDB.open('halfsync');
     open.onsuccess = () => {
       const tx = open.result.transaction('tasks', 'readwrite');
-      // One the executor meets (it is due), one only a loading client meets.
+      // One the executor meets (it is due), one no index reaches: only a runner's start-up sweep meets it.
       tx.objectStore('tasks').put({ seq: 900_001, id: 'corrupt-due', name: 'post-op', status: 'pending', attempts: 'lots', due: 0 });
       tx.objectStore('tasks').put({ seq: 900_002, id: 'corrupt-idle', name: 'post-op', status: 'teleported', attempts: 0 });
       tx.oncomplete = () => { open.result.close(); resolve(); };
@@ -141,8 +141,11 @@ test('a corrupt record written straight into IndexedDB is quarantined with a rea
   const after = await inPage(page, (h) => h.defer({ n: 2 }));
   await hs.waitForTask(before!, 'succeeded');
   await hs.waitForTask(after, 'succeeded');
+  // A fresh worker sweeps the store once when it starts.
+  await hs.stopWorker();
   await page.reload();
   await openApp(page);
+  await hs.waitForIdle();
   const q = await page.evaluate(() => (window as unknown as { hs: { client: { quarantined(): Promise<Array<{ seq: number; reason: string }>> } } }).hs.client.quarantined());
   const l = await log();
   record('corrupt-record', { fault: 'corrupt records written into IndexedDB', tasks: 2, faults: 2, lost: 0, duplicates: effects(l).duplicates, overlaps: l.overlaps.length, quarantined: q.length });

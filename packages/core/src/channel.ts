@@ -10,7 +10,11 @@ export type ChannelMessage =
   /** A sync event ended (`browser-retry`: the worker rejected it so the browser retries). */
   | { readonly t: 'sync'; readonly tag: string; readonly lastChance: boolean; readonly outcome: 'done' | 'browser-retry' | 'error' }
   /** A page without a runner asks the elected page runner to drain (`networkBack`: the network returned). */
-  | { readonly t: 'wake'; readonly networkBack?: boolean };
+  | { readonly t: 'wake'; readonly networkBack?: boolean }
+  /** A runner renewed the leases of the tasks it runs (no payload travels). */
+  | { readonly t: 'leases'; readonly leases: ReadonlyArray<{ readonly id: string; readonly rev: number; readonly leaseUntil: number }> }
+  /** A runner's drain failed; pages show it (`lastError`) until a drain succeeds. */
+  | { readonly t: 'error'; readonly code: string; readonly message: string };
 
 /** A page's request to the worker, sent with `postMessage` and answered on `ports[0]`. */
 export interface WorkerRequest {

@@ -21,6 +21,8 @@ export type HalfsyncErrorCode =
   | 'QUOTA_EXCEEDED'
   /** IndexedDB is missing, blocked (private mode, policy) or failed to open. */
   | 'STORAGE_UNAVAILABLE'
+  /** The database needs an upgrade and another tab keeps the old version open; close or reload the other tabs. */
+  | 'STORAGE_BLOCKED'
   /** IndexedDB failed in a way not covered above; `cause` holds the browser's error. */
   | 'STORAGE_ERROR'
   /** No task with that id is known (never deferred, or already acknowledged). */

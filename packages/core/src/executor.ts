@@ -2,6 +2,7 @@ import { HalfsyncError } from './errors.js';
 import { browserOnline, classify, type Outcome } from './failure.js';
 import type { TaskRecord } from './record.js';
 import { pump, renewLeases, type PolicyOf, type Settlement } from './store/pump.js';
+import { sweep } from './store/sweep.js';
 import type { TaskStore } from './store/store.js';
 import type { AnyTaskDefinition, TaskContext } from './task.js';
 import { uuid, withLock } from './util.js';
@@ -16,6 +17,8 @@ export interface ExecutorOptions {
   readonly leaseMs?: number;
   /** Called after every committed change, to broadcast it. */
   readonly onChange?: (changed: readonly TaskRecord[], removed: readonly string[]) => void;
+  /** Called after leases were renewed, to broadcast the new lease times (so pages do not take a busy runner for a dead one). */
+  readonly onRenew?: (leases: ReadonlyArray<{ id: string; rev: number; leaseUntil: number }>) => void;
   /** The clock; tests pass a manual one. */
   readonly now?: () => number;
   /** The jitter source; tests pass a fixed one. */
@@ -85,6 +88,8 @@ export class Executor {
   private readonly reviveWithinMs: number;
   /** This executor saw the browser offline: its next drain online is a return of the network. */
   private wasOffline = false;
+  /** Whether this executor has swept the store for records no index reaches (once per runner). */
+  private swept = false;
 
   constructor(private readonly options: ExecutorOptions) {
     this.concurrency = options.concurrency ?? 4;
@@ -186,6 +191,16 @@ export class Executor {
         fill();
         const progress = out.claimed.length + out.changed.length + out.removed.length > 0;
         if (inflight.size === 0 && ready.length === 0 && settled.length === 0 && !progress) {
+          if (!this.swept) {
+            this.swept = true;
+            const swept = await sweep(store, this.now());
+            totals.quarantined += swept.quarantined;
+            if (swept.removed.length > 0 || swept.repaired.length > 0) {
+              onChange?.(swept.repaired, swept.removed);
+              // A repaired task is due now: run it in this drain.
+              if (swept.repaired.length > 0) continue;
+            }
+          }
           return { ...totals, dueNow: out.dueNow ?? 0, nextDueAt: out.nextDueAt, stopped: stopped === 'idle' && offline ? 'offline' : stopped };
         }
         if (settled.length === 0 && inflight.size > 0) await new Promise<void>((resolve) => { wake = resolve; });
@@ -203,6 +218,7 @@ export class Executor {
     const held = [...inflight.entries()];
     try {
       const renewed = await renewLeases(this.options.store, [...held.map(([, f]) => f.seq), ...ready.map((r) => r.seq)], this.owner, this.now(), this.leaseMs);
+      if (renewed.length > 0) this.options.onRenew?.(renewed.map((r) => ({ id: r.id, rev: r.rev, leaseUntil: r.leaseUntil! })));
       const kept = new Set(renewed.map((r) => r.id));
       for (const [id, f] of held) {
         if (!kept.has(id) && inflight.get(id) === f) {

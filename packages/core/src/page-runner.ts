@@ -17,8 +17,14 @@ export interface PageRunnerOptions {
   /** Drain when elected and when woken; false leaves draining to explicit drainNow() calls. */
   readonly autoRun: boolean;
   readonly onChange: (changed: readonly TaskRecord[], removed: readonly string[]) => void;
+  readonly onRenew: (leases: ReadonlyArray<{ id: string; rev: number; leaseUntil: number }>) => void;
   readonly onDrained: (summary: DrainSummary) => void;
+  /** A drain failed (IndexedDB refused, say); another is tried after a backoff. */
+  readonly onError: (error: unknown) => void;
 }
+
+/** Backoff of drains that failed: 1 s doubling to 1 minute. */
+const FAILED_DRAIN_MS = [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000];
 
 /**
  * The executor in a page, for when no service worker can run the tasks. The tabs of an origin
@@ -32,12 +38,14 @@ export class PageRunner {
   private draining: Promise<void> | undefined;
   private again = false;
   private networkBack = false;
+  private failures = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly stop = new AbortController();
 
   constructor(private readonly options: PageRunnerOptions) {
     this.executor = new Executor({
       store: options.store, tasks: options.tasks, concurrency: options.concurrency, leaseMs: options.leaseMs,
-      now: options.now, online: options.online, onChange: options.onChange,
+      now: options.now, online: options.online, onChange: options.onChange, onRenew: options.onRenew,
     });
     const locks = typeof navigator === 'undefined' ? undefined : (navigator as { locks?: LockManager }).locks;
     if (!locks) { this.leader = true; return; }
@@ -64,7 +72,16 @@ export class PageRunner {
         this.again = false;
         const back = this.networkBack;
         this.networkBack = false;
-        await this.drainNow(back).catch(() => {});
+        try {
+          await this.drainNow(back);
+          this.failures = 0;
+        } catch (error) {
+          // Nothing vanishes: the failure is reported and the drain tried again later.
+          this.options.onError(error);
+          const wait = FAILED_DRAIN_MS[Math.min(this.failures++, FAILED_DRAIN_MS.length - 1)]!;
+          clearTimeout(this.retryTimer);
+          this.retryTimer = setTimeout(() => this.wakeIfLeader(), wait);
+        }
       } while (this.again && !this.stop.signal.aborted);
       this.draining = undefined;
     })();
@@ -80,6 +97,7 @@ export class PageRunner {
 
   /** Stops draining and gives up the runner lock. */
   close(): void {
+    clearTimeout(this.retryTimer);
     this.stop.abort();
   }
 }

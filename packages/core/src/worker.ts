@@ -2,6 +2,7 @@ import { onlineTag, openChannel, type ChannelMessage, type WorkerReply, type Wor
 import { HalfsyncError } from './errors.js';
 import { Executor, type DrainSummary } from './executor.js';
 import { toTask } from './record.js';
+import { countTasks, STATUSES } from './store/query.js';
 import { TaskStore } from './store/store.js';
 import { taskRegistry, type AnyTaskDefinition } from './task.js';
 import { sleep } from './util.js';
@@ -103,7 +104,13 @@ export function serve(options: ServeOptions): HalfsyncWorker {
   const executor = new Executor({
     store, tasks, concurrency: options.concurrency, leaseMs: options.leaseMs,
     onChange: (changed, removed) => channel?.postMessage({ t: 'changed', tasks: changed.map(toTask), removed } satisfies ChannelMessage),
+    onRenew: (leases) => channel?.postMessage({ t: 'leases', leases } satisfies ChannelMessage),
   });
+  // A drain that failed (IndexedDB refused, say) is told to every page; the next wake tries again.
+  const failed = (error: unknown) => {
+    const e = error as { code?: unknown; message?: unknown };
+    channel?.postMessage({ t: 'error', code: typeof e?.code === 'string' ? e.code : 'STORAGE_ERROR', message: typeof e?.message === 'string' ? e.message : String(error) } satisfies ChannelMessage);
+  };
   const report = (summary: DrainSummary) => {
     lastDrain = summary;
     channel?.postMessage({ t: 'drained', summary } satisfies ChannelMessage);
@@ -129,26 +136,36 @@ export function serve(options: ServeOptions): HalfsyncWorker {
     else onlineTimer = setTimeout(register, wait);
   };
 
-  // Requests that arrive while a drain waits for the lock share it.
-  let waiting: Promise<DrainSummary> | undefined;
-  let waitingNetworkBack = false;
+  // Drain requests coalesce: at most one drain runs and one waits; every request that arrives
+  // meanwhile shares the waiting one (it starts after the running one, so it sees their work).
+  let running: Promise<DrainSummary> | undefined;
+  let queued: Promise<DrainSummary> | undefined;
+  let queuedNetworkBack = false;
+  const begin = (networkBack: boolean): Promise<DrainSummary> => {
+    const run: Promise<DrainSummary> = executor.drain({ networkBack }).then(report, (error: unknown) => { failed(error); throw error; })
+      .finally(() => { if (running === run) running = undefined; });
+    running = run;
+    return run;
+  };
   const drain = (networkBack = false): Promise<DrainSummary> => {
-    waitingNetworkBack ||= networkBack;
-    waiting ??= Promise.resolve().then(() => {
-      const run = executor.drain({ networkBack: waitingNetworkBack });
-      waiting = undefined;
-      waitingNetworkBack = false;
-      return run;
-    }).then(report, (error: unknown) => { waiting = undefined; throw error; });
-    return waiting;
+    if (!running) return begin(networkBack);
+    queuedNetworkBack ||= networkBack;
+    queued ??= running.catch(() => {}).then(() => {
+      const back = queuedNetworkBack;
+      queuedNetworkBack = false;
+      queued = undefined;
+      return begin(back);
+    });
+    return queued;
   };
 
   const onSync = async (lastChance: boolean, periodic: boolean, networkBack: boolean): Promise<'done' | 'browser-retry'> => {
     const deadline = Date.now() + budget;
-    let summary = report(await executor.drain({ deadline, lastChance, networkBack }));
+    const run = (back: boolean) => executor.drain({ deadline, lastChance, networkBack: back }).then(report, (error: unknown) => { failed(error); throw error; });
+    let summary = await run(networkBack);
     while (summary.stopped !== 'offline' && summary.nextDueAt !== undefined && summary.dueNow === 0 && summary.nextDueAt - Date.now() <= holdMs && summary.nextDueAt < deadline) {
       await sleep(summary.nextDueAt - Date.now());
-      summary = report(await executor.drain({ deadline, lastChance }));
+      summary = await run(false);
     }
     if (periodic) return 'done';
     const windows = await scope.clients.matchAll({ type: 'window', includeUncontrolled: true });
@@ -188,7 +205,8 @@ export function serve(options: ServeOptions): HalfsyncWorker {
         if (request.op === 'drain') return { ok: true, op: 'drain', summary: await drain(request.networkBack === true) };
         if (request.op === 'status') {
           const counts: Record<string, number> = {};
-          for (const r of await store.loadAll(Date.now())) counts[r.status] = (counts[r.status] ?? 0) + 1;
+          const db = await store.db();
+          for (const status of STATUSES) counts[status] = await countTasks(db, { status });
           return { ok: true, op: 'status', counts };
         }
         return { ok: false, code: 'INVALID_OPTIONS', message: `unknown request ${JSON.stringify(request.op)}` };

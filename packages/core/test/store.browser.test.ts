@@ -117,7 +117,8 @@ describe('in Chromium', () => {
     const h = first.defer(echo, { text: 'good' });
     await h.result;
     const raw = await new TaskStore(db).db();
-    await raw.put('tasks', { seq: 10_000, id: 'bad', name: 'echo', status: 'pending', attempts: 'many' } as never);
+    // Indexed as a pending task (status and createdAt are sound), unreadable otherwise.
+    await raw.put('tasks', { seq: 10_000, id: 'bad', name: 'echo', status: 'pending', createdAt: 1, attempts: 'many' } as never);
     raw.close();
     const second = open(db);
     await second.ready;

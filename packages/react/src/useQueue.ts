@@ -5,7 +5,7 @@ import { useHalfsyncClient } from './provider.js';
 const EMPTY: readonly Task[] = Object.freeze([]);
 const serverSnapshot = () => EMPTY;
 
-/** Every task the client knows, live; empty during server rendering. */
+/** Every task the client holds, live; empty during server rendering. Re-renders on any change: prefer {@link useDeferredQueue} with a filter. */
 export function useSnapshot(client: HalfsyncClient): readonly Task[] {
   return useSyncExternalStore(client.subscribe, client.getSnapshot, serverSnapshot);
 }
@@ -19,29 +19,31 @@ export interface QueueFilter<Payload = unknown, Result = unknown> {
 }
 
 /**
- * The tasks of the queue, live, in commit order, optionally filtered: for lists and panels.
- * The array keeps its identity until a matching task changes.
+ * The tasks of the queue, live, in commit order, optionally filtered: for lists and panels. The
+ * component re-renders only when a task of its slice changes, and the array keeps its identity
+ * until then.
  */
 export function useDeferredQueue<Payload = unknown, Result = unknown>(filter: QueueFilter<Payload, Result> = {}): ReadonlyArray<Task<Payload, Result>> {
-  const snapshot = useSnapshot(useHalfsyncClient());
+  const client = useHalfsyncClient();
   const name = typeof filter.task === 'string' ? filter.task : filter.task?.name;
   const statuses = filter.status === undefined ? undefined : typeof filter.status === 'string' ? filter.status : filter.status.join();
-  return useMemo(() => {
-    if (name === undefined && statuses === undefined) return snapshot as ReadonlyArray<Task<Payload, Result>>;
-    const wanted = statuses === undefined ? undefined : new Set(statuses.split(','));
-    return snapshot.filter((t) => (name === undefined || t.name === name) && (!wanted || wanted.has(t.status))) as ReadonlyArray<Task<Payload, Result>>;
-  }, [snapshot, name, statuses]);
+  const slice = useMemo(
+    () => (name === undefined && statuses === undefined ? undefined : client.select({ task: name, status: statuses?.split(',') as TaskStatus[] | undefined })),
+    [client, name, statuses],
+  );
+  const all = useSyncExternalStore(slice ? slice.subscribe : client.subscribe, slice ? slice.getSnapshot : client.getSnapshot, serverSnapshot);
+  return all as ReadonlyArray<Task<Payload, Result>>;
 }
 
-/** One task by id, live; undefined while unknown (or after it was acknowledged). */
+/** One task by id, live; undefined while unknown (or after it was acknowledged). Re-renders only when that task changes. */
 export function useDeferredTask<Payload = unknown, Result = unknown>(id: string | undefined): Task<Payload, Result> | undefined {
   const client = useHalfsyncClient();
-  return useSyncExternalStore(
-    client.subscribe,
-    () => (id === undefined ? undefined : (client.get(id) as Task<Payload, Result> | undefined)),
-    () => undefined,
-  );
+  const slice = useMemo(() => (id === undefined ? undefined : client.select({ id })), [client, id]);
+  const tasks = useSyncExternalStore(slice ? slice.subscribe : noSubscribe, slice ? slice.getSnapshot : serverSnapshot, serverSnapshot);
+  return tasks[0] as Task<Payload, Result> | undefined;
 }
+
+const noSubscribe = () => () => {};
 
 /**
  * The path the client completes work on (`sync`, `message`, `page`), live: `starting` until the

@@ -59,12 +59,12 @@ function Checkout({ rollback, onSuccess, onError }: { rollback?: 'mark' | 'drop'
 const items = () => screen.queryAllByRole('listitem').map((li) => li.textContent);
 
 describe('useDeferredAction', () => {
-  it('renders the optimistic item in the same act as the click, before IndexedDB answers', async () => {
+  it('renders the optimistic item right after the click (one microtask), before IndexedDB answers', async () => {
     let release!: () => void;
     gate = new Promise((r) => { release = r; });
     const client = open();
     render(<HalfsyncProvider client={client}><Checkout /></HalfsyncProvider>);
-    act(() => { fireEvent.click(screen.getByText('pay')); });
+    await act(async () => { fireEvent.click(screen.getByText('pay')); await Promise.resolve(); });
     expect(items()).toEqual(['A-1: 10 (pending)']);
     expect(client.getSnapshot()[0]!.seq).toBeUndefined();
     release();

@@ -19,13 +19,13 @@ export interface HalfsyncSchema extends DBSchema {
   tasks: {
     key: number;
     value: TaskRecord;
-    indexes: { id: string; due: number; lane: string; purge: number };
+    indexes: { id: string; due: number; lane: string; purge: number; status: [string, number]; name: [string, number]; orderKey: [string, number] };
   };
   quarantine: { key: number; value: QuarantinedRecord };
 }
 
 /** The current schema version. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 type UpgradeTx = IDBPTransaction<HalfsyncSchema, StoreNames<HalfsyncSchema>[], 'versionchange'>;
 type Migration = (db: IDBPDatabase<HalfsyncSchema>, tx: UpgradeTx) => Promise<void> | void;
@@ -34,7 +34,10 @@ type Migration = (db: IDBPDatabase<HalfsyncSchema>, tx: UpgradeTx) => Promise<vo
  * Upgrades, in order, from each version to the next. Version 1 was the first layout: one
  * `tasks` store keyed by an autoIncrement `seq`, with `id` and `status` indexes, and records that
  * carried `orderKey` only. Version 2 adds the executor's indexes (`due`, `lane`, `purge`), the
- * `quarantine` store, and fills the new fields of every record written by version 1.
+ * `quarantine` store, and fills the new fields of every record written by version 1. Version 3
+ * adds the indexes a bounded client reads through: `status`, `name` and `orderKey`, each with
+ * `createdAt` second, so a tab loads only what is alive and pages the rest newest first (the
+ * browser builds them from the records already there: nothing is rewritten).
  */
 export const MIGRATIONS: readonly Migration[] = [
   // 0 → 1
@@ -64,5 +67,12 @@ export const MIGRATIONS: readonly Migration[] = [
       if (upgraded.lane !== undefined) lanes.add(upgraded.lane);
       await cursor.update(upgraded);
     }
+  },
+  // 2 → 3
+  (_db, tx) => {
+    const tasks = tx.objectStore('tasks');
+    tasks.createIndex('status', ['status', 'createdAt']);
+    tasks.createIndex('name', ['name', 'createdAt']);
+    tasks.createIndex('orderKey', ['orderKey', 'createdAt']);
   },
 ];

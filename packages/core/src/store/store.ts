@@ -1,6 +1,6 @@
 import { openDB, type IDBPDatabase, type IDBPTransaction } from 'idb';
 import { HalfsyncError, storageError } from '../errors.js';
-import { cancel, recordProblem, requeue, type NewTaskRecord, type TaskRecord } from '../record.js';
+import { cancel, requeue, type NewTaskRecord, type TaskRecord } from '../record.js';
 import type { RetentionPolicy } from '../task.js';
 import { MIGRATIONS, SCHEMA_VERSION, type HalfsyncSchema } from './schema.js';
 
@@ -24,6 +24,8 @@ export async function inTx<T>(store: TaskStore, durability: 'strict' | 'relaxed'
   } catch (error) {
     tx.done.catch(() => {});
     try { tx.abort(); } catch { /* already finished */ }
+    // A bug in the body is not a storage failure: it surfaces as itself.
+    if (error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError || error instanceof SyntaxError) throw error;
     throw storageError(error, what);
   }
 }
@@ -54,7 +56,8 @@ export async function promote(tx: Tx, lane: string, now: number, changed: Map<nu
 export class TaskStore {
   private opening: Promise<IDBPDatabase<HalfsyncSchema>> | undefined;
 
-  constructor(readonly name: string) {}
+  /** `blockedMs`: how long an upgrade may wait for another tab to let go of the old version before the open fails with STORAGE_BLOCKED. */
+  constructor(readonly name: string, private readonly blockedMs = 5_000) {}
 
   /** Opens (or reopens after another tab's upgrade closed it) the database. */
   db(): Promise<IDBPDatabase<HalfsyncSchema>> {
@@ -62,15 +65,29 @@ export class TaskStore {
     if (typeof indexedDB === 'undefined') {
       return Promise.reject(new HalfsyncError('STORAGE_UNAVAILABLE', 'IndexedDB is not available in this context; halfsync needs it to store deferred work'));
     }
-    const opening = openDB<HalfsyncSchema>(this.name, SCHEMA_VERSION, {
+    let blockedTimer: ReturnType<typeof setTimeout> | undefined;
+    let giveUp: ((error: HalfsyncError) => void) | undefined;
+    let abandoned = false;
+    const opened = openDB<HalfsyncSchema>(this.name, SCHEMA_VERSION, {
       upgrade: (db, oldVersion, _newVersion, tx) => {
         let chain = Promise.resolve();
         for (let v = oldVersion; v < SCHEMA_VERSION; v++) chain = chain.then(() => MIGRATIONS[v]!(db, tx));
         chain.catch(() => tx.abort());
       },
+      // Another tab holds the old version open and does not let go (an older build of the app, or
+      // a tab frozen in the background): fail this open with a code rather than hang every write.
+      blocked: () => {
+        blockedTimer ??= setTimeout(() => giveUp?.(new HalfsyncError(
+          'STORAGE_BLOCKED',
+          `the database "${this.name}" needs an upgrade, and another tab of this site keeps the old version open; close or reload the other tabs (nothing was written)`,
+        )), this.blockedMs);
+      },
       blocking: () => this.forget(),
       terminated: () => this.forget(),
     });
+    const opening = Promise.race([opened, new Promise<never>((_, reject) => { giveUp = reject; })]).finally(() => clearTimeout(blockedTimer));
+    // An open given up on may still succeed later: close that connection at once.
+    opened.then((db) => { if (abandoned) db.close(); }, () => {});
     this.opening = opening.then(
       (db) => {
         db.addEventListener('close', () => this.forget());
@@ -78,6 +95,7 @@ export class TaskStore {
       },
       (error: unknown) => {
         this.opening = undefined;
+        if (error instanceof HalfsyncError && error.code === 'STORAGE_BLOCKED') { abandoned = true; throw error; }
         if ((error as { name?: string })?.name === 'VersionError') {
           throw new HalfsyncError('STORAGE_UNAVAILABLE', `the database "${this.name}" was upgraded by a newer version of this app; reload the page to load it`, { cause: error });
         }
@@ -170,32 +188,15 @@ export class TaskStore {
     });
   }
 
-  /** Reads every task in commit order; unreadable records are moved to quarantine. */
-  async loadAll(now: number): Promise<TaskRecord[]> {
-    const db = await this.db();
-    let all: unknown[];
-    try {
-      all = await db.getAll('tasks');
-    } catch (error) {
-      throw storageError(error, 'reading tasks');
-    }
-    const good: TaskRecord[] = [];
-    const bad: Array<{ raw: unknown; reason: string }> = [];
-    for (const raw of all) {
-      const problem = recordProblem(raw);
-      if (problem) bad.push({ raw, reason: problem });
-      else good.push(raw as TaskRecord);
-    }
-    if (bad.length > 0) {
-      await inTx(this, 'relaxed', 'quarantining unreadable tasks', async (tx) => {
-        // The key path guarantees that seq is a valid key, even when the rest of the record is not.
-        await Promise.all(bad.flatMap(({ raw, reason }) => {
-          const seq = (raw as { seq: number }).seq;
-          return [tx.objectStore('quarantine').put({ seq, reason, at: now, record: raw }), tx.objectStore('tasks').delete(seq)];
-        }));
-      });
-    }
-    return good;
+  /** Moves unreadable records to the quarantine store, with why. */
+  quarantine(bad: ReadonlyArray<{ raw: unknown; reason: string }>, now: number): Promise<void> {
+    return inTx(this, 'relaxed', 'quarantining unreadable tasks', async (tx) => {
+      // The key path guarantees that seq is a valid key, even when the rest of the record is not.
+      await Promise.all(bad.flatMap(({ raw, reason }) => {
+        const seq = (raw as { seq: number }).seq;
+        return [tx.objectStore('quarantine').put({ seq, reason, at: now, record: raw }), tx.objectStore('tasks').delete(seq)];
+      }));
+    });
   }
 
   /** Reads the quarantine. */
