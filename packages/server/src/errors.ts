@@ -33,7 +33,9 @@ export type HalfsyncServerErrorCode =
   /** SQLite transaction work returned a promise; it must be synchronous. */
   | 'TRANSACTION_NOT_SYNC'
   /** The store was closed. */
-  | 'STORE_CLOSED';
+  | 'STORE_CLOSED'
+  /** `idempotencyOf()` was asked about a request the middleware did not guard, or guarded with another store. */
+  | 'CONTEXT_MISSING';
 
 /** Options for {@link HalfsyncServerError}. */
 export interface HalfsyncServerErrorOptions {

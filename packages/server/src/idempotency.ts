@@ -382,13 +382,12 @@ export function idempotent<Tx = never, Out = never>(handler: IdempotentHandler<T
     );
 }
 
-/** A copy of `request` with the body the layer already read. */
+/**
+ * A copy of `request` with the body the layer already read. Without the client's abort signal, on purpose: a
+ * guarded handler should run to its end even if the client goes away, so that its response is recorded and the
+ * client's retry gets it.
+ */
 function withBody(request: Request, body: Uint8Array<ArrayBuffer>): Request {
   const method = request.method.toUpperCase();
-  return new Request(request.url, {
-    method: request.method,
-    headers: request.headers,
-    body: method === 'GET' || method === 'HEAD' ? null : body,
-    signal: request.signal,
-  });
+  return new Request(request.url, { method: request.method, headers: request.headers, body: method === 'GET' || method === 'HEAD' ? null : body });
 }

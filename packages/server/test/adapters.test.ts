@@ -4,7 +4,7 @@ import express from 'express';
 import { Hono } from 'hono';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { idempotent, jsonReply, memoryStore, type Reply } from '@halfsync/server';
+import { idempotent, jsonReply, memoryStore, type HalfsyncServerError } from '@halfsync/server';
 import { idempotency as honoIdempotency, idempotencyOf as honoIdempotencyOf } from '@halfsync/server/hono';
 import { idempotency, idempotencyOf, toNodeHandler } from '@halfsync/server/node';
 import { sqliteStore } from '@halfsync/server/sqlite';
@@ -135,23 +135,37 @@ describe('Express', () => {
     const db = new Database(':memory:');
     cleanup.push(() => { db.close(); });
     db.exec('CREATE TABLE orders (id INTEGER PRIMARY KEY, item TEXT NOT NULL)');
+    const store = sqliteStore({ database: db });
     const app = express();
     app.use(express.json());
-    app.use(idempotency({ store: sqliteStore({ database: db }) }));
-    app.post('/orders', async (req, res) => {
+    app.use('/api', idempotency({ store }));
+    app.post('/api/orders', async (req, res) => {
       const { item } = req.body as { item: string };
-      const answer = await idempotencyOf<Database.Database, Reply>(req)!.transaction((tx) => {
+      const answer = await idempotencyOf(req, store).transaction((tx) => {
         const id = Number(tx.prepare('INSERT INTO orders (item) VALUES (?)').run(item).lastInsertRowid);
         return jsonReply({ id, item }, { status: 201 });
       });
       res.status(answer.status).type('json').send(await answer.text());
     });
+    const codes: string[] = [];
+    app.post('/unguarded', (req, res) => {
+      try { idempotencyOf(req, store); } catch (error) { codes.push((error as HalfsyncServerError).code); }
+      try { idempotencyOf(req, memoryStore()); } catch (error) { codes.push((error as HalfsyncServerError).code); }
+      res.end();
+    });
+    app.post('/api/other-store', (req, res) => {
+      try { idempotencyOf(req, memoryStore()); } catch (error) { codes.push((error as HalfsyncServerError).code); }
+      res.status(201).end();
+    });
     const r = await start(app);
-    const first = await post(`${r.base}/orders`, 'o1');
+    const first = await post(`${r.base}/api/orders`, 'o1');
     expect([first.status, await first.json()]).toEqual([201, { id: 1, item: 'pen' }]);
-    const again = await post(`${r.base}/orders`, 'o1');
+    const again = await post(`${r.base}/api/orders`, 'o1');
     expect([again.headers.get('idempotent-replayed'), await again.json()]).toEqual(['true', { id: 1, item: 'pen' }]);
     expect(db.prepare('SELECT count(*) AS n FROM orders').get()).toEqual({ n: 1 });
+    await post(`${r.base}/unguarded`, 'u');
+    await post(`${r.base}/api/other-store`, 'x');
+    expect(codes).toEqual(['CONTEXT_MISSING', 'CONTEXT_MISSING', 'CONTEXT_MISSING']);
   });
 });
 
@@ -255,11 +269,12 @@ describe('Hono', () => {
 
   it('gives routes the transactional mode through idempotencyOf', async () => {
     const effects: string[] = [];
+    const store = memoryStore();
     const hono = new Hono();
-    hono.use('*', honoIdempotency({ store: memoryStore() }));
+    hono.use('*', honoIdempotency({ store }));
     hono.post('/orders', async (c) => {
       const { item } = await c.req.json<{ item: string }>();
-      return honoIdempotencyOf<void, Reply>(c)!.transaction(() => {
+      return honoIdempotencyOf(c, store).transaction(() => {
         effects.push(item);
         return jsonReply({ item }, { status: 201 });
       });

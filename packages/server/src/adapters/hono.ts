@@ -1,5 +1,7 @@
 import { readLimited } from '../body.js';
 import { createIdempotencyLayer, type IdempotencyContext, type IdempotencyOptions } from '../idempotency.js';
+import type { IdempotencyStore } from '../store.js';
+import { contextFor } from './context.js';
 
 /**
  * The parts of a Hono `Context` the middleware uses, so that Hono is not a dependency: any Hono 4 context
@@ -13,7 +15,7 @@ export interface HonoContext {
 /** A Hono middleware, typed structurally. */
 export type HonoMiddleware = (c: HonoContext, next: () => Promise<void>) => Promise<Response | void>;
 
-const contexts = new WeakMap<Request, IdempotencyContext<unknown, unknown>>();
+const contexts = new WeakMap<Request, { context: unknown; store: unknown }>();
 
 /**
  * The layer as Hono middleware: it guards the handlers after it and sends their response once it is
@@ -38,7 +40,7 @@ export function idempotency<Tx = never, Out = never>(options: IdempotencyOptions
     const response = await layer.handle(
       { request: raw, readBody: (limit) => readLimited(raw.clone().body, limit, raw.headers.get('content-length')) },
       async (context, body) => {
-        contexts.set(raw, context);
+        contexts.set(raw, { context, store: options.store });
         await next();
         if (body === undefined) return passed;
         return c.res ?? new Response(null, { status: 404 });
@@ -54,25 +56,29 @@ export function idempotency<Tx = never, Out = never>(options: IdempotencyOptions
 
 /**
  * The idempotency context of a request the {@link idempotency} middleware let through: its key, and
- * `transaction` for the transactional mode.
+ * `transaction` for the transactional mode. Pass the store the middleware was given: the context's types come
+ * from it, and a request guarded with another store, or not guarded at all, throws `CONTEXT_MISSING`.
  *
  * @example
  * ```ts
  * import { Hono } from 'hono';
- * import type { PoolClient } from 'pg';
- * import { jsonReply, type Reply } from '@halfsync/server';
- * import { idempotencyOf } from '@halfsync/server/hono';
+ * import pg from 'pg';
+ * import { jsonReply } from '@halfsync/server';
+ * import { idempotency, idempotencyOf } from '@halfsync/server/hono';
+ * import { postgresStore } from '@halfsync/server/postgres';
  *
+ * const store = postgresStore({ pool: new pg.Pool({ connectionString: process.env.DATABASE_URL }) });
  * const app = new Hono();
+ * app.use('/api/*', idempotency({ store }));
  * app.post('/api/orders', async (c) => {
  *   const order: unknown = await c.req.json();
- *   return idempotencyOf<PoolClient, Promise<Reply>>(c)!.transaction(async (client) => {
+ *   return idempotencyOf(c, store).transaction(async (client) => {
  *     await client.query('INSERT INTO orders (body) VALUES ($1)', [JSON.stringify(order)]);
  *     return jsonReply({ ok: true }, { status: 201 });
  *   });
  * });
  * ```
  */
-export function idempotencyOf<Tx = never, Out = never>(c: { readonly req: { readonly raw: Request } }): IdempotencyContext<Tx, Out> | undefined {
-  return contexts.get(c.req.raw) as IdempotencyContext<Tx, Out> | undefined;
+export function idempotencyOf<Tx, Out>(c: { readonly req: { readonly raw: Request } }, store: IdempotencyStore<Tx, Out>): IdempotencyContext<Tx, Out> {
+  return contextFor(contexts.get(c.req.raw), store);
 }

@@ -2,6 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { concat, TOO_LARGE } from '../body.js';
 import { HalfsyncServerError } from '../errors.js';
 import { createIdempotencyLayer, type IdempotencyContext, type IdempotencyOptions } from '../idempotency.js';
+import type { IdempotencyStore } from '../store.js';
+import { contextFor } from './context.js';
 
 /** A Connect/Express middleware; with node:http, call it with the rest of your handler as `next`. */
 export type NodeMiddleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
@@ -44,7 +46,7 @@ export function idempotency<Tx = never, Out = never>(options: IdempotencyOptions
     let capture: Capture | undefined;
     layer
       .handle({ request, readBody: (limit) => peekBody(req, limit) }, async (context, body) => {
-        contexts.set(req, context);
+        contexts.set(req, { context, store: options.store });
         handedOn = true;
         if (body === undefined) {
           next();
@@ -70,31 +72,36 @@ export function idempotency<Tx = never, Out = never>(options: IdempotencyOptions
   };
 }
 
-const contexts = new WeakMap<IncomingMessage, IdempotencyContext<unknown, unknown>>();
+const contexts = new WeakMap<IncomingMessage, { context: unknown; store: unknown }>();
 
 /**
  * The idempotency context of a request the {@link idempotency} middleware let through: its key, and
- * `transaction` for the transactional mode. Undefined if the middleware did not see the request.
+ * `transaction` for the transactional mode. Pass the store the middleware was given: the context's types come
+ * from it, and a request guarded with another store, or not guarded at all, throws `CONTEXT_MISSING`.
  *
  * @example
  * ```ts
+ * import Database from 'better-sqlite3';
  * import express from 'express';
- * import type Database from 'better-sqlite3';
- * import { jsonReply, type Reply } from '@halfsync/server';
- * import { idempotencyOf } from '@halfsync/server/node';
+ * import { jsonReply } from '@halfsync/server';
+ * import { idempotency, idempotencyOf } from '@halfsync/server/node';
+ * import { sqliteStore } from '@halfsync/server/sqlite';
  *
- * const router = express.Router();
- * router.post('/orders', async (req, res) => {
- *   const answer = await idempotencyOf<Database.Database, Reply>(req)!.transaction((db) => {
- *     db.prepare('INSERT INTO orders (body) VALUES (?)').run(JSON.stringify(req.body));
+ * const db = new Database('data/shop.db');
+ * const store = sqliteStore({ database: db });
+ * const app = express();
+ * app.use(express.json(), idempotency({ store }));
+ * app.post('/orders', async (req, res) => {
+ *   const answer = await idempotencyOf(req, store).transaction((tx) => {
+ *     tx.prepare('INSERT INTO orders (body) VALUES (?)').run(JSON.stringify(req.body));
  *     return jsonReply({ ok: true }, { status: 201 });
  *   });
  *   res.status(answer.status).type('json').send(await answer.text());
  * });
  * ```
  */
-export function idempotencyOf<Tx = never, Out = never>(req: IncomingMessage): IdempotencyContext<Tx, Out> | undefined {
-  return contexts.get(req) as IdempotencyContext<Tx, Out> | undefined;
+export function idempotencyOf<Tx, Out>(req: IncomingMessage, store: IdempotencyStore<Tx, Out>): IdempotencyContext<Tx, Out> {
+  return contextFor(contexts.get(req), store);
 }
 
 /**
