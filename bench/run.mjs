@@ -201,12 +201,48 @@ await group('serial', async () => {
     halfsync: (warm) => call('serial', { which: 'halfsync', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
     raw: (warm) => call('serial', { which: 'raw', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
     rawIndexed: (warm) => call('serial', { which: 'rawIndexed', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
+    worker: (warm) => call('serialWorker', { n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
   });
+  figure('serial.worker', 'ms/task', `defer → persisted with the worker (sync path), 1 KB, one at a time (${n} tasks)`, res.worker.map((r) => r.perTask));
   figure('serial.halfsync', 'ms/task', `defer → persisted, 1 KB, one at a time (${n} tasks)`, res.halfsync.map((r) => r.perTask));
   figure('serial.raw', 'ms/task', `raw idb put, own strict transaction, 1 KB (${n} records)`, res.raw.map((r) => r.perTask));
-  figure('serial.rawIndexed', 'ms/task', `  the same into a store with halfsync's four indexes`, res.rawIndexed.map((r) => r.perTask));
+  figure('serial.rawIndexed', 'ms/task', `  the same into a store with halfsync's seven indexes`, res.rawIndexed.map((r) => r.perTask));
   compare('serial', 'defer → persisted vs raw put', 'serial.halfsync', 'serial.raw', { op: '<=', value: 1.2 });
   compare('serial.indexed', '  (vs a raw put with the same indexes)', 'serial.halfsync', 'serial.rawIndexed');
+  compare('serial.worker', 'defer → persisted with the worker (sync path) vs raw put', 'serial.worker', 'serial.raw', { op: '<=', value: 1.2 });
+});
+
+// ---- 2b. the bounded client ------------------------------------------------------------------
+
+await group('bounded', async () => {
+  const [big, alive, small] = tiny ? [5_000, 200, 200] : [100_000, 1_000, 1_000];
+  for (const worker of [false, true]) {
+    const w = worker ? 'worker' : 'page';
+    const res = await rounds(`client start (${w})`, {
+      small: () => call('startCost', { stored: small, alive: small, worker }),
+      big: () => call('startCost', { stored: big, alive, worker }),
+    });
+    figure(`bounded.start.${w}.small`, 'ms', `client start (${w === 'worker' ? 'with the worker' : 'page runner'}), ${small} stored, all alive`, res.small.map((r) => r.startMs));
+    figure(`bounded.start.${w}.big`, 'ms', `  the same, ${big} stored, ${alive} alive`, res.big.map((r) => r.startMs));
+    compare(`bounded.start.${w}`, `client start, ${big} stored (${alive} alive) vs ${small} stored (${w})`, `bounded.start.${w}.big`, `bounded.start.${w}.small`, { op: '<=', value: 1.5 });
+    if (res.small.every((r) => typeof r.heap === 'number')) {
+      figure(`bounded.heap.${w}.small`, 'bytes', `page heap after a client's start (${w}), ${small} stored`, res.small.map((r) => r.heap));
+      figure(`bounded.heap.${w}.big`, 'bytes', `  the same, ${big} stored, ${alive} alive`, res.big.map((r) => r.heap));
+      figure(`bounded.heapDelta.${w}.big`, 'bytes', `  of which the client added, ${big} stored`, res.big.map((r) => r.heapDelta));
+      compare(`bounded.heap.${w}`, `page heap, ${big} stored (${alive} alive) vs ${small} stored (${w})`, `bounded.heap.${w}.big`, `bounded.heap.${w}.small`, { op: '<=', value: 1.5 });
+    }
+  }
+  const n = tiny ? 100 : 1_000;
+  const finished = tiny ? 2_000 : 20_000;
+  const res = await rounds('burst with a React subscriber', {
+    react: () => call('burstSubscribed', { n, finished, react: true, seed: seed++ }),
+    none: () => call('burstSubscribed', { n, finished, react: false, seed: seed++ }),
+  });
+  figure('bounded.burst.react', 'ms/task', `${n} defers in one tick → persisted and rendered, React subscriber mounted, ${finished} finished stored`, res.react.map((r) => r.perTask));
+  figure('bounded.burst.none', 'ms/task', `  the same burst, no subscriber`, res.none.map((r) => r.perTask));
+  figure('bounded.burst.react.p99', 'ms', `  defer() p99 with the React subscriber`, res.react.map((r) => r.p99));
+  compare('bounded.burst', 'burst with a React subscriber vs without', 'bounded.burst.react', 'bounded.burst.none', { op: '<=', value: 1.2 });
+  absolute('bounded.burst.p99', 'defer() p99 in a burst with a React subscriber', 'bounded.burst.react.p99', { op: '<=', value: 0.2 });
 });
 
 // ---- 3. a burst in one tick -------------------------------------------------------------------
@@ -223,7 +259,7 @@ await group('burst', async () => {
   figure('burst.halfsync', 'ms/task', `${n} defers in one tick → all persisted, 1 KB`, res.halfsync.map((r) => r.perTask));
   figure('burst.halfsync.sync', 'ms/task', `  of which the ${n} defer() calls themselves`, res.halfsync.map((r) => r.syncMs / n));
   figure('burst.raw', 'ms/task', `raw idb: ${n} puts in one strict transaction, 1 KB`, res.raw.map((r) => r.perTask));
-  figure('burst.rawIndexed', 'ms/task', `  the same into a store with halfsync's four indexes`, res.rawIndexed.map((r) => r.perTask));
+  figure('burst.rawIndexed', 'ms/task', `  the same into a store with halfsync's seven indexes`, res.rawIndexed.map((r) => r.perTask));
   figure('burst.deferFetch', 'ms/request', `${n} deferFetch() in one tick → all persisted, 1 KB JSON body`, res.deferFetch.map((r) => r.perTask));
   figure('burst.workbox', 'ms/request', `workbox Queue.pushRequest × ${n} (in the worker), 1 KB JSON body`, res.workbox.map((r) => r.perTask));
   // ≥ 0.8× the raw batch rate = ≤ 1.25× its time (DESIGN.md: 0.9×, ≤ 1.11×); ≥ 10× workbox (DESIGN.md: 12×).

@@ -15,6 +15,7 @@ export default defineConfig({
       '@halfsync/core/worker': here('../packages/core/src/worker.ts'),
       '@halfsync/core/http': here('../packages/core/src/http.ts'),
       '@halfsync/core': here('../packages/core/src/index.ts'),
+      '@halfsync/react': here('../packages/react/src/index.ts'),
     },
   },
   build: {

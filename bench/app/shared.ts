@@ -84,10 +84,13 @@ export function payloads(count: number, bytes: number, seed = 1): { list: Record
 
 export const RAW_STORE = 's';
 
+/** The database of the clients that use the bench worker (serve() listens for it from the start). */
+export const WORKER_DB = 'bench-worker';
+
 /**
  * A database with one object store and no index: the least a durable queue can do. `indexed`
- * gives the store the indexes halfsync's `tasks` store has (id unique, due, lane, purge), to tell
- * the cost of keeping them from the library's own.
+ * gives the store the indexes halfsync's `tasks` store has (id unique, due, lane, purge, and the
+ * bounded client's status, name and orderKey), to tell the cost of keeping them from the library's own.
  */
 export function openRaw(name: string, indexed = false): Promise<IDBPDatabase> {
   return openDB(name, 1, {
@@ -98,6 +101,9 @@ export function openRaw(name: string, indexed = false): Promise<IDBPDatabase> {
       store.createIndex('due', 'due');
       store.createIndex('lane', 'lane');
       store.createIndex('purge', 'purgeAt');
+      store.createIndex('status', ['status', 'createdAt']);
+      store.createIndex('name', ['name', 'createdAt']);
+      store.createIndex('orderKey', ['orderKey', 'createdAt']);
     },
   });
 }

@@ -12,7 +12,7 @@ import { openChannel } from '../../packages/core/src/channel';
 import { httpTask } from '@halfsync/core/http';
 import { Queue } from 'workbox-background-sync';
 import { openDB } from 'idb';
-import { bodies, endpoint, heapUsed, JSON_HEADERS, noop, type SwReply, type SwRequest, type SwTiming } from './shared';
+import { bodies, endpoint, heapUsed, JSON_HEADERS, noop, WORKER_DB, type SwReply, type SwRequest, type SwTiming } from './shared';
 
 declare const self: ServiceWorkerGlobalScope;
 
@@ -126,6 +126,9 @@ async function handle(req: SwRequest): Promise<SwTiming & Record<string, unknown
     }
   }
 }
+
+// The path apps run: a client with this worker (database WORKER_DB) defers through Background Sync.
+serve({ tasks: [noop, httpTask], dbName: WORKER_DB, concurrency: 4 });
 
 self.addEventListener('message', (event) => {
   const req = event.data as { bench?: SwRequest } | null;

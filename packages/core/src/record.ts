@@ -66,7 +66,7 @@ export interface Task<Payload = unknown, Result = unknown> {
   readonly rev: number;
 }
 
-/** The stored record: a {@link Task} plus the executor's bookkeeping. Only `store.ts` writes it. */
+/** The stored record: a {@link Task} plus the executor's bookkeeping. Only the modules of `store/` write it. */
 export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey' | 'lastError' | 'result' | 'unreachable'> {
   /** The primary key, given by IndexedDB's key generator at commit. */
   seq: number;

@@ -1,0 +1,243 @@
+// Guarantee 11, "Bounded": a tab's time and memory follow the work in flight, not the history kept.
+// Finished tasks are paged from indexes; changes cost what changed; one notification per tick.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { freshDb } from './helpers.js';
+import { createClient, defineTask, DeferredActionObserver, HalfsyncError, PermanentError, type HalfsyncClient, type Task } from '../src/index.js';
+import { TaskStore, inTx } from '../src/store/store.js';
+import type { NewTaskRecord } from '../src/record.js';
+
+const echo = defineTask('echo', { run: (p: { n: number }) => p.n });
+const other = defineTask('other', { run: () => 'x' });
+const refuse = defineTask('refuse', { run: (_: { n: number }) => { throw new PermanentError('no'); } });
+const tasks = [echo, other, refuse];
+
+const clients: HalfsyncClient[] = [];
+const open = (db: string, extra = {}) => {
+  const c = createClient({ tasks, dbName: db, persistStorage: false, ...extra });
+  clients.push(c);
+  return c;
+};
+afterEach(() => { while (clients.length) clients.pop()!.close(); vi.restoreAllMocks(); });
+const tick = () => new Promise((r) => setTimeout(r, 0));
+const until = async (check: () => boolean, what: string): Promise<void> => {
+  for (let i = 0; i < 500; i++) { if (check()) return; await new Promise((r) => setTimeout(r, 5)); }
+  throw new Error(`timed out waiting for ${what}`);
+};
+
+/** Writes `n` records of one status straight into the store, createdAt 1, 2, 3... */
+async function seed(db: string, n: number, status: Task['status'], name = 'echo', at0 = 0): Promise<void> {
+  const store = new TaskStore(db);
+  const records: NewTaskRecord[] = Array.from({ length: n }, (_, i) => {
+    const at = at0 + i + 1;
+    const base: NewTaskRecord = { id: `${status}-${name}-${at}`, name, payload: { n: at }, status, attempts: 1, createdAt: at, updatedAt: at, nextRunAt: at, idempotencyKey: `k-${status}-${at}`, rev: 2 };
+    if (status === 'pending') return { ...base, attempts: 0, nextRunAt: Date.now() + 3_600_000, due: Date.now() + 3_600_000 };
+    if (status === 'succeeded' || status === 'cancelled') return { ...base, result: at, purgeAt: Date.now() + 86_400_000 };
+    return base;
+  });
+  await store.insert(records);
+  store.close();
+}
+
+describe('load what is alive, page the rest', () => {
+  it('loads every pending and failed task and only the newest finished ones', async () => {
+    const db = freshDb();
+    await seed(db, 300, 'succeeded');
+    await seed(db, 10, 'pending', 'echo', 1_000);
+    await seed(db, 2, 'failed', 'refuse', 2_000);
+    const c = open(db, { recentFinished: 20, autoRun: false });
+    await c.ready;
+    const snap = c.getSnapshot();
+    expect(snap.filter((t) => t.status === 'pending')).toHaveLength(10);
+    expect(snap.filter((t) => t.status === 'failed')).toHaveLength(2);
+    const finished = snap.filter((t) => t.status === 'succeeded');
+    expect(finished.map((t) => t.createdAt)).toEqual(Array.from({ length: 20 }, (_, i) => 281 + i));
+    expect(snap.map((t) => t.seq)).toEqual([...snap.map((t) => t.seq)].sort((a, b) => a! - b!));
+  });
+
+  it('pages finished tasks newest first with a cursor, by status, task, order key and time, and counts from indexes', async () => {
+    const db = freshDb();
+    await seed(db, 120, 'succeeded');
+    await seed(db, 30, 'succeeded', 'other', 500);
+    await seed(db, 5, 'cancelled', 'echo', 900);
+    const c = open(db, { recentFinished: 0, autoRun: false });
+    await c.ready;
+    expect(c.getSnapshot()).toHaveLength(0);
+    const seen: number[] = [];
+    let page = await c.query({ task: echo, status: 'succeeded' }, { limit: 50 });
+    for (;;) {
+      seen.push(...page.tasks.map((t) => t.createdAt));
+      if (!page.cursor) break;
+      page = await c.query({ task: echo, status: 'succeeded' }, { limit: 50, cursor: page.cursor });
+    }
+    expect(seen).toEqual(Array.from({ length: 120 }, (_, i) => 120 - i));
+    const oldest = await c.query({ status: ['succeeded', 'cancelled'] }, { order: 'oldest', limit: 3 });
+    expect(oldest.tasks.map((t) => t.createdAt)).toEqual([1, 2, 3]);
+    const window = await c.query({ since: 510, until: 520 }, { limit: 100 });
+    expect(window.tasks.map((t) => t.createdAt)).toEqual([519, 518, 517, 516, 515, 514, 513, 512, 511, 510]);
+    expect(window.cursor).toBeUndefined();
+    expect(await c.count({ status: 'succeeded' })).toBe(150);
+    expect(await c.count({ task: 'other' })).toBe(30);
+    expect(await c.count({ task: echo, status: 'cancelled' })).toBe(5);
+    expect(await c.count()).toBe(155);
+    await expect(c.query({ status: 'done' as never })).rejects.toMatchObject({ code: 'INVALID_OPTIONS' });
+    await expect(c.query({}, { cursor: 'nonsense' })).rejects.toMatchObject({ code: 'INVALID_OPTIONS' });
+    await expect(c.query({}, { limit: 5_000 })).rejects.toMatchObject({ code: 'INVALID_OPTIONS' });
+  });
+
+  it('keeps the window of finished tasks in memory as tasks finish, and the older ones stay readable', async () => {
+    const c = open(freshDb(), { recentFinished: 5 });
+    const handles = Array.from({ length: 12 }, (_, i) => c.defer(echo, { n: i }));
+    await Promise.all(handles.map((h) => h.result));
+    await until(() => c.getSnapshot().length === 5, 'the window to hold five');
+    expect(c.getSnapshot().map((t) => t.payload)).toEqual([7, 8, 9, 10, 11].map((n) => ({ n })));
+    expect(await c.count({ status: 'succeeded' })).toBe(12);
+    // A result asked for after its task left memory comes from the store.
+    expect(await c.result(handles[0]!.id)).toBe(0);
+  });
+});
+
+describe('result(): every waiter settles', () => {
+  it('rejects TASK_NOT_FOUND for an id that is not stored, asked before the client loaded, and settles both of two callers', async () => {
+    const c = open(freshDb());
+    const first = c.result('no-such-task');
+    const second = c.result('no-such-task');
+    await expect(first).rejects.toMatchObject({ code: 'TASK_NOT_FOUND' });
+    await expect(second).rejects.toMatchObject({ code: 'TASK_NOT_FOUND' });
+  });
+
+  it('resolves for a finished task outside the window, asked before the client loaded', async () => {
+    const db = freshDb();
+    await seed(db, 50, 'succeeded');
+    const c = open(db, { recentFinished: 1 });
+    expect(await c.result('succeeded-echo-3')).toBe(3);
+  });
+});
+
+describe('an incremental snapshot, one notification per tick', () => {
+  it('notifies once for a burst of 1,000 defers in one tick, and the snapshot holds them all', async () => {
+    const c = open(freshDb(), { autoRun: false });
+    await c.ready;
+    let notified = 0;
+    c.subscribe(() => { notified++; });
+    for (let i = 0; i < 1_000; i++) c.defer(echo, { n: i });
+    expect(c.getSnapshot()).toHaveLength(1_000);
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(notified).toBe(1);
+  });
+
+  it('notifies a slice only when a task of the slice changes, and keeps its array until then', async () => {
+    const c = open(freshDb(), { autoRun: false });
+    await c.ready;
+    const echoes = c.select({ task: 'echo' });
+    const failed = c.select({ status: 'failed' });
+    const calls = { echoes: 0, failed: 0 };
+    echoes.subscribe(() => { calls.echoes++; });
+    failed.subscribe(() => { calls.failed++; });
+    const before = failed.getSnapshot();
+    const h = c.defer(echo, { n: 1 });
+    await h.persisted;
+    await tick();
+    expect(calls.failed).toBe(0);
+    expect(failed.getSnapshot()).toBe(before);
+    expect(calls.echoes).toBeGreaterThan(0);
+    expect(echoes.getSnapshot().map((t) => t.id)).toEqual([h.id]);
+    const r = c.defer(refuse, { n: 2 });
+    await c.drain();
+    await expect(r.result).rejects.toMatchObject({ code: 'TASK_FAILED' });
+    await tick();
+    expect(failed.getSnapshot().map((t) => t.id)).toEqual([r.id]);
+    expect(calls.failed).toBe(1);
+    // The same selector, subscribed, is shared.
+    expect(c.select({ status: ['failed'] })).toBe(failed);
+  });
+});
+
+describe('the action observer (framework-free) and the settled signal', () => {
+  it('shows optimistic items, marks or drops failures, and keeps succeeded ones only when asked', async () => {
+    const c = open(freshDb(), { autoRun: false });
+    await c.ready;
+    const mark = new DeferredActionObserver(c, refuse, { optimistic: (p) => `#${p.n}` });
+    const drop = new DeferredActionObserver(c, refuse, { rollback: 'drop' });
+    const keep = new DeferredActionObserver(c, echo, { keepSucceeded: true });
+    const plain = new DeferredActionObserver(c, echo, { prepare: (s: string) => { if (!s) throw new Error('empty'); return { n: s.length }; } });
+    for (const o of [mark, drop, keep, plain]) o.subscribe(() => {});
+    expect(plain.run('')).toMatchObject({ ok: false });
+    const ran = plain.run('abc');
+    expect(ran).toMatchObject({ ok: true, payload: { n: 3 } });
+    mark.run({ n: 9 });
+    expect(mark.getSnapshot().optimistic.map((i) => [i.value, i.status])).toEqual([['#9', 'pending']]);
+    expect(plain.getSnapshot()).toMatchObject({ pendingCount: 1 });
+    await c.drain();
+    await tick();
+    expect(mark.getSnapshot().optimistic.map((i) => [i.value, i.status])).toEqual([['#9', 'failed']]);
+    expect(drop.getSnapshot().optimistic).toEqual([]);
+    expect(drop.getSnapshot().failed).toHaveLength(1);
+    expect(plain.getSnapshot().optimistic).toEqual([]);
+    expect(keep.getSnapshot().optimistic.map((i) => i.status)).toEqual(['succeeded']);
+    // The same state object until something of the action changes.
+    expect(plain.getSnapshot()).toBe(plain.getSnapshot());
+  });
+
+  it('tells every tab when a task settles, wherever it ran', async () => {
+    const db = freshDb();
+    const a = open(db);
+    const b = open(db, { autoRun: false });
+    await Promise.all([a.ready, b.ready]);
+    const heard: string[] = [];
+    const observer = new DeferredActionObserver(b, echo, { onSettledAnywhere: (t) => heard.push(`${t.id}:${t.status}`) });
+    observer.subscribe(() => {});
+    const h = a.defer(echo, { n: 4 });
+    await h.result;
+    await until(() => heard.length === 1, 'the other tab to hear of it');
+    expect(heard).toEqual([`${h.id}:succeeded`]);
+  });
+});
+
+describe('failures that do not vanish', () => {
+  it('surfaces a bug in a transaction body as itself, not as a storage error', async () => {
+    const store = new TaskStore(freshDb());
+    await expect(inTx(store, 'relaxed', 'a test', async () => { throw new TypeError('undefined is not a function'); })).rejects.toBeInstanceOf(TypeError);
+    await expect(inTx(store, 'relaxed', 'a test', async () => { throw Object.assign(new Error('x'), { name: 'UnknownError' }); })).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
+    store.close();
+  });
+
+  it('fails an open blocked by another connection of the old version with STORAGE_BLOCKED instead of hanging, and opens once it is gone', async () => {
+    const name = freshDb();
+    // An old tab: version 1, and no versionchange handler, so it never lets go.
+    const old = await new Promise<IDBDatabase>((resolve, reject) => {
+      const req = indexedDB.open(name, 1);
+      req.onupgradeneeded = () => {
+        const tasks = req.result.createObjectStore('tasks', { keyPath: 'seq', autoIncrement: true });
+        tasks.createIndex('id', 'id', { unique: true });
+        tasks.createIndex('status', 'status');
+      };
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+    const store = new TaskStore(name, 100);
+    const error = await store.db().then(() => undefined, (e: unknown) => e as HalfsyncError);
+    expect(error).toMatchObject({ code: 'STORAGE_BLOCKED' });
+    old.close();
+    await until(() => true, 'nothing');
+    const db = await store.db();
+    expect(db.version).toBeGreaterThan(1);
+    store.close();
+  });
+
+  it('reports a failed page-runner drain in lastError, tries again, and clears it when a drain succeeds', async () => {
+    const c = open(freshDb());
+    await c.ready;
+    const real = TaskStore.prototype.tx;
+    let failures = 1;
+    vi.spyOn(TaskStore.prototype, 'tx').mockImplementation(function (this: TaskStore, durability) {
+      if (durability === 'relaxed' && failures-- > 0) return Promise.reject(Object.assign(new Error('disk'), { name: 'UnknownError' }));
+      return real.call(this, durability);
+    });
+    const h = c.defer(echo, { n: 5 });
+    await until(() => c.lastError !== undefined, 'the failure to be reported');
+    expect(c.lastError).toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
+    expect(await h.result).toBe(5);
+    await until(() => c.lastError === undefined, 'the error to clear');
+  });
+});
