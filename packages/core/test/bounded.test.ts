@@ -2,7 +2,8 @@
 // Finished tasks are paged from indexes; changes cost what changed; one notification per tick.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { freshDb } from './helpers.js';
-import { createClient, defineTask, DeferredActionObserver, HalfsyncError, PermanentError, type HalfsyncClient, type Task } from '../src/index.js';
+import type { HalfsyncError} from '../src/index.js';
+import { createClient, defineTask, DeferredActionObserver, PermanentError, type HalfsyncClient, type Task } from '../src/index.js';
 import { TaskStore, inTx } from '../src/store/store.js';
 import type { NewTaskRecord } from '../src/record.js';
 
