@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from 'react';
-import { useDeferredAction, useDeferredQueue, useDeferredTask, useHalfsyncClient, useHalfsyncMode } from '@halfsync/react';
+import { useDeferredAction, useDeferredTask, useHalfsyncClient, useHalfsyncMode, useTaskSettled } from '@halfsync/react';
 import { HalfsyncDevtools } from '@halfsync/react/devtools';
 import type { Task } from '@halfsync/core';
 import { checkout, CheckoutError, money, PRODUCTS, type CartLine, type CheckoutForm, type Order } from './shop';
@@ -34,7 +34,7 @@ function TaskChip({ id, label }: { id: string; label: string }) {
   const status = task?.status ?? 'pending';
   return (
     <li className={`chip chip-${status}`} data-task={label} data-status={status}>
-      <span>{label}</span> <b>{status === 'pending' && task && task.attempts > 0 ? `retrying (attempt ${task.attempts + 1} next)` : STATUS_TEXT[status]}</b>
+      <span>{label}</span> <b>{status === 'pending' && task?.lastError?.kind === 'unreachable' ? 'waiting for the network' : status === 'pending' && task && task.attempts > 0 ? `retrying (attempt ${task.attempts + 1} next)` : STATUS_TEXT[status]}</b>
       {task?.lastError && status !== 'succeeded' && <small className="why"> · {task.lastError.message}</small>}
     </li>
   );
@@ -140,9 +140,11 @@ function Shop({ onPlaced }: { onPlaced: (p: Placed) => void }) {
 
 function Orders() {
   const client = useHalfsyncClient();
-  const synced = useDeferredQueue({ task: submitOrder, status: 'succeeded' });
-  const server = useServerList<ServerOrder>('/api/orders', synced.length);
-  const orders = useDeferredAction(submitOrder);
+  // Refetch whenever an order settles, in any tab; keep a synced order on screen until the
+  // refetched list has it, so it never blinks out between the two.
+  const [version, setVersion] = useState(0);
+  const orders = useDeferredAction(submitOrder, { keepSucceeded: true, onSettledAnywhere: () => setVersion((v) => v + 1) });
+  const server = useServerList<ServerOrder>('/api/orders', version);
   const known = new Set(server.items.map((o) => o.orderNumber));
   const optimistic = orders.optimistic.filter((o) => !known.has(o.value.orderNumber));
   return (
@@ -153,7 +155,7 @@ function Orders() {
         <thead><tr><th>Order</th><th>Customer</th><th>Total</th><th>Status</th></tr></thead>
         <tbody>
           {optimistic.map((o) => (
-            <tr key={o.id} data-order={o.value.orderNumber} data-status={o.status} className={o.status === 'failed' ? 'failed' : 'syncing'}>
+            <tr key={o.id} data-order={o.value.orderNumber} data-status={o.status === 'succeeded' ? 'confirmed' : o.status} className={o.status === 'failed' ? 'failed' : o.status === 'succeeded' ? '' : 'syncing'}>
               <td>{o.value.orderNumber}</td>
               <td>{o.value.customer.name}</td>
               <td>{money(o.value.totalCents)}</td>
@@ -165,6 +167,8 @@ function Orders() {
                     <button type="button" onClick={() => void client.retry(o.id)}>retry</button>{' '}
                     <button type="button" onClick={() => void client.acknowledge(o.id)}>dismiss</button>
                   </>
+                ) : o.status === 'succeeded' ? (
+                  <span className="badge ok">confirmed by the server</span>
                 ) : (
                   <span className="badge syncing">syncing…{o.task.attempts > 0 ? ` (attempt ${o.task.attempts})` : ''}</span>
                 )}
@@ -187,8 +191,9 @@ function Orders() {
 }
 
 function MailView() {
-  const sent = useDeferredQueue({ task: sendConfirmation, status: 'succeeded' });
-  const mail = useServerList<Mail>('/api/emails', sent.length);
+  const [version, setVersion] = useState(0);
+  useTaskSettled(sendConfirmation, () => setVersion((v) => v + 1));
+  const mail = useServerList<Mail>('/api/emails', version);
   return (
     <section className="card" aria-label="Sent mail">
       <h2>Sent mail <small className="muted">(the backend's outbox)</small></h2>

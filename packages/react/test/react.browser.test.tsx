@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { StrictMode, useState } from 'react';
 import { act, cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { createClient, defineTask, PermanentError, type HalfsyncClient } from '@halfsync/core';
-import { HalfsyncProvider, useDeferredAction, useDeferredQueue, useDeferredTask } from '@halfsync/react';
+import { HalfsyncProvider, useDeferredAction, useDeferredQueue, useDeferredTask, useTaskSettled } from '@halfsync/react';
 import { HalfsyncDevtools } from '@halfsync/react/devtools';
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
@@ -144,6 +144,24 @@ describe('useDeferredAction', () => {
     await waitFor(() => expect(screen.getByTestId('watch').textContent).toMatch(/^(pending|running)/));
     release();
     await waitFor(() => expect(screen.getByTestId('watch').textContent).toBe('succeeded TAB-A / 1'));
+  });
+});
+
+describe('useTaskSettled', () => {
+  it('tells a component in another tab when a task settles, so it can refetch', async () => {
+    const db = freshDb();
+    const here = open(db);
+    const there = open(db);
+    function Refetcher() {
+      const [seen, setSeen] = useState<string[]>([]);
+      useTaskSettled(placeOrder, (t) => setSeen((s) => [...s, `${(t.payload as Order).id}:${t.status}`]));
+      return <p data-testid="seen">{seen.join(',')}</p>;
+    }
+    render(<HalfsyncProvider client={there}><Refetcher /></HalfsyncProvider>);
+    await there.ready;
+    const h = here.defer(placeOrder, { id: 'X-1', total: 3 });
+    await h.result;
+    await waitFor(() => expect(screen.getByTestId('seen').textContent).toBe('X-1:succeeded'));
   });
 });
 
