@@ -1,7 +1,7 @@
 // PostgreSQL, for real: a throwaway cluster started here (Debian's server binaries, 127.0.0.1, a free
 // port), the store contract, the transactional mode on a pg client, four server processes sharing the
 // database, processes killed between the effect and the record, and the database going down.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -191,6 +191,25 @@ describe('several server processes sharing one database', () => {
     const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
     execFileSync(process.execPath, [tsc, '-p', 'packages/server/tsconfig.build.json'], { cwd: root, stdio: 'pipe' });
   }, 120_000);
+
+  it('is published as ESM with an entry per driver: the main entry and the adapters load neither pg nor better-sqlite3', () => {
+    // A resolve hook that reports each package Node resolves while the entries are imported from the built package.
+    const hook = 'export async function resolve(specifier, context, next) {\n' +
+      '  if (/^[@a-z]/.test(specifier) && !specifier.startsWith("node:")) process.stderr.write(`resolve ${specifier}\\n`);\n' +
+      '  return next(specifier, context);\n}\n';
+    const register = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});`;
+    const resolved = (entries: string[]) => {
+      const code = `${entries.map((e) => `await import(${JSON.stringify(e)});`).join('\n')}`;
+      const child = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, '--input-type=module', '-e', code], { cwd: root, encoding: 'utf8' });
+      expect(child.stderr.split('\n').filter((l) => !l.startsWith('resolve '))).toEqual(['']);
+      expect(child.status).toBe(0);
+      return child.stderr.split('\n').filter((l) => l.startsWith('resolve ')).map((l) => l.slice('resolve '.length));
+    };
+    const light = resolved(['@halfsync/server', '@halfsync/server/node', '@halfsync/server/hono']);
+    expect(light).toEqual(['@halfsync/server', '@halfsync/server/node', '@halfsync/server/hono']);
+    expect(resolved(['@halfsync/server/sqlite'])).toEqual(['@halfsync/server/sqlite', 'better-sqlite3']);
+    expect(resolved(['@halfsync/server/postgres'])).toEqual(['@halfsync/server/postgres', 'pg']);
+  });
 
   it.each(['default', 'transactional'])(
     'PostgreSQL, four processes, %s mode: 200 keys each sent 20 times at once across them: each effect applied once, every other answer a replay or a 409, none lost',
