@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import express from 'express';
 import { Hono } from 'hono';
 import { connect } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { idempotent, jsonReply, memoryStore, type HalfsyncServerError } from '@halfsync/server';
 import { idempotency as honoIdempotency, idempotencyOf as honoIdempotencyOf } from '@halfsync/server/hono';
 import { idempotency, idempotencyOf, toNodeHandler } from '@halfsync/server/node';
@@ -95,7 +95,7 @@ describe('Express', () => {
     const s = shop();
     const r = await start(s.app);
     const slow = post(`${r.base}/api/slow`, 's');
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    await vi.waitFor(() => expect(s.runs()).toBe(1));
     const busy = await post(`${r.base}/api/slow`, 's');
     expect([busy.status, busy.headers.get('retry-after'), busy.headers.get('content-type')]).toEqual([409, '1', 'application/problem+json']);
     expect(await (await slow).text()).toBe('slow done');

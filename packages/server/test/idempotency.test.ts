@@ -169,9 +169,10 @@ describe('the same key while the first request runs', () => {
 
   it('renews the claim while a slow handler runs, so a retry is not let in after lockTimeoutMs', async () => {
     let runs = 0;
-    const handle = layer(async () => { runs++; await new Promise((r) => setTimeout(r, 600)); return new Response('done', { status: 201 }); }, { store: memoryStore(), lockTimeoutMs: 150 });
+    const handle = layer(async () => { runs++; await new Promise((r) => setTimeout(r, 2_000)); return new Response('done', { status: 201 }); }, { store: memoryStore(), lockTimeoutMs: 500 });
     const first = handle(request('/slow', { key: 'k' }));
-    await new Promise((r) => setTimeout(r, 400));
+    // Well past the lock's first expiry: only the renewals keep the key.
+    await new Promise((r) => setTimeout(r, 1_300));
     expect((await handle(request('/slow', { key: 'k' }))).status).toBe(409);
     expect((await first).status).toBe(201);
     expect(runs).toBe(1);

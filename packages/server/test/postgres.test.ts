@@ -237,6 +237,9 @@ describe('several server processes sharing one database', () => {
   );
 });
 
+// The lock a dead server's claim holds the key for; long enough that the survivor's first retry comes before it passes.
+const CRASH_LOCK_MS = 2_500;
+
 describe('a server killed between the effect and the record (SIGKILL, as a power cut)', () => {
   const sqliteDir = mkdtempSync(join(tmpdir(), 'halfsync-server-crash-'));
   afterAll(() => rmSync(sqliteDir, { recursive: true, force: true }));
@@ -245,12 +248,12 @@ describe('a server killed between the effect and the record (SIGKILL, as a power
   const stores = {
     postgres: async () => {
       await admin.query('CREATE TABLE IF NOT EXISTS effects (id bigserial PRIMARY KEY, key text NOT NULL, route text NOT NULL, pid int NOT NULL)');
-      const env = { HS_STORE: 'postgres', HS_DATABASE_URL: cluster.url, HS_LOCK_TIMEOUT_MS: '1000' };
+      const env = { HS_STORE: 'postgres', HS_DATABASE_URL: cluster.url, HS_LOCK_TIMEOUT_MS: String(CRASH_LOCK_MS) };
       return { env, effects: async (key: string) => Number((await admin.query('SELECT count(*) AS n FROM effects WHERE key = $1', [key])).rows[0].n) };
     },
     sqlite: async () => {
       const file = join(sqliteDir, `shop-${++n}.db`);
-      const env = { HS_STORE: 'sqlite', HS_SQLITE_FILE: file, HS_LOCK_TIMEOUT_MS: '1000' };
+      const env = { HS_STORE: 'sqlite', HS_SQLITE_FILE: file, HS_LOCK_TIMEOUT_MS: String(CRASH_LOCK_MS) };
       const { default: Database } = await import('better-sqlite3');
       return {
         env,
@@ -271,7 +274,7 @@ describe('a server killed between the effect and the record (SIGKILL, as a power
       expect(await doomed.exited).toBe('SIGKILL');
       expect(await effects(key)).toBe(1);
       expect((await send(survivor.base, '/default', key)).status).toBe(409);
-      await new Promise((r) => setTimeout(r, 1_100));
+      await new Promise((r) => setTimeout(r, CRASH_LOCK_MS + 100));
       const retry = await send(survivor.base, '/default', key);
       expect([retry.status, retry.replayed]).toEqual([201, false]);
       expect(await effects(key)).toBe(2);
@@ -285,7 +288,7 @@ describe('a server killed between the effect and the record (SIGKILL, as a power
       expect((await send(doomed.base, '/transactional', key, 'in-transaction')).status).toBe(0);
       expect(await doomed.exited).toBe('SIGKILL');
       expect(await effects(key)).toBe(0);
-      await new Promise((r) => setTimeout(r, 1_100));
+      await new Promise((r) => setTimeout(r, CRASH_LOCK_MS + 100));
       const retry = await send(survivor.base, '/transactional', key);
       expect([retry.status, retry.replayed]).toEqual([201, false]);
       expect(await effects(key)).toBe(1);

@@ -117,6 +117,7 @@ describe('SQLite, one process, many concurrent requests', () => {
       expect(t.replays + t.conflicts).toBe(200 * 19);
       await expectNoneLost([server.base], '/', originals);
     },
+    60_000,
   );
 });
 
