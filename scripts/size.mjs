@@ -15,8 +15,10 @@ const repo = fileURLToPath(new URL('..', import.meta.url));
 const src = (p) => fileURLToPath(new URL(`../${p}`, import.meta.url));
 // DESIGN.md's target is 6 KB brotli for both; the code is over it (see BENCHMARKS.md). The limits
 // enforced here are what the code weighs now plus a little room, so growth is a decision, not a drift.
+// Raised from 11,800 and 8,100 for the bounded client (indexed loading and queries, the incremental
+// model and slices, the elected waker, the action observer) and patient retries (failure kinds).
 const TARGET = 6 * 1024;
-const LIMIT = { page: 11_800, worker: 8_100 };
+const LIMIT = { page: 16_500, worker: 10_200 };
 
 const alias = {
   '@halfsync/core/worker': src('packages/core/src/worker.ts'),
