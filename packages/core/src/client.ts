@@ -401,7 +401,20 @@ class Client implements HalfsyncClient {
         this.setLastError(coded);
         this.post({ t: 'error', code: coded.code, message: coded.message });
       },
-    }));
+    }), (error: unknown) => {
+      // The chunk could not be loaded (offline before it was cached, or gone after a deploy). The
+      // work stays queued: say so with a code, and let the next wake (a defer, `online`, the tab
+      // shown again, drain()) import it again. What callers get meanwhile runs nothing.
+      this.runner = undefined;
+      const reason = new HalfsyncError(
+        'RUNNER_UNAVAILABLE',
+        `the page runner (page-runner.js, loaded only when this page runs the tasks) could not be loaded (${(error as Error)?.message ?? String(error)}); the tasks stay queued and the next wake loads it again. Precache the app's script chunks with the app shell so that it loads offline`,
+        { cause: error },
+      );
+      this.setLastError(reason);
+      const idle = { wake() {}, wakeIfLeader() {}, close() {}, drainNow: () => Promise.reject(reason) };
+      return idle as unknown as PageRunner;
+    });
     return this.runner;
   }
 

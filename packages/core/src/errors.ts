@@ -25,6 +25,8 @@ export type HalfsyncErrorCode =
   | 'STORAGE_BLOCKED'
   /** IndexedDB failed in a way not covered above; `cause` holds the browser's error. */
   | 'STORAGE_ERROR'
+  /** A defer's `after` names a task that is not known (never deferred here, acknowledged, purged). */
+  | 'DEPENDENCY_UNKNOWN'
   /** No task with that id is known (never deferred, or already acknowledged). */
   | 'TASK_NOT_FOUND'
   /** The operation does not apply to the task in its current status (e.g. cancelling a running task). */
@@ -41,8 +43,14 @@ export type HalfsyncErrorCode =
   | 'ORIGIN_NOT_ALLOWED'
   /** An http task's body cannot be stored for replay (a stream, for example). */
   | 'BODY_NOT_REPLAYABLE'
-  /** The service worker did not answer. */
+  /** The service worker did not answer (its script may not call `serve({ tasks })`), or cannot be used. */
   | 'WORKER_UNAVAILABLE'
+  /**
+   * The page runner's code, a chunk halfsync loads only when a page runs the tasks itself, could
+   * not be loaded (offline before it was cached, or removed by a deploy). The work stays queued and
+   * the next wake loads it again; precache the app's chunks to avoid it.
+   */
+  | 'RUNNER_UNAVAILABLE'
   /** The testing kit was asked for something the browser engine cannot do. */
   | 'UNSUPPORTED_ENGINE';
 

@@ -36,7 +36,7 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
   return Promise.race([
     promise,
     new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new HalfsyncError('WORKER_UNAVAILABLE', `the service worker did not answer (${what}) within ${ms} ms`)), ms);
+      timer = setTimeout(() => reject(new HalfsyncError('WORKER_UNAVAILABLE', `the service worker did not answer (${what}) within ${ms} ms`, { details: { timeoutMs: ms } })), ms);
     }),
   ]).finally(() => clearTimeout(timer));
 }
@@ -52,6 +52,38 @@ export async function askWorker(
   }
   if (!reply.ok) throw new HalfsyncError('WORKER_UNAVAILABLE', `the service worker refused the ${op} request: ${reply.message}`);
   return reply;
+}
+
+/**
+ * How long the first ping may take once the worker is active. An active worker that calls
+ * `serve()` answers within milliseconds (a stopped one starts first, well within this); a worker
+ * script that never calls it answers nothing, ever, so waiting the whole `workerTimeoutMs` for it
+ * only delays every task.
+ */
+export const FIRST_PING_MS = 3_000;
+
+/**
+ * Asks an active worker whether it runs halfsync. When it does not answer within
+ * {@link FIRST_PING_MS}, the likeliest cause by far is a worker script without `serve()`: the
+ * error (and a console warning, since nothing else would show it) says what to add, and where.
+ */
+async function firstPing(link: WorkerLink, db: string, timeoutMs: number): Promise<Extract<WorkerReply, { ok: true }>> {
+  const ms = Math.min(timeoutMs, FIRST_PING_MS);
+  try {
+    return await askWorker(link, db, 'ping', ms);
+  } catch (error) {
+    if (!(error instanceof HalfsyncError) || error.details.timeoutMs === undefined) throw error;
+    const script = link.registration.active?.scriptURL ?? 'your service worker script';
+    const reason = new HalfsyncError(
+      'WORKER_UNAVAILABLE',
+      `the service worker ${script} did not answer halfsync within ${ms} ms: its script must call serve({ tasks }) from '@halfsync/core/worker', once, at its top level (import { serve } from '@halfsync/core/worker'; serve({ tasks });) with the same tasks as the page. Tasks run in the page meanwhile`,
+      { cause: error, details: { script } },
+    );
+    // Without this line a missing serve() would show nowhere but in client.modeReason.
+    // eslint-disable-next-line no-console
+    console.warn(`halfsync: ${reason.message}`);
+    throw reason;
+  }
 }
 
 /**
@@ -74,9 +106,10 @@ export async function choosePath(
     } else wb = sw;
     await wb.register();
     // `ready` (not wb.active) also resolves when the worker was active before this page loaded.
+    // A slow install or start is waited for up to `timeoutMs`.
     const registration = await withTimeout(navigator.serviceWorker.ready, timeoutMs, 'activate');
     const link: WorkerLink = { wb, registration };
-    const pong = await askWorker(link, db, 'ping', timeoutMs);
+    const pong = await firstPing(link, db, timeoutMs);
     if (pong.op !== 'ping') throw new HalfsyncError('WORKER_UNAVAILABLE', 'the service worker does not speak halfsync; call serve() in it');
     return { mode: 'sync' in registration ? 'sync' : 'message', link };
   } catch (error) {
