@@ -26,7 +26,7 @@ function useServerList<T>(path: string, version: unknown): { items: T[]; error: 
 }
 
 const STATUS_TEXT: Record<Task['status'], string> = {
-  pending: 'queued', running: 'syncing…', succeeded: 'done', failed: 'failed', cancelled: 'cancelled',
+  pending: 'queued', running: 'syncing…', succeeded: 'done', failed: 'failed', cancelled: 'cancelled', superseded: 'replaced by a newer one',
 };
 
 function TaskChip({ id, label }: { id: string; label: string }) {

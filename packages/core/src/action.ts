@@ -186,7 +186,7 @@ export class DeferredActionObserver<Input, Payload, Result, Value = Payload> {
       tasks.push(t);
       if (t.status === 'pending' || t.status === 'running') pendingCount++;
       if (t.status === 'failed') failed.push(t);
-      if (t.status === 'cancelled' || (t.status === 'succeeded' && !keep) || (t.status === 'failed' && rollback === 'drop')) continue;
+      if (t.status === 'cancelled' || t.status === 'superseded' || (t.status === 'succeeded' && !keep) || (t.status === 'failed' && rollback === 'drop')) continue;
       // One value per task object: tasks are immutable, so it is computed once per version.
       let value = this.values.get(t);
       if (value === undefined) {

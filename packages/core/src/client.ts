@@ -1,5 +1,5 @@
 import { openChannel, type ChannelMessage } from './channel.js';
-import { buildRecord, badOption, nonEmpty, provisional, type DeferHandle, type DeferOptions } from './deferral.js';
+import { buildRecord, badOption, checkPayload, nonEmpty, provisional, type DeferHandle, type DeferOptions } from './deferral.js';
 import { HalfsyncError, storageError } from './errors.js';
 import type { DrainSummary } from './executor.js';
 import { TaskModel, type TaskSelector, type TaskSlice } from './model.js';
@@ -119,8 +119,14 @@ export interface HalfsyncClient {
   query(filter?: ClientQuery, page?: PageOptions): Promise<TaskPage>;
   /** Counts stored tasks matching `filter` (index counts where one index covers it). */
   count(filter?: ClientQuery): Promise<number>;
-  /** Runs a failed task again, with a fresh set of attempts. */
+  /**
+   * Runs a failed task again, with a fresh set of attempts; the tasks that failed because of it
+   * wait for it again. A task that failed because a parent did retries that parent (one that
+   * succeeded is never run again).
+   */
   retry(id: string): Promise<void>;
+  /** Replaces the payload of a pending task before it runs (validated as `defer` does); INVALID_TRANSITION once it runs. */
+  update<Payload>(id: string, payload: Payload): Promise<void>;
   /** Cancels a pending task. */
   cancel(id: string): Promise<void>;
   /** Deletes a finished (succeeded, failed or cancelled) task. */
@@ -154,6 +160,8 @@ class Client implements HalfsyncClient {
   private readonly now: () => number;
   private readonly workerTimeoutMs: number;
   private batch: Pending[] = [];
+  /** `persisted` of the tasks of this tab not yet committed (a twin defer shares it). */
+  private readonly persisting = new Map<string, Promise<Task>>();
   private closed = false;
   private loaded = false;
   private readonly removedEarly = new Set<string>();
@@ -195,11 +203,19 @@ class Client implements HalfsyncClient {
 
   defer<Payload, Result>(task: TaskDefinition<Payload, Result>, payload: Payload, options: DeferOptions = {}): DeferHandle<Result> {
     if (this.closed) throw closedError();
-    const record = buildRecord(this.registry, task, payload, options, this.now(), this.maxPayloadBytes);
+    const record = buildRecord(this.registry, task, payload, options, this.now(), this.maxPayloadBytes, (id) => this.model.get(id) !== undefined);
+    // The same key while a task of it is alive: that task, not a second one.
+    if (options && typeof options === 'object' && options.idempotencyKey !== undefined) {
+      const twin = this.aliveWithKey(record.name, record.idempotencyKey);
+      if (twin) {
+        return { id: twin.id, persisted: this.persisting.get(twin.id) ?? Promise.resolve(twin), result: this.model.waitFor(twin.id) as Promise<Result> };
+      }
+    }
     let resolve!: (t: Task) => void;
     let reject!: (e: unknown) => void;
     const persisted = new Promise<Task>((res, rej) => { resolve = res; reject = rej; });
     persisted.catch(() => {});
+    this.persisting.set(record.id, persisted);
     this.model.addProvisional(provisional(record));
     const result = this.model.waitFor(record.id) as Promise<Result>;
     this.batch.push({ record, resolve, reject });
@@ -208,12 +224,33 @@ class Client implements HalfsyncClient {
     return { id: record.id, persisted, result };
   }
 
+  private aliveWithKey(name: string, key: string): Task | undefined {
+    for (const t of this.model.values()) if (t.name === name && t.idempotencyKey === key && (t.status === 'pending' || t.status === 'running')) return t;
+    return undefined;
+  }
+
+  async update<Payload>(id: string, payload: Payload): Promise<void> {
+    if (this.closed) throw closedError();
+    await this.loading;
+    const name = this.model.get(id)?.name ?? (await recordById(await this.store.db(), id))?.name;
+    const task = name === undefined ? undefined : this.registry.get(name);
+    if (!task) throw new HalfsyncError('TASK_NOT_FOUND', `no task with id "${id}" that this client can change`, { details: { id } });
+    const stored = checkPayload(task, payload, this.maxPayloadBytes);
+    const { changed, removed } = await this.store.modify(id, 'update', this.now(), task.retention, stored);
+    const views = this.model.apply(changed, removed, true);
+    if (views.length > 0) this.post({ t: 'changed', tasks: views, removed });
+  }
+
   private async flush(): Promise<void> {
     const batch = this.batch;
     this.batch = [];
     let results: Array<TaskRecord | HalfsyncError>;
+    const others: TaskRecord[] = [];
+    const retentionOf = (name: string) => this.registry.get(name)?.retention ?? DEFAULT_RETENTION;
     try {
-      results = await this.store.insert(batch.map((b) => b.record));
+      const inserted = await this.store.insert(batch.map((b) => b.record), retentionOf);
+      results = inserted.results;
+      others.push(...inserted.changed);
     } catch (error) {
       // The batch as a whole failed (a full quota, say): commit one by one, in order, so that
       // every task that fits keeps its place and only the ones that do not are refused.
@@ -221,8 +258,11 @@ class Client implements HalfsyncClient {
       else {
         results = [];
         for (const b of batch) {
-          try { results.push(...(await this.store.insert([b.record]))); }
-          catch (e) { results.push(storageError(e, 'storing a deferred task')); }
+          try {
+            const one = await this.store.insert([b.record], retentionOf);
+            results.push(...one.results);
+            others.push(...one.changed);
+          } catch (e) { results.push(storageError(e, 'storing a deferred task')); }
         }
       }
     }
@@ -234,8 +274,10 @@ class Client implements HalfsyncClient {
         b.reject(r);
       } else committed.push(r);
     });
-    const views = this.model.apply(committed, [], true);
+    // The tasks a supersede replaced first, then the new ones.
+    const views = this.model.apply([...others, ...committed], [], true);
     results.forEach((r, i) => { if (!(r instanceof Error)) batch[i]!.resolve(this.model.get(r.id) ?? toTask(r)); });
+    for (const b of batch) this.persisting.delete(b.record.id);
     if (views.length > 0) {
       // After the callers awaiting `persisted` ran: the wake-up is not on their path.
       setTimeout(() => this.waker.wake(), 0);

@@ -1,5 +1,5 @@
 import { HalfsyncError } from './errors.js';
-import type { NewTaskRecord, Task } from './record.js';
+import type { NewTaskRecord, Task, TaskMeta } from './record.js';
 import type { AnyTaskDefinition, TaskDefinition } from './task.js';
 import { uuid } from './util.js';
 import { clonePayload, inspectPayload } from './validate.js';
@@ -13,8 +13,25 @@ export interface DeferOptions {
   readonly orderKey?: string;
   /** Do not run before this many ms from now. */
   readonly delay?: number;
-  /** The key the server deduplicates by. Default: the task id. */
+  /**
+   * The key the server deduplicates by. Default: the task id. A second defer of the same task with
+   * the key of a task still pending or running joins it (the same handle) instead of adding one.
+   */
   readonly idempotencyKey?: string;
+  /**
+   * Run only after these tasks (handles from `defer`, or ids) succeeded; the handler reads their
+   * results (`ctx.resultOf`, `ctx.parentResults`). Parents may be deferred in the same tick. A
+   * parent that fails for good or is cancelled fails this task with DEPENDENCY_FAILED, until the
+   * parent is retried.
+   */
+  readonly after?: ReadonlyArray<{ readonly id: string } | string>;
+  /**
+   * Latest wins: a pending task of this definition with the same key is replaced by this one (its
+   * handle follows this task). One already running finishes, and this one runs after it.
+   */
+  readonly supersede?: string;
+  /** Metadata shown in the devtools panel and readable from the snapshot (which order a task belongs to...). */
+  readonly meta?: TaskMeta;
 }
 
 /** What `defer` returns at once. */
@@ -27,7 +44,37 @@ export interface DeferHandle<Result> {
   readonly result: Promise<Result>;
 }
 
-const DEFER_KEYS = new Set(['orderKey', 'delay', 'idempotencyKey']);
+const DEFER_KEYS = new Set(['orderKey', 'delay', 'idempotencyKey', 'after', 'supersede', 'meta']);
+const MAX_PARENTS = 32;
+const MAX_META_KEYS = 32;
+
+/** Reads the defer options once, as plain data: a getter that throws, or a Proxy, is a coded error. */
+function readOptions(name: string, options: DeferOptions): DeferOptions {
+  if (typeof options !== 'object' || options === null) badOption(`task "${name}": defer options must be an object`);
+  try {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(options)) {
+      if (!DEFER_KEYS.has(key)) badOption(`task "${name}": unknown defer option "${key}"; the options are ${[...DEFER_KEYS].join(', ')}`);
+      out[key] = (options as Record<string, unknown>)[key];
+    }
+    return out as DeferOptions;
+  } catch (error) {
+    if (error instanceof HalfsyncError) throw error;
+    throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": the defer options could not be read (${(error as Error)?.message ?? String(error)}); pass a plain object`, { cause: error });
+  }
+}
+
+function checkMeta(name: string, meta: unknown): TaskMeta | undefined {
+  if (meta === undefined) return undefined;
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta) || Object.getPrototypeOf(meta) !== Object.prototype) badOption(`task "${name}": meta must be a plain object of strings, numbers, booleans and nulls`);
+  const entries = Object.entries(meta as object);
+  if (entries.length > MAX_META_KEYS) badOption(`task "${name}": meta has ${entries.length} keys; at most ${MAX_META_KEYS}`);
+  for (const [k, v] of entries) {
+    const ok = v === null || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v)) || (typeof v === 'string' && v.length <= 1_000);
+    if (!ok || k.length === 0 || k.length > 100 || k === '__proto__') badOption(`task "${name}": meta.${k} must be a string (at most 1000 characters), a finite number, a boolean or null`);
+  }
+  return Object.freeze({ ...(meta as TaskMeta) });
+}
 
 /** Throws INVALID_OPTIONS. */
 export const badOption = (what: string): never => {
@@ -48,19 +95,46 @@ export const nonEmpty = (v: unknown, what: string): void => {
  */
 export function buildRecord<Payload, Result>(
   registry: ReadonlyMap<string, AnyTaskDefinition>, task: TaskDefinition<Payload, Result>, payload: Payload,
-  options: DeferOptions, now: number, maxPayloadBytes: number,
+  given: DeferOptions, now: number, maxPayloadBytes: number, isKnown: (id: string) => boolean = () => false,
 ): NewTaskRecord {
   const name = (task as { name?: unknown } | null)?.name;
   if (typeof name !== 'string' || registry.get(name) !== task) {
     throw new HalfsyncError('UNKNOWN_TASK', `task ${JSON.stringify(name)} is not in this client's tasks; add its definition to createClient({ tasks }) and to the worker's serve({ tasks })`, { details: { task: name } });
   }
-  if (typeof options !== 'object' || options === null) badOption(`task "${name}": defer options must be an object`);
-  for (const key of Object.keys(options)) if (!DEFER_KEYS.has(key)) badOption(`task "${name}": unknown defer option "${key}"; the options are orderKey, delay and idempotencyKey`);
+  const options = readOptions(name, given);
   nonEmpty(options.orderKey, `task "${name}": orderKey`);
   nonEmpty(options.idempotencyKey, `task "${name}": idempotencyKey`);
+  nonEmpty(options.supersede, `task "${name}": supersede`);
+  if (options.supersede !== undefined && task.options.supersede === false) badOption(`task "${name}" does not take a supersede key (its definition says supersede: false); defer without one`);
   const delay = options.delay ?? 0;
   if (typeof delay !== 'number' || !(delay >= 0) || !Number.isFinite(delay)) badOption(`task "${name}": delay must be a finite number of ms >= 0, got ${String(options.delay)}`);
   if (delay > task.retention.maxAgeMs) badOption(`task "${name}": a delay of ${delay} ms is longer than the task's retention.maxAgeMs (${task.retention.maxAgeMs} ms); it would expire before it ran`);
+  const after = checkAfter(name, options.after, isKnown);
+  const meta = checkMeta(name, options.meta);
+  const stored = checkPayload(task, payload, maxPayloadBytes);
+  const own = task.options.orderKey;
+  // Batch members and supersede keys share a lane of their own when no order key is given.
+  const batch = task.options.batch;
+  const orderKey = options.orderKey ?? (typeof own === 'function' ? own(payload) : own)
+    ?? (batch ? `batch:${name}` : options.supersede !== undefined ? `supersede:${name}:${options.supersede}` : undefined);
+  nonEmpty(orderKey, `task "${name}": the orderKey function's result`);
+
+  const id = uuid();
+  // The first member of a batch waits `waitMs` for others.
+  const due = now + delay + (batch?.waitMs ?? 0);
+  const key = options.idempotencyKey ?? id;
+  // Only defined fields are stored: an absent field keeps the record out of that index.
+  const record: NewTaskRecord = { id, name, payload: stored, status: 'pending', attempts: 0, createdAt: now, updatedAt: now, nextRunAt: due, due, idempotencyKey: key, rev: 1 };
+  if (orderKey !== undefined) { record.orderKey = orderKey; record.lane = orderKey; }
+  if (after) record.after = after;
+  if (meta) record.meta = meta;
+  if (options.supersede !== undefined) record.supersede = options.supersede;
+  return record;
+}
+
+/** Runs the task's own `validate`, checks the payload is plain data under the limit, and returns the copy to store. */
+export function checkPayload<Payload>(task: TaskDefinition<Payload, unknown>, payload: Payload, maxPayloadBytes: number): Payload {
+  const name = task.name;
   if (task.options.validate) {
     try {
       task.options.validate(payload);
@@ -69,19 +143,28 @@ export function buildRecord<Payload, Result>(
       throw new HalfsyncError('PAYLOAD_INVALID', `task "${name}": ${(error as Error)?.message ?? String(error)}`, { cause: error, details: { task: name } });
     }
   }
-  inspectPayload(name, payload, maxPayloadBytes);
-  const stored = clonePayload(name, payload);
-  const own = task.options.orderKey;
-  const orderKey = options.orderKey ?? (typeof own === 'function' ? own(payload) : own);
-  nonEmpty(orderKey, `task "${name}": the orderKey function's result`);
+  try {
+    inspectPayload(name, payload, maxPayloadBytes);
+    return clonePayload(name, payload);
+  } catch (error) {
+    if (error instanceof HalfsyncError) throw error;
+    // A Proxy with a throwing trap, a getter that throws: not plain data.
+    throw new HalfsyncError('PAYLOAD_NOT_CLONEABLE', `task "${name}": the payload could not be read (${(error as Error)?.message ?? String(error)}); payloads must be plain data`, { cause: error, details: { task: name } });
+  }
+}
 
-  const id = uuid();
-  const due = now + delay;
-  const key = options.idempotencyKey ?? id;
-  // Only defined fields are stored: an absent field keeps the record out of that index.
-  return orderKey === undefined
-    ? { id, name, payload: stored, status: 'pending', attempts: 0, createdAt: now, updatedAt: now, nextRunAt: due, due, idempotencyKey: key, rev: 1 }
-    : { id, name, payload: stored, status: 'pending', attempts: 0, createdAt: now, updatedAt: now, nextRunAt: due, due, idempotencyKey: key, rev: 1, orderKey, lane: orderKey };
+function checkAfter(name: string, after: DeferOptions['after'], isKnown: (id: string) => boolean): string[] | undefined {
+  if (after === undefined) return undefined;
+  if (!Array.isArray(after) || after.length === 0 || after.length > MAX_PARENTS) badOption(`task "${name}": after must be a non-empty list of at most ${MAX_PARENTS} handles (or task ids)`);
+  const ids = (after as ReadonlyArray<{ id: string } | string>).map((h) => (typeof h === 'string' ? h : h?.id));
+  for (const id of ids) {
+    if (typeof id !== 'string' || id === '') badOption(`task "${name}": after holds ${JSON.stringify(id)}, not a handle or task id`);
+    if (!isKnown(id)) {
+      throw new HalfsyncError('DEPENDENCY_UNKNOWN', `task "${name}" runs after task ${id}, which this client does not know (never deferred here, acknowledged or purged); nothing was stored`, { details: { task: name, after: id } });
+    }
+  }
+  if (new Set(ids).size !== ids.length) badOption(`task "${name}": after names a task twice`);
+  return ids;
 }
 
 /** The view of a task not yet committed (no seq). */
@@ -89,4 +172,5 @@ export const provisional = (r: NewTaskRecord): Task => Object.freeze({
   id: r.id, seq: undefined, name: r.name, payload: r.payload, status: r.status, attempts: 0, unreachable: 0, createdAt: r.createdAt,
   updatedAt: r.updatedAt, nextRunAt: r.nextRunAt, leaseUntil: undefined, orderKey: r.orderKey,
   idempotencyKey: r.idempotencyKey, lastError: undefined, result: undefined, rev: r.rev,
+  after: r.after, meta: r.meta, supersede: r.supersede, supersededBy: undefined,
 });

@@ -1,10 +1,10 @@
-import { HalfsyncError } from './errors.js';
+import { HalfsyncError, PermanentError } from './errors.js';
 import { browserOnline, classify, type Outcome } from './failure.js';
 import type { TaskRecord } from './record.js';
 import { pump, renewLeases, type PolicyOf, type Settlement } from './store/pump.js';
 import { sweep } from './store/sweep.js';
 import type { TaskStore } from './store/store.js';
-import type { AnyTaskDefinition, TaskContext } from './task.js';
+import type { AnyTaskDefinition, TaskContext, TaskDefinition } from './task.js';
 import { uuid, withLock } from './util.js';
 
 /** Options of {@link Executor}. */
@@ -68,6 +68,9 @@ export interface DrainSummary {
 }
 
 const SHUTDOWN = Symbol('halfsync.shutdown');
+
+/** A task or a batch in flight: its members and the signal that stops its handler. */
+interface Unit { readonly ids: string[]; readonly seqs: number[]; readonly controller: AbortController }
 // Tasks claimed per free slot: a deeper queue means fewer transactions per task.
 const AHEAD = 4;
 
@@ -119,7 +122,8 @@ export class Executor {
 
   private async run({ signal, deadline, lastChance = false, networkBack = false }: DrainOptions): Promise<DrainSummary> {
     const { store, tasks, onChange } = this.options;
-    const inflight = new Map<string, { seq: number; controller: AbortController }>();
+    // What runs now, by unit: a task, or a batch (its members run in one handler call).
+    const inflight = new Map<string, Unit>();
     // Claimed ahead of a free slot, so a finished handler is followed at once, not after a round
     // trip to IndexedDB, and each transaction settles and claims several tasks. Their leases are
     // renewed like those of the running ones.
@@ -132,7 +136,7 @@ export class Executor {
     const stop = (why: 'deadline' | 'aborted') => {
       if (stopped !== 'idle') return;
       stopped = why;
-      for (const f of inflight.values()) f.controller.abort(SHUTDOWN);
+      for (const u of inflight.values()) u.controller.abort(SHUTDOWN);
       poke();
     };
     const onAbort = () => stop('aborted');
@@ -141,31 +145,55 @@ export class Executor {
     const deadlineTimer = deadline === undefined ? undefined : setTimeout(() => stop('deadline'), Math.max(0, deadline - this.now()));
     const heartbeat = setInterval(() => void this.renew(inflight, ready), Math.max(50, this.leaseMs / 3));
 
-    const start = (r: TaskRecord) => {
+    const start = (members: TaskRecord[]) => {
+      const r = members[0]!;
       const def = tasks.get(r.name)!;
       const controller = new AbortController();
-      inflight.set(r.id, { seq: r.seq, controller });
-      totals.ran++;
-      const ctx: TaskContext = {
-        id: r.id, attempt: r.attempts, idempotencyKey: r.idempotencyKey, signal: controller.signal,
-        lastChance, orderKey: r.orderKey, createdAt: r.createdAt,
-      };
+      const unit: Unit = { ids: members.map((m) => m.id), seqs: members.map((m) => m.seq), controller };
+      const key = r.batch ?? r.id;
+      inflight.set(key, unit);
+      totals.ran += members.length;
+      const base = { attempt: Math.max(...members.map((m) => m.attempts)), signal: controller.signal, lastChance, orderKey: r.orderKey, createdAt: r.createdAt };
       void (async () => {
-        let outcome: Outcome;
+        let outcomes: Outcome[];
+        const failed = (error: unknown): Outcome => (controller.signal.reason === SHUTDOWN ? { kind: 'release' } : classify(error, this.now(), this.online()));
         try {
-          outcome = { kind: 'ok', result: await def.options.run(r.payload, ctx) };
+          if (r.batch !== undefined && def.options.runBatch) {
+            const out = await def.options.runBatch(members.map((m) => m.payload), {
+              ...base, ids: unit.ids, metas: members.map((m) => m.meta), idempotencyKey: r.batch,
+            });
+            if (!Array.isArray(out) || out.length !== members.length) {
+              throw new PermanentError(`the batch handler of "${r.name}" returned ${Array.isArray(out) ? out.length : typeof out} entries for ${members.length} payloads; return one per payload`, { code: 'BATCH_MISMATCH' });
+            }
+            outcomes = out.map((x: unknown) => (x instanceof Error ? failed(x) : { kind: 'ok', result: x }));
+          } else {
+            const parents = r.after ?? [];
+            const ctx: TaskContext = {
+              ...base, id: r.id, idempotencyKey: r.idempotencyKey, meta: r.meta,
+              parentResults: parents.map((id) => r.parentResults?.[id]?.result),
+              resultOf: <P, R>(t: TaskDefinition<P, R>) => parents.map((id) => r.parentResults?.[id]).find((x) => x?.name === t.name)?.result as R | undefined,
+            };
+            outcomes = [{ kind: 'ok', result: await def.options.run(r.payload, ctx) }];
+          }
         } catch (error) {
-          outcome = controller.signal.reason === SHUTDOWN ? { kind: 'release' } : classify(error, this.now(), this.online());
+          outcomes = members.map(() => failed(error));
         }
-        inflight.delete(r.id);
-        settled.push({ seq: r.seq, owner: this.owner, outcome });
+        inflight.delete(key);
+        members.forEach((m, i) => settled.push({ seq: m.seq, owner: this.owner, outcome: outcomes[i]! }));
         fill();
         poke();
       })();
     };
+    /** The next unit of the ready queue: a task, or every member of its batch. */
+    const takeUnit = (): TaskRecord[] => {
+      const first = ready.shift()!;
+      const unit = [first];
+      while (first.batch !== undefined && ready[0]?.batch === first.batch) unit.push(ready.shift()!);
+      return unit;
+    };
     // Offline, nothing new starts: a try now could only fail, and would tell nobody anything.
     const fill = () => {
-      while (stopped === 'idle' && inflight.size < this.concurrency && ready.length > 0 && this.online()) start(ready.shift()!);
+      while (stopped === 'idle' && inflight.size < this.concurrency && ready.length > 0 && this.online()) start(takeUnit());
     };
     const release = (r: TaskRecord) => settled.push({ seq: r.seq, owner: this.owner, outcome: { kind: 'release' } });
 
@@ -180,7 +208,7 @@ export class Executor {
         const out = await pump(store, {
           now: this.now(), owner: this.owner, leaseMs: this.leaseMs, settlements: settled.splice(0),
           limit: claiming ? AHEAD * this.concurrency - inflight.size - ready.length : 0,
-          skip: new Set([...inflight.keys(), ...ready.map((r) => r.id)]), policy: this.policy, random: this.random,
+          skip: new Set([...[...inflight.values()].flatMap((u) => u.ids), ...ready.map((r) => r.id)]), policy: this.policy, random: this.random,
           inspect: idle, countDue: idle && !claiming, reviveWithinMs: revive && !offline ? this.reviveWithinMs : undefined,
         });
         if (!offline && revive) { revive = false; this.wasOffline = false; }
@@ -209,20 +237,21 @@ export class Executor {
       clearInterval(heartbeat);
       clearTimeout(deadlineTimer);
       signal?.removeEventListener('abort', onAbort);
-      for (const f of inflight.values()) f.controller.abort(SHUTDOWN);
+      for (const u of inflight.values()) u.controller.abort(SHUTDOWN);
     }
   }
 
-  private async renew(inflight: Map<string, { seq: number; controller: AbortController }>, ready: readonly TaskRecord[]): Promise<void> {
+  private async renew(inflight: Map<string, Unit>, ready: readonly TaskRecord[]): Promise<void> {
     if (inflight.size === 0 && ready.length === 0) return;
     const held = [...inflight.entries()];
     try {
-      const renewed = await renewLeases(this.options.store, [...held.map(([, f]) => f.seq), ...ready.map((r) => r.seq)], this.owner, this.now(), this.leaseMs);
+      const seqs = [...held.flatMap(([, u]) => u.seqs), ...ready.map((r) => r.seq)];
+      const renewed = await renewLeases(this.options.store, seqs, this.owner, this.now(), this.leaseMs);
       if (renewed.length > 0) this.options.onRenew?.(renewed.map((r) => ({ id: r.id, rev: r.rev, leaseUntil: r.leaseUntil! })));
       const kept = new Set(renewed.map((r) => r.id));
-      for (const [id, f] of held) {
-        if (!kept.has(id) && inflight.get(id) === f) {
-          f.controller.abort(new HalfsyncError('LEASE_LOST', `task ${id}: this runner lost its lease; another runner has taken the task over`));
+      for (const [key, u] of held) {
+        if (u.ids.some((id) => !kept.has(id)) && inflight.get(key) === u) {
+          u.controller.abort(new HalfsyncError('LEASE_LOST', `task ${key}: this runner lost its lease; another runner has taken the task over`));
         }
       }
     } catch {

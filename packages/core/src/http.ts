@@ -21,7 +21,11 @@ export interface StoredRequest {
   readonly cache?: RequestCache;
   readonly redirect?: RequestRedirect;
   readonly referrerPolicy?: ReferrerPolicy;
+  /** The request's referrer (the page that made it; `""` for none); absent: the replaying context's default. */
+  readonly referrer?: string;
   readonly integrity?: string;
+  /** Sent with `keepalive` (its body is then at most 64 KiB, as browsers require). */
+  readonly keepalive?: boolean;
   /** The names of credential headers that were removed before storing (supply them with `headers`). */
   readonly strippedHeaders?: readonly string[];
 }
@@ -117,6 +121,12 @@ export type HttpTaskDefinition = TaskDefinition<StoredRequest, HttpResult>;
 
 const NEVER_STORED = ['authorization', 'proxy-authorization', 'cookie'];
 const RETRYABLE_STATUS = new Set([408, 425, 429]);
+/** An HTTP token (RFC 9110 5.6.2): what a header name and a method are made of. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** What browsers allow a keepalive request's body to carry. */
+const KEEPALIVE_MAX_BYTES = 65_536;
+const bodyBytes = (body: StoredBody): number => (body.kind === 'text' ? new TextEncoder().encode(body.text).byteLength : body.bytes.byteLength);
+const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : typeof v);
 
 const selfOrigin = (): string | undefined => (typeof location === 'undefined' ? undefined : location.origin);
 
@@ -129,6 +139,12 @@ function checkOrigin(task: string, url: string, allowed: ReadonlySet<string>): U
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
     throw new HalfsyncError('ORIGIN_NOT_ALLOWED', `task "${task}": only http and https requests can be replayed, not ${parsed.protocol}`);
+  }
+  if (parsed.username !== '' || parsed.password !== '') {
+    throw new HalfsyncError(
+      'INVALID_OPTIONS',
+      `task "${task}": the URL holds credentials (user:password@${parsed.host}), which halfsync never stores; remove them from the URL and supply an Authorization header at replay with createHttpTask({ headers })`,
+    );
   }
   if (parsed.origin !== selfOrigin() && !allowed.has(parsed.origin)) {
     throw new HalfsyncError(
@@ -179,6 +195,66 @@ function anySignal(signals: AbortSignal[]): AbortSignal {
 }
 
 /**
+ * Checks a payload of an http task, however it reached `defer` (deferFetch, or a payload built by
+ * hand): the shape of a stored request, an allowed origin and no credentials in the URL, header
+ * names checked as HTTP compares them (trimmed, any case) so no credential header is stored under
+ * another spelling, valid names and values, and whatever `fetch` itself would refuse at replay.
+ */
+function checkStoredRequest(task: string, request: StoredRequest, allowed: ReadonlySet<string>): void {
+  const bad = (what: string): never => {
+    throw new HalfsyncError('INVALID_OPTIONS', `task "${task}": ${what}`);
+  };
+  if (typeof request !== 'object' || request === null || typeof request.url !== 'string' || typeof request.method !== 'string' || !Array.isArray(request.headers)) {
+    bad('the payload must be a stored request; use deferFetch(client, url, init)');
+  }
+  checkOrigin(task, request.url, allowed);
+  if (!TOKEN.test(request.method)) bad(`${show(request.method)} is not an HTTP method`);
+  for (const pair of request.headers as readonly unknown[]) {
+    if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
+      bad('headers must be [name, value] pairs of strings');
+    }
+    const [key, value] = pair as [string, string];
+    const normal = key.trim().toLowerCase();
+    if (NEVER_STORED.includes(normal)) {
+      bad(`the ${JSON.stringify(key)} header (${normal}) must not be stored; supply it at replay with createHttpTask({ headers })`);
+    }
+    if (!TOKEN.test(key)) bad(`${JSON.stringify(key)} is not a valid header name (letters, digits and !#$%&'*+-.^_\`|~ only, no spaces)`);
+    // eslint-disable-next-line no-control-regex
+    if (/[\0\r\n]|[^\u0000-\u00ff]/.test(value)) bad(`the ${key} header's value holds a line break, a NUL or a character beyond Latin-1, which HTTP cannot send`);
+  }
+  const body = request.body;
+  if (body !== undefined && !(body?.kind === 'text' && typeof body.text === 'string') && !(body?.kind === 'bytes' && body.bytes instanceof ArrayBuffer)) {
+    bad('body must be { kind: "text", text } or { kind: "bytes", bytes: ArrayBuffer }');
+  }
+  if (request.referrer !== undefined) {
+    if (typeof request.referrer !== 'string') bad(`referrer must be a string, got ${show(request.referrer)}`);
+    else if (request.referrer !== '' && request.referrer !== 'about:client') {
+      let ref: URL | undefined;
+      try { ref = new URL(request.referrer); } catch { bad(`referrer ${JSON.stringify(request.referrer)} is not a URL`); }
+      if (ref && (ref.username !== '' || ref.password !== '')) bad('the referrer holds credentials, which halfsync never stores');
+    }
+  }
+  if (request.keepalive !== undefined && typeof request.keepalive !== 'boolean') bad(`keepalive must be a boolean, got ${show(request.keepalive)}`);
+  if (request.keepalive && body && bodyBytes(body) > KEEPALIVE_MAX_BYTES) {
+    bad(`a keepalive request's body may be at most ${KEEPALIVE_MAX_BYTES} bytes (browsers refuse more); send it without keepalive`);
+  }
+  // The rest as the engine itself judges it (a body on a GET, a mode that does not fit the method...):
+  // a request fetch would refuse at replay must not be stored.
+  if (typeof Request === 'function') {
+    try {
+      new Request(request.url, {
+        method: request.method, headers: request.headers as Array<[string, string]>,
+        body: body === undefined ? undefined : body.kind === 'text' ? body.text : body.bytes,
+        credentials: request.credentials, mode: request.mode, cache: request.cache, redirect: request.redirect,
+        referrerPolicy: request.referrerPolicy, integrity: request.integrity, keepalive: request.keepalive,
+      });
+    } catch (error) {
+      bad(`fetch would refuse this request at replay (${(error as Error)?.message ?? String(error)})`);
+    }
+  }
+}
+
+/**
  * Defines a durable HTTP task: a `fetch` that is stored and replayed by the runner until the
  * server answers 2xx (success), another 4xx (a permanent failure with the status and body), or
  * the retry policy gives up. A request that cannot be made (offline, connection refused) waits
@@ -206,15 +282,7 @@ export function createHttpTask(options: HttpTaskOptions = {}): HttpTaskDefinitio
     retention: options.retention,
     orderKey: options.orderKey,
     validate(request) {
-      if (typeof request !== 'object' || request === null || typeof request.url !== 'string' || typeof request.method !== 'string' || !Array.isArray(request.headers)) {
-        throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": the payload must be a stored request; use deferFetch(client, url, init)`);
-      }
-      checkOrigin(name, request.url, allowed);
-      for (const [key] of request.headers) {
-        if (NEVER_STORED.includes(key.toLowerCase())) {
-          throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": the ${key} header must not be stored; supply it at replay with createHttpTask({ headers })`);
-        }
-      }
+      checkStoredRequest(name, request, allowed);
     },
     async run(request, ctx) {
       const url = checkOrigin(name, request.url, allowed);
@@ -230,7 +298,7 @@ export function createHttpTask(options: HttpTaskOptions = {}): HttpTaskDefinitio
             method: request.method, headers,
             body: request.body === undefined ? undefined : request.body.kind === 'text' ? request.body.text : request.body.bytes,
             credentials: request.credentials, mode: request.mode, cache: request.cache, redirect: request.redirect,
-            referrerPolicy: request.referrerPolicy, integrity: request.integrity,
+            referrerPolicy: request.referrerPolicy, referrer: request.referrer, integrity: request.integrity, keepalive: request.keepalive,
             signal: anySignal([ctx.signal, timeout.signal]),
           });
         } catch (error) {
@@ -273,15 +341,25 @@ export function createHttpTask(options: HttpTaskOptions = {}): HttpTaskDefinitio
 /** The default http task: same-origin requests only, no credential hook. */
 export const httpTask: HttpTaskDefinition = /* @__PURE__ */ createHttpTask();
 
+/** Limits on reading the body of a `Request` passed as the input (its kind cannot be known: it may be a stream). */
+export interface RequestBodyLimits {
+  /** Refuse a `Request` body longer than this many bytes. Default 16 MiB. */
+  readonly maxBodyBytes?: number;
+  /** Refuse a `Request` body that has not ended within this many ms. Default 10 000. */
+  readonly bodyTimeoutMs?: number;
+}
+
 /**
  * Stores a request exactly as `fetch(input, init)` would send it: the method, the headers (less
  * `Authorization`, `Proxy-Authorization` and `Cookie`), and the body, whatever its kind (a string,
  * JSON, an `ArrayBuffer`, a `Blob`, `FormData` with files, `URLSearchParams`), kept as text or as
  * the exact bytes with their `Content-Type` (so a multipart body keeps its boundary, field names,
- * file names and types). Bodies are never stored as `Blob` or `FormData`, which some browsers
- * refuse in IndexedDB.
+ * file names and types), with its referrer and `keepalive`. Bodies are never stored as `Blob` or
+ * `FormData`, which some browsers refuse in IndexedDB. A `ReadableStream` in `init.body` is
+ * refused; the body of a `Request` input is read in full, and refused when it does not end within
+ * `limits` (a stream that never ends).
  */
-export async function serializeRequest(input: RequestInfo | URL, init: RequestInit = {}, task: HttpTaskDefinition = httpTask): Promise<StoredRequest> {
+export async function serializeRequest(input: RequestInfo | URL, init: RequestInit = {}, task: HttpTaskDefinition = httpTask, limits: RequestBodyLimits = {}): Promise<StoredRequest> {
   const body = init.body ?? (input instanceof Request ? input.body : undefined);
   if (typeof ReadableStream !== 'undefined' && init.body instanceof ReadableStream) {
     throw new HalfsyncError('BODY_NOT_REPLAYABLE', `task "${task.name}": a ReadableStream body cannot be stored for replay; pass a string, ArrayBuffer, Blob or FormData`);
@@ -304,7 +382,11 @@ export async function serializeRequest(input: RequestInfo | URL, init: RequestIn
   let stored: StoredBody | undefined;
   if (body != null) {
     if (typeof init.body === 'string') stored = { kind: 'text', text: init.body };
-    else {
+    else if (init.body == null && request.body) {
+      // A Request's body is a stream whatever it was made from: read it with a limit, so that a
+      // stream that never ends is refused rather than read forever.
+      stored = { kind: 'bytes', bytes: await readRequestBody(request.body, task.name, limits) };
+    } else {
       let bytes: ArrayBuffer;
       try {
         bytes = await request.arrayBuffer();
@@ -326,10 +408,53 @@ export async function serializeRequest(input: RequestInfo | URL, init: RequestIn
     url: request.url, method: request.method, headers, credentials: request.credentials, mode: request.mode === 'navigate' ? 'same-origin' : request.mode,
     cache: request.cache, redirect: request.redirect, referrerPolicy: request.referrerPolicy,
   };
+  // "about:client" is the default, which means the replaying context; anything else is the request's own.
+  if (typeof request.referrer === 'string' && request.referrer !== 'about:client') out.referrer = request.referrer;
+  if (request.keepalive === true) out.keepalive = true;
   if (request.integrity) out.integrity = request.integrity;
   if (stored) out.body = stored;
   if (stripped.length > 0) out.strippedHeaders = stripped;
   return out;
+}
+
+/** Reads a Request's body in full, refusing one over `maxBodyBytes` or not ended within `bodyTimeoutMs`. */
+async function readRequestBody(stream: ReadableStream<Uint8Array>, task: string, limits: RequestBodyLimits): Promise<ArrayBuffer> {
+  const maxBytes = limits.maxBodyBytes ?? 16 * 1_048_576;
+  const timeoutMs = limits.bodyTimeoutMs ?? 10_000;
+  const refuse = (why: string, cause?: unknown) => new HalfsyncError(
+    'BODY_NOT_REPLAYABLE',
+    `task "${task}": the Request's body ${why}; a stream cannot be stored for replay: pass the body in init, as a string, ArrayBuffer, Blob or FormData`,
+    cause === undefined ? {} : { cause },
+  );
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), timeoutMs); });
+  try {
+    for (;;) {
+      let next: ReadableStreamReadResult<Uint8Array> | 'late';
+      try {
+        next = await Promise.race([reader.read(), late]);
+      } catch (error) {
+        throw refuse(`could not be read (${(error as Error)?.message ?? String(error)})`, error);
+      }
+      if (next === 'late') throw refuse(`did not end within ${timeoutMs} ms`);
+      if (next.done) break;
+      size += next.value.byteLength;
+      if (size > maxBytes) throw refuse(`is longer than ${maxBytes} bytes`);
+      chunks.push(next.value);
+    }
+  } catch (error) {
+    reader.cancel().catch(() => {});
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) { out.set(c, at); at += c.byteLength; }
+  return out.buffer;
 }
 
 /**
@@ -364,7 +489,7 @@ async function encodeMultipart(form: FormData): Promise<{ bytes: ArrayBuffer; co
 }
 
 /** Options of {@link deferFetch}. */
-export interface DeferFetchOptions extends DeferOptions {
+export interface DeferFetchOptions extends DeferOptions, RequestBodyLimits {
   /** The http task to use. Default {@link httpTask}. */
   readonly task?: HttpTaskDefinition;
 }
@@ -388,9 +513,13 @@ export async function deferFetch(
   init: RequestInit = {},
   options: DeferFetchOptions = {},
 ): Promise<DeferHandle<HttpResult>> {
-  const { task = httpTask, ...deferOptions } = options;
-  const stored = await serializeRequest(input, init, task);
+  const { task = httpTask, maxBodyBytes, bodyTimeoutMs, ...deferOptions } = options;
+  const stored = await serializeRequest(input, init, task, { maxBodyBytes, bodyTimeoutMs });
+  return client.defer(task, stored, withRequestKey(stored, deferOptions));
+}
+
+/** The defer options of a stored request: an `Idempotency-Key` it carries becomes the task's key. */
+export function withRequestKey(stored: StoredRequest, options: DeferOptions = {}): DeferOptions {
   const key = stored.headers.find(([k]) => k === 'idempotency-key')?.[1];
-  const opts: DeferOptions = key && deferOptions.idempotencyKey === undefined ? { ...deferOptions, idempotencyKey: key } : deferOptions;
-  return client.defer(task, stored, opts);
+  return key && options.idempotencyKey === undefined ? { ...options, idempotencyKey: key } : options;
 }

@@ -24,8 +24,8 @@ export interface TaskSlice {
   subscribe(listener: () => void): () => void;
 }
 
-const FINISHED: ReadonlySet<TaskStatus> = new Set(['succeeded', 'cancelled']);
-const SETTLED: ReadonlySet<TaskStatus> = new Set(['succeeded', 'failed', 'cancelled']);
+const FINISHED: ReadonlySet<TaskStatus> = new Set(['succeeded', 'cancelled', 'superseded']);
+const SETTLED: ReadonlySet<TaskStatus> = new Set(['succeeded', 'failed', 'cancelled', 'superseded']);
 
 interface Waiter { resolve(value: unknown): void; reject(error: unknown): void; promise: Promise<unknown> }
 
@@ -44,7 +44,7 @@ export function outcomeOf(task: Task): { ok: true; value: unknown } | { ok: fals
     return { ok: false, error: new HalfsyncError('TASK_FAILED', `task "${task.name}" (${task.id}) failed: ${task.lastError?.message ?? 'unknown error'}`, { details: { id: task.id, lastError: task.lastError } }) };
   }
   if (task.status === 'cancelled') return { ok: false, error: new HalfsyncError('TASK_CANCELLED', `task "${task.name}" (${task.id}) was cancelled`, { details: { id: task.id } }) };
-  return undefined;
+  return undefined; // pending, running, or superseded (its handle follows the task that replaced it)
 }
 
 /**
@@ -195,9 +195,13 @@ export class TaskModel {
       const w = this.waiters.get(next.id);
       if (w) {
         this.waiters.delete(next.id);
-        const o = outcomeOf(next)!;
-        if (o.ok) w.resolve(o.value);
-        else w.reject(o.error);
+        // Latest wins: a replaced task's handle follows the task that replaced it.
+        if (next.status === 'superseded' && next.supersededBy) void this.waitFor(next.supersededBy).then(w.resolve, w.reject);
+        else {
+          const o = outcomeOf(next)!;
+          if (o.ok) w.resolve(o.value);
+          else w.reject(o.error);
+        }
       }
     }
     // The window of finished tasks: the oldest leave memory (they stay readable with query()).
@@ -222,6 +226,7 @@ export class TaskModel {
   /** A promise of the task's result, settled when the task settles here (or is removed). */
   waitFor(id: string): Promise<unknown> {
     const known = this.byId.get(id);
+    if (known?.status === 'superseded' && known.supersededBy) return this.waitFor(known.supersededBy);
     const o = known && outcomeOf(known);
     if (o) return o.ok ? Promise.resolve(o.value) : Promise.reject(o.error);
     let w = this.waiters.get(id);
@@ -234,6 +239,11 @@ export class TaskModel {
     const w = this.waiters.get(id);
     if (!w || this.byId.has(id)) return;
     if (!stored) { this.waiters.delete(id); w.reject(missing()); return; }
+    if (stored.status === 'superseded' && stored.supersededBy) {
+      this.waiters.delete(id);
+      void this.waitFor(stored.supersededBy).then(w.resolve, w.reject);
+      return;
+    }
     const o = outcomeOf(stored);
     if (!o) return; // still alive: it will arrive as a change
     this.waiters.delete(id);

@@ -1,7 +1,13 @@
 import type { RetentionPolicy } from './task.js';
 
-/** Where a task is in its life. */
-export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+/**
+ * Where a task is in its life. `superseded`: replaced, while still pending, by a newer defer with
+ * the same supersede key (latest wins); its handle follows the task that replaced it.
+ */
+export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'superseded';
+
+/** Metadata an app attaches to a task at defer time (which order it belongs to...): flat, plain values. */
+export type TaskMeta = Readonly<Record<string, string | number | boolean | null>>;
 
 /** The three kinds of failure; see `RetryPolicy`. */
 export type FailureKind = 'unreachable' | 'transient' | 'permanent';
@@ -64,10 +70,18 @@ export interface Task<Payload = unknown, Result = unknown> {
   readonly result: Result | undefined;
   /** A revision counter: a tab keeps the highest revision it has seen. */
   readonly rev: number;
+  /** The tasks this one runs after (each must succeed first), by id. */
+  readonly after: readonly string[] | undefined;
+  /** The app's metadata, as deferred. */
+  readonly meta: TaskMeta | undefined;
+  /** Latest wins: a newer defer with this key replaces this task while it is pending. */
+  readonly supersede: string | undefined;
+  /** The task that replaced this one (status `superseded`). */
+  readonly supersededBy: string | undefined;
 }
 
 /** The stored record: a {@link Task} plus the executor's bookkeeping. Only the modules of `store/` write it. */
-export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey' | 'lastError' | 'result' | 'unreachable'> {
+export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey' | 'lastError' | 'result' | 'unreachable' | 'after' | 'meta' | 'supersede' | 'supersededBy'> {
   /** The primary key, given by IndexedDB's key generator at commit. */
   seq: number;
   // Absent rather than undefined when unset: an absent field keeps the record out of an index.
@@ -79,6 +93,14 @@ export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey'
   unreachable?: number;
   /** Runs cut short by a dead runner (a lease that ran out); absent until the first. */
   crashes?: number;
+  after?: string[];
+  /** The parents in `after` that succeeded, by id, with their results (the task may run once every parent is here). */
+  parentResults?: Record<string, { readonly name: string; readonly result: unknown }>;
+  meta?: TaskMeta;
+  supersede?: string;
+  supersededBy?: string;
+  /** While a batch runs (or after its runner died): the id of the batch, shared by its members and sent as its idempotency key. */
+  batch?: string;
   /** Which executor holds the lease while running. */
   leaseOwner?: string;
   /** Set while the task takes part in its order key's lane (pending, running, failed). */
@@ -92,7 +114,7 @@ export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey'
 /** A record before commit (no seq yet). */
 export type NewTaskRecord = Omit<TaskRecord, 'seq'>;
 
-const STATUSES: ReadonlySet<string> = new Set(['pending', 'running', 'succeeded', 'failed', 'cancelled']);
+const STATUSES: ReadonlySet<string> = new Set(['pending', 'running', 'succeeded', 'failed', 'cancelled', 'superseded']);
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const optNum = (v: unknown): boolean => v === undefined || isNum(v);
 const optStr = (v: unknown): boolean => v === undefined || typeof v === 'string';
@@ -112,6 +134,10 @@ export function recordProblem(raw: unknown): string | undefined {
   if (!optStr(r.orderKey) || !optStr(r.lane) || !optStr(r.leaseOwner)) return 'orderKey, lane or leaseOwner is not a string';
   if (!optNum(r.due) || !optNum(r.purgeAt) || !optNum(r.leaseUntil)) return 'due, purgeAt or leaseUntil is not a number';
   if (!optNum(r.unreachable) || !optNum(r.crashes)) return 'unreachable or crashes is not a number';
+  if (r.after !== undefined && (!Array.isArray(r.after) || r.after.some((x) => typeof x !== 'string'))) return 'after is not a list of task ids';
+  if (r.parentResults !== undefined && (typeof r.parentResults !== 'object' || r.parentResults === null)) return 'parentResults is not an object';
+  if (r.meta !== undefined && (typeof r.meta !== 'object' || r.meta === null)) return 'meta is not an object';
+  if (!optStr(r.supersede) || !optStr(r.supersededBy) || !optStr(r.batch)) return 'supersede, supersededBy or batch is not a string';
   if (r.status === 'running' && !isNum(r.leaseUntil)) return 'a running task has no lease';
   if (r.lastError !== undefined && (typeof r.lastError !== 'object' || r.lastError === null)) return 'lastError is not an object';
   return undefined;
@@ -123,8 +149,13 @@ export function toTask(r: TaskRecord): Task {
     id: r.id, seq: r.seq, name: r.name, payload: r.payload, status: r.status, attempts: r.attempts, unreachable: r.unreachable ?? 0,
     createdAt: r.createdAt, updatedAt: r.updatedAt, nextRunAt: r.nextRunAt, leaseUntil: r.leaseUntil,
     orderKey: r.orderKey, idempotencyKey: r.idempotencyKey, lastError: r.lastError, result: r.result, rev: r.rev,
+    after: r.after, meta: r.meta, supersede: r.supersede, supersededBy: r.supersededBy,
   });
 }
+
+/** Whether every parent of a task has succeeded (its results are recorded). */
+export const parentsDone = (r: Pick<TaskRecord, 'after' | 'parentResults'>): boolean =>
+  r.after === undefined || r.after.every((id) => r.parentResults !== undefined && Object.hasOwn(r.parentResults, id));
 
 // The pure transitions a page makes (the executor's are in store/transitions.ts). Each returns a
 // new record with rev and updatedAt moved on; the store decides lane heads and writes it.
@@ -140,7 +171,10 @@ export const next = (r: TaskRecord, now: number, patch: Partial<TaskRecord>): Ta
 export const cancel = (r: TaskRecord, now: number, retention: RetentionPolicy): TaskRecord =>
   next(r, now, { status: 'cancelled', lane: undefined, due: undefined, purgeAt: now + retention.finishedMs });
 
-/** failed → pending with a fresh set of attempts, due now (`due` is set by the store if it heads its lane). */
+/**
+ * failed → pending with a fresh set of attempts, due now if it may run (the store unsets `due` when
+ * it waits behind its lane's head or for a parent).
+ */
 export const requeue = (r: TaskRecord, now: number): TaskRecord =>
-  next(r, now, { status: 'pending', attempts: 0, unreachable: undefined, crashes: undefined, nextRunAt: now, due: now });
+  next(r, now, { status: 'pending', attempts: 0, unreachable: undefined, crashes: undefined, batch: undefined, nextRunAt: now, due: parentsDone(r) ? now : undefined });
 

@@ -1,4 +1,5 @@
 import { HalfsyncError } from './errors.js';
+import type { TaskMeta } from './record.js';
 
 /**
  * How a task is retried. Failures come in three kinds:
@@ -52,7 +53,29 @@ export interface TaskContext {
   readonly orderKey: string | undefined;
   /** When the task was deferred (ms since the epoch). */
   readonly createdAt: number;
+  /** The results of the tasks this one runs after (`defer`'s `after`), in that order. */
+  readonly parentResults: readonly unknown[];
+  /**
+   * The result of the first parent of definition `task` (undefined when there is none): typed by
+   * the definition, so a handler reads the order its label is for as the order task returned it.
+   */
+  resultOf<P, R>(task: TaskDefinition<P, R>): R | undefined;
+  /** The app's metadata, as deferred. */
+  readonly meta: TaskMeta | undefined;
 }
+
+/** What a batch handler learns about the run (see {@link defineBatchTask}). */
+export interface BatchContext extends Omit<TaskContext, 'id' | 'parentResults' | 'resultOf' | 'meta'> {
+  /** The members' task ids, in the order of the payloads. */
+  readonly ids: readonly string[];
+  /** The members' metadata, in the order of the payloads. */
+  readonly metas: ReadonlyArray<TaskMeta | undefined>;
+  /** The batch's own key (the same when a batch cut short is sent again): send it as the request's `Idempotency-Key`. */
+  readonly idempotencyKey: string;
+}
+
+/** What a failed head does to the tasks behind it in its lane: `hold` them, `skip` past it, or `fail` them too. */
+export type LaneFailurePolicy = 'hold' | 'skip' | 'fail';
 
 /** The options of {@link defineTask}. */
 export interface TaskOptions<Payload, Result> {
@@ -74,7 +97,34 @@ export interface TaskOptions<Payload, Result> {
   orderKey?: string | ((payload: Payload) => string | undefined);
   /** Retention policy; missing fields take the defaults. */
   retention?: Partial<RetentionPolicy>;
+  /**
+   * When a task of this definition fails for good at the head of its order-key lane: `hold` the
+   * tasks behind it until it is retried, cancelled or acknowledged (default), `skip` past it (a
+   * telemetry lane never blocks), or `fail` them too (code `LANE_FAILED`).
+   */
+  laneFailure?: LaneFailurePolicy;
+  /** Whether `defer` may give tasks of this definition a `supersede` key (latest wins). Default true. */
+  supersede?: boolean;
+  /** Set by {@link defineBatchTask}: payloads are run in batches. */
+  batch?: BatchOptions;
+  /** Set by {@link defineBatchTask}: the batch handler. */
+  runBatch?(payloads: readonly Payload[], ctx: BatchContext): BatchOutput<Result> | Promise<BatchOutput<Result>>;
 }
+
+/** How a batch task gathers its payloads. */
+export interface BatchOptions {
+  /** The most payloads in one batch. */
+  readonly max: number;
+  /** How long the first payload waits for others, in ms. Default 0 (what is queued when it runs). */
+  readonly waitMs?: number;
+}
+
+/**
+ * What a batch handler returns: one entry per payload, in order. A value is that member's result;
+ * an `Error` is that member's failure (a `PermanentError`, a `RetryableError`...), so a partial
+ * success is expressed member by member. Throwing fails (or retries) every member.
+ */
+export type BatchOutput<Result> = ReadonlyArray<Result | Error>;
 
 /**
  * A named unit of deferred work, imported by the page (to defer it) and by the worker (to run it).
@@ -144,7 +194,11 @@ export function defineTask<Payload, Result>(
   if (typeof options !== 'object' || options === null || typeof options.run !== 'function') {
     throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": options.run must be a function (the async half)`);
   }
-  const { retry = {}, retention = {}, orderKey, validate } = options;
+  const { retry = {}, retention = {}, orderKey, validate, laneFailure, supersede } = options;
+  if (laneFailure !== undefined && laneFailure !== 'hold' && laneFailure !== 'skip' && laneFailure !== 'fail') {
+    throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": laneFailure must be "hold", "skip" or "fail", got ${JSON.stringify(laneFailure)}`);
+  }
+  if (supersede !== undefined && typeof supersede !== 'boolean') throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": supersede must be true or false`);
   positive(name, 'retry.maxAttempts', retry.maxAttempts, true);
   positive(name, 'retry.baseDelayMs', retry.baseDelayMs);
   positive(name, 'retry.maxDelayMs', retry.maxDelayMs);
@@ -162,6 +216,61 @@ export function defineTask<Payload, Result>(
     options,
     retry: Object.freeze({ ...DEFAULT_RETRY, ...retry }),
     retention: Object.freeze({ ...DEFAULT_RETENTION, ...retention }),
+  });
+}
+
+/** The options of {@link defineBatchTask}. */
+export interface BatchTaskOptions<Payload, Result> extends Omit<TaskOptions<Payload, Result>, 'run' | 'runBatch' | 'batch'> {
+  /** How payloads are gathered: at most `max` per batch, the first waiting up to `waitMs` for more. */
+  readonly batch: BatchOptions;
+  /**
+   * The async half for a batch: send the payloads in one request, return one entry per payload
+   * (a result, or an `Error` for a member that failed). Throw to fail or retry them all.
+   */
+  run(payloads: readonly Payload[], ctx: BatchContext): BatchOutput<Result> | Promise<BatchOutput<Result>>;
+}
+
+/**
+ * Defines a task whose payloads run in batches: deferred one by one as usual, they are gathered
+ * (in deferral order, at most `batch.max`, the first waiting up to `batch.waitMs`) and the handler
+ * gets them as an array and sends one request. Every member settles with its own entry of the
+ * batch's outcome. Members share one lane per definition (or the order key they were deferred
+ * with); by default a member that fails for good does not hold the next batch (`laneFailure: 'skip'`).
+ *
+ * @example
+ * ```ts
+ * export const recordSale = defineBatchTask('record-sale', {
+ *   batch: { max: 50, waitMs: 2_000 },
+ *   async run(sales: Array<{ order: string; cents: number }>, ctx) {
+ *     const res = await fetch('/api/stats/batch', { method: 'POST', body: JSON.stringify(sales),
+ *       headers: { 'Idempotency-Key': ctx.idempotencyKey } });
+ *     if (!res.ok) throw new Error(`stats answered ${res.status}`);
+ *     return sales.map(() => ({ counted: true }));
+ *   },
+ * });
+ * ```
+ */
+export function defineBatchTask<Payload, Result>(name: string, options: BatchTaskOptions<Payload, Result>): TaskDefinition<Payload, Result> {
+  const batch = (options as { batch?: unknown }).batch as BatchOptions | undefined;
+  if (typeof batch !== 'object' || batch === null || !Number.isInteger(batch.max) || batch.max < 1 || batch.max > 1_000) {
+    throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": batch.max must be an integer from 1 to 1000`);
+  }
+  if (batch.waitMs !== undefined && !(typeof batch.waitMs === 'number' && batch.waitMs >= 0 && Number.isFinite(batch.waitMs))) {
+    throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": batch.waitMs must be a finite number of ms >= 0`);
+  }
+  if (typeof options.run !== 'function') throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": run must be a function of the batch's payloads`);
+  const runBatch = options.run;
+  return defineTask<Payload, Result>(name, {
+    ...options,
+    laneFailure: options.laneFailure ?? 'skip',
+    batch: { max: batch.max, waitMs: batch.waitMs ?? 0 },
+    runBatch,
+    // A batch of one, for runners that meet a single member.
+    async run(payload, ctx) {
+      const [out] = await runBatch([payload], { ...ctx, ids: [ctx.id], metas: [ctx.meta] });
+      if (out instanceof Error) throw out;
+      return out as Result;
+    },
   });
 }
 

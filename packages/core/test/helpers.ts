@@ -29,7 +29,7 @@ export function rig(tasks: AnyTaskDefinition[], opts: Partial<ExecutorOptions> &
     };
     for (const k of Object.keys(r) as (keyof NewTaskRecord)[]) if (r[k] === undefined) delete (r as Partial<NewTaskRecord>)[k];
     if (r.orderKey !== undefined && r.lane === undefined) r.lane = r.orderKey;
-    const [out] = await store.insert([r]);
+    const { results: [out] } = await store.insert([r]);
     if (!out || out instanceof Error) throw out ?? new Error('insert failed');
     return out;
   };

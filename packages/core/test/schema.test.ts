@@ -12,7 +12,7 @@ describe('schema upgrade', () => {
     const db = await store.db();
     expect(db.version).toBe(SCHEMA_VERSION);
     expect([...db.objectStoreNames].sort()).toEqual(['quarantine', 'tasks']);
-    expect([...db.transaction('tasks').store.indexNames].sort()).toEqual(['due', 'id', 'lane', 'name', 'orderKey', 'purge', 'status']);
+    expect([...db.transaction('tasks').store.indexNames].sort()).toEqual(['after', 'due', 'id', 'lane', 'name', 'orderKey', 'purge', 'status']);
     const all = await db.getAll('tasks');
     expect(all.map((r) => r.id)).toEqual(['a', 'b', 'c', 'd', 'e']);
     const by = Object.fromEntries(all.map((r) => [r.id, r]));

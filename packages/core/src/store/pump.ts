@@ -1,9 +1,11 @@
 import { retryDelay, unreachableDelay } from '../backoff.js';
 import type { Outcome } from '../failure.js';
-import { recordProblem, type TaskError, type TaskRecord } from '../record.js';
-import { claim, fail, release, renew, retryLater, reviveNow, succeed, unreachableLater } from './transitions.js';
-import { DEFAULT_RETENTION, DEFAULT_RETRY, type RetentionPolicy, type RetryPolicy } from '../task.js';
-import { inTx, promote, type TaskStore } from './store.js';
+import { parentsDone, recordProblem, type TaskError, type TaskRecord } from '../record.js';
+import { claim, release, renew, retryLater, reviveNow, succeed, unreachableLater } from './transitions.js';
+import { DEFAULT_RETENTION, DEFAULT_RETRY, type LaneFailurePolicy, type RetentionPolicy, type RetryPolicy, type TaskOptions } from '../task.js';
+import { failFor, parentSucceeded, promote, settleLane } from './chain.js';
+import { inTx, type TaskStore } from './store.js';
+import { uuid } from '../util.js';
 
 // The executor's side of the store: claims, settlements, lease renewals and purges. Kept apart
 // from TaskStore's class so pages that never run tasks do not carry it.
@@ -18,7 +20,7 @@ export interface Settlement {
 }
 
 /** A task's policies as the executor knows them; undefined when the executor lacks the definition. */
-export type PolicyOf = (name: string) => { retry: RetryPolicy; retention: RetentionPolicy } | undefined;
+export type PolicyOf = (name: string) => { retry: RetryPolicy; retention: RetentionPolicy; options?: Pick<TaskOptions<unknown, unknown>, 'laneFailure' | 'batch'> } | undefined;
 
 /** The input of {@link pump}. */
 export interface PumpInput {
@@ -65,6 +67,13 @@ export interface PumpOutput {
 }
 
 const UNKNOWN_TASK_DELAY_MS = 60_000;
+
+/** The members of a batch: the head (`seq`) and the consecutive members after it, at most `max`. */
+function takeWhileFrom(members: TaskRecord[], seq: number, max: number): TaskRecord[] {
+  const at = members.findIndex((m) => m.seq === seq);
+  return at === -1 ? [] : members.slice(at, at + max);
+}
+const laneFailureOf = (policy: PolicyOf, name: string): LaneFailurePolicy => policy(name)?.options?.laneFailure ?? 'hold';
 /** A task whose runner dies this many times while running it fails with CRASHED: it may be the cause. */
 export const MAX_CRASHES = 10;
 const PURGE_BATCH = 50;
@@ -92,6 +101,9 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
 
     // 1. Settlements.
     const leftLanes = new Set<string>();
+    const batchLanes = new Set<string>();
+    const succeededNow: TaskRecord[] = [];
+    const failures: Array<{ r: TaskRecord; error: TaskError }> = [];
     const current = await Promise.all(input.settlements.map((x) => store.get(x.seq)));
     input.settlements.forEach((x, i) => {
       const r = current[i];
@@ -99,26 +111,39 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
       if (!r || r.status !== 'running' || r.leaseOwner !== x.owner) return;
       const { retry, retention } = policyOrDefault(policy, r.name);
       const o = x.outcome;
+      if (r.batch !== undefined && r.lane !== undefined) batchLanes.add(r.lane);
+      if (o.kind === 'fail' || ((o.kind === 'retry') && r.attempts >= retry.maxAttempts)) {
+        failures.push({ r, error: o.error });
+        return;
+      }
       let up: TaskRecord;
       if (o.kind === 'ok') up = succeed(r, now, o.result, retention);
       else if (o.kind === 'release') up = release(r, now);
       else if (o.kind === 'unreachable') up = unreachableLater(r, now, o.error, unreachableDelay((r.unreachable ?? 0) + 1, retry, input.random));
-      else if (o.kind === 'fail' || r.attempts >= retry.maxAttempts) up = fail(r, now, o.error);
       else up = retryLater(r, now, o.error, retryDelay(r.attempts, retry, o.retryAfterMs, input.random));
       try {
         put(up);
       } catch (error) {
         if (!isCloneError(error)) throw error;
-        up = fail(r, now, { code: 'RESULT_NOT_CLONEABLE', message: `the handler's result cannot be stored: ${(error as Error).message}; return plain data`, permanent: true, kind: 'permanent', at: now });
-        put(up);
+        failures.push({ r, error: { code: 'RESULT_NOT_CLONEABLE', message: `the handler's result cannot be stored: ${(error as Error).message}; return plain data`, permanent: true, kind: 'permanent', at: now } });
+        return;
       }
-      if (up.status === 'succeeded') counts.succeeded++;
-      else if (up.status === 'failed') counts.failed++;
+      if (up.status === 'succeeded') { counts.succeeded++; succeededNow.push(up); }
       else if (o.kind === 'retry' || o.kind === 'unreachable') counts.retried++;
       if (r.lane !== undefined && up.lane === undefined) leftLanes.add(r.lane);
     });
+    // Failures for good: the lane's policy, and the tasks that run after them.
+    for (const { r, error } of failures) {
+      const up = await failFor(tx, r, error, laneFailureOf(policy, r.name), now, put);
+      counts.failed++;
+      if (r.lane !== undefined && up.lane === undefined) leftLanes.add(r.lane);
+    }
+    // Successes hand their results to the tasks that run after them (one index read each, at once).
+    const children = await Promise.all(succeededNow.map((r) => store.index('after').count(r.id)));
+    for (let i = 0; i < succeededNow.length; i++) if (children[i]! > 0) await parentSucceeded(tx, succeededNow[i]!, now, put);
     // 2. The next task of each lane a settlement left may run (in this same step).
-    await Promise.all([...leftLanes].map((lane) => promote(tx, lane, now, changed)));
+    for (const lane of leftLanes) await promote(tx, lane, now, put);
+    for (const lane of batchLanes) await settleLane(tx, lane, now, put);
 
     // 3. The network is back: what waits out an unreachable backoff runs now, not at its due time.
     let revived = 0;
@@ -144,8 +169,10 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
     // 5. Claim due tasks (pending ones, and running ones whose runner's lease ran out).
     if (input.limit > 0) {
       const due: unknown[] = await store.index('due').getAll(IDBKeyRange.upperBound(now), input.limit + input.skip.size + SLACK);
+      const seen = new Set<string>();
       for (const raw of due) {
         if (claimed.length >= input.limit) break;
+        if (seen.has((raw as { id?: string }).id ?? '')) continue; // claimed with its batch
         const problem = recordProblem(raw);
         const seq = (raw as { seq: number }).seq;
         if (problem) {
@@ -164,19 +191,40 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
         }
         const known = policy(r.name);
         if (!known) {
+          // A newer page's task the worker does not know yet (it updates soon): wait, for a while.
+          if (now - r.createdAt > DEFAULT_RETENTION.maxAgeMs) {
+            await failFor(tx, r, { code: 'UNKNOWN_TASK', message: `no runner has a definition of task "${r.name}" (for ${DEFAULT_RETENTION.maxAgeMs} ms); import it in the worker's tasks list, then retry`, permanent: true, kind: 'permanent', at: now }, 'hold', now, put);
+            counts.failed++;
+            continue;
+          }
           const error: TaskError = { code: 'UNKNOWN_TASK', message: `this executor has no definition of task "${r.name}"; import it in the worker's tasks list`, permanent: false, kind: 'transient', at: now };
           const { leaseOwner: _o, leaseUntil: _u, ...rest } = r;
           put({ ...rest, status: 'pending', lastError: error, nextRunAt: now + UNKNOWN_TASK_DELAY_MS, due: now + UNKNOWN_TASK_DELAY_MS, rev: r.rev + 1, updatedAt: now });
           continue;
         }
         if (now - r.createdAt > known.retention.maxAgeMs) {
-          put(fail(r, now, { code: 'EXPIRED', message: `the task is older than its retention (${known.retention.maxAgeMs} ms) and was not run again`, permanent: true, kind: 'permanent', at: now }));
+          await failFor(tx, r, { code: 'EXPIRED', message: `the task is older than its retention (${known.retention.maxAgeMs} ms) and was not run again`, permanent: true, kind: 'permanent', at: now }, laneFailureOf(policy, r.name), now, put);
           counts.failed++;
           continue;
         }
         if (r.status === 'running' && (r.attempts >= known.retry.maxAttempts || (r.crashes ?? 0) + 1 >= MAX_CRASHES)) {
-          put(fail(r, now, { code: 'CRASHED', message: `the runner stopped during ${(r.crashes ?? 0) + 1} runs of this task (${r.attempts} attempts); it may be what stops it (memory, a hang): retry it once the cause is fixed`, permanent: true, kind: 'permanent', at: now }));
+          await failFor(tx, r, { code: 'CRASHED', message: `the runner stopped during ${(r.crashes ?? 0) + 1} runs of this task (${r.attempts} attempts); it may be what stops it (memory, a hang): retry it once the cause is fixed`, permanent: true, kind: 'permanent', at: now }, laneFailureOf(policy, r.name), now, put);
           counts.failed++;
+          continue;
+        }
+        const batch = known.options?.batch;
+        if (batch && r.lane !== undefined) {
+          // A batch: the head and the members behind it in its lane, or, after a crash, the same members again (same key).
+          const members = (await store.index('lane').getAll(r.lane, r.batch ? undefined : batch.max + 1))
+            .filter((m) => (r.batch ? m.batch === r.batch && m.status === 'running' : m.seq === r.seq || (m.status === 'pending' && m.name === r.name && parentsDone(m) && !input.skip.has(m.id))));
+          const group = r.batch ? members : takeWhileFrom(members, r.seq, batch.max);
+          const id = r.batch ?? uuid();
+          for (const m of group) {
+            const up = claim({ ...m, batch: id }, now, owner, leaseMs);
+            put(up);
+            claimed.push(up);
+            seen.add(m.id);
+          }
           continue;
         }
         const up = claim(r, now, owner, leaseMs);

@@ -37,9 +37,9 @@ export interface RecordPage {
   readonly cursor: string | undefined;
 }
 
-export const STATUSES: readonly TaskStatus[] = ['pending', 'running', 'succeeded', 'failed', 'cancelled'];
+export const STATUSES: readonly TaskStatus[] = ['pending', 'running', 'succeeded', 'failed', 'cancelled', 'superseded'];
 const ALIVE: readonly TaskStatus[] = ['pending', 'running', 'failed'];
-const FINISHED: readonly TaskStatus[] = ['succeeded', 'cancelled'];
+const FINISHED: readonly TaskStatus[] = ['succeeded', 'cancelled', 'superseded'];
 const MAX_LIMIT = 1_000;
 
 type Db = IDBPDatabase<HalfsyncSchema>;

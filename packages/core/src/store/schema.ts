@@ -19,13 +19,13 @@ export interface HalfsyncSchema extends DBSchema {
   tasks: {
     key: number;
     value: TaskRecord;
-    indexes: { id: string; due: number; lane: string; purge: number; status: [string, number]; name: [string, number]; orderKey: [string, number] };
+    indexes: { id: string; due: number; lane: string; purge: number; status: [string, number]; name: [string, number]; orderKey: [string, number]; after: string };
   };
   quarantine: { key: number; value: QuarantinedRecord };
 }
 
 /** The current schema version. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 type UpgradeTx = IDBPTransaction<HalfsyncSchema, StoreNames<HalfsyncSchema>[], 'versionchange'>;
 type Migration = (db: IDBPDatabase<HalfsyncSchema>, tx: UpgradeTx) => Promise<void> | void;
@@ -37,7 +37,8 @@ type Migration = (db: IDBPDatabase<HalfsyncSchema>, tx: UpgradeTx) => Promise<vo
  * `quarantine` store, and fills the new fields of every record written by version 1. Version 3
  * adds the indexes a bounded client reads through: `status`, `name` and `orderKey`, each with
  * `createdAt` second, so a tab loads only what is alive and pages the rest newest first (the
- * browser builds them from the records already there: nothing is rewritten).
+ * browser builds them from the records already there: nothing is rewritten). Version 4 adds
+ * `after`, a multi-entry index from each parent id to the tasks that run after it.
  */
 export const MIGRATIONS: readonly Migration[] = [
   // 0 → 1
@@ -74,5 +75,9 @@ export const MIGRATIONS: readonly Migration[] = [
     tasks.createIndex('status', ['status', 'createdAt']);
     tasks.createIndex('name', ['name', 'createdAt']);
     tasks.createIndex('orderKey', ['orderKey', 'createdAt']);
+  },
+  // 3 → 4
+  (_db, tx) => {
+    tx.objectStore('tasks').createIndex('after', 'after', { multiEntry: true });
   },
 ];

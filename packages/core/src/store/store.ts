@@ -1,13 +1,90 @@
 import { openDB, type IDBPDatabase, type IDBPTransaction } from 'idb';
 import { HalfsyncError, storageError } from '../errors.js';
-import { cancel, requeue, type NewTaskRecord, type TaskRecord } from '../record.js';
-import type { RetentionPolicy } from '../task.js';
+import { cancel, next, requeue, type NewTaskRecord, type TaskRecord } from '../record.js';
+import { DEFAULT_RETENTION, type RetentionPolicy } from '../task.js';
+import { dependencyFailed, failDescendants, placeInLane, promote, reviveDescendants, type Put } from './chain.js';
 import { MIGRATIONS, SCHEMA_VERSION, type HalfsyncSchema } from './schema.js';
 
 /** A readwrite transaction over both stores. */
 export type Tx = IDBPTransaction<HalfsyncSchema, ('tasks' | 'quarantine')[], 'readwrite'>;
 
 const isCloneError = (error: unknown) => (error as { name?: string } | null)?.name === 'DataCloneError';
+
+/** What `TaskStore.insert` did: each record stored (or why not), and the other records it changed (those it replaced). */
+export interface Inserted {
+  readonly results: Array<TaskRecord | HalfsyncError>;
+  readonly changed: TaskRecord[];
+}
+
+/** Adds a record; a payload the browser refuses comes back as a coded error, the batch's other records keep their place. */
+function add(store: { add(value: TaskRecord): Promise<number> }, r: NewTaskRecord): Promise<TaskRecord | HalfsyncError> {
+  try {
+    return store.add(r as TaskRecord).then((seq) => ({ ...r, seq }) as TaskRecord);
+  } catch (error) {
+    // add() throws at once for a value the browser refuses (DataCloneError).
+    if (!isCloneError(error)) throw error;
+    return Promise.resolve(new HalfsyncError('PAYLOAD_NOT_CLONEABLE', `task "${r.name}": this browser refused to store the payload (${(error as Error).message})`, { cause: error }));
+  }
+}
+
+/** Inserts a record with parents or a supersede key (see `TaskStore.insert`). */
+async function insertLinked(tx: Tx, r: NewTaskRecord, retentionOf: (name: string) => RetentionPolicy, put: Put): Promise<TaskRecord | HalfsyncError> {
+  const store = tx.objectStore('tasks');
+  const now = r.createdAt;
+  if (r.after) {
+    for (const pid of r.after) {
+      const p = await store.index('id').get(pid);
+      if (!p) {
+        return new HalfsyncError('DEPENDENCY_UNKNOWN', `task "${r.name}" runs after task ${pid}, which is not stored (acknowledged or purged); nothing was stored`, { details: { id: r.id, after: pid } });
+      }
+      if (p.status === 'succeeded') r.parentResults = { ...r.parentResults, [pid]: { name: p.name, result: p.result } };
+      else if (p.status === 'failed' || p.status === 'cancelled' || p.status === 'superseded') {
+        // It may still run: retrying the parent revives it.
+        Object.assign(r, { status: 'failed', lastError: dependencyFailed(p, now) });
+        delete r.due;
+        delete r.lane;
+      }
+    }
+  }
+  if (r.supersede !== undefined && r.status === 'pending' && r.lane !== undefined) {
+    for (const m of await store.index('lane').getAll(r.lane)) {
+      if (m.status !== 'pending' || m.name !== r.name || m.supersede !== r.supersede) continue;
+      put(next(m, now, { status: 'superseded', supersededBy: r.id, lane: undefined, due: undefined, purgeAt: now + retentionOf(m.name).finishedMs }));
+      // The tasks that ran after the replaced one run after its replacement.
+      for (const c of await store.index('after').getAll(m.id)) {
+        put(next(c, now, { after: c.after!.map((x) => (x === m.id ? r.id : x)) }));
+      }
+    }
+  }
+  if (r.status === 'pending') placeInLane(r, r.lane === undefined ? undefined : await store.index('lane').getKey(r.lane));
+  return add(store, r);
+}
+
+/**
+ * Retries a failed task. One failed because a parent failed retries that parent instead (which
+ * revives it); a parent that succeeded is never run again.
+ */
+async function retryChain(tx: Tx, r: TaskRecord, now: number, put: Put, seen: Set<string>): Promise<void> {
+  if (seen.has(r.id)) return;
+  seen.add(r.id);
+  const store = tx.objectStore('tasks');
+  if (r.lastError?.code === 'DEPENDENCY_FAILED' && r.after) {
+    let parentRetried = false;
+    for (const pid of r.after) {
+      const p = await store.index('id').get(pid);
+      if (p?.status === 'failed') { await retryChain(tx, p, now, put, seen); parentRetried = true; }
+      else if (!p || p.status === 'cancelled' || p.status === 'superseded') {
+        throw new HalfsyncError('INVALID_TRANSITION', `cannot retry task "${r.name}" (${r.id}): it runs after task ${pid}, which ${p ? `was ${p.status}` : 'is gone'}; defer it again`, { details: { id: r.id, after: pid } });
+      }
+    }
+    if (parentRetried) return; // the parent's retry revived this task
+  }
+  const up = requeue(r, now);
+  if (r.orderKey !== undefined) up.lane = r.orderKey;
+  placeInLane(up, up.lane === undefined ? undefined : await store.index('lane').getKey(up.lane));
+  put(up);
+  await reviveDescendants(tx, up, now, put);
+}
 
 /**
  * Runs `body` in a fresh transaction and waits for it to commit; on any failure aborts it and
@@ -30,22 +107,7 @@ export async function inTx<T>(store: TaskStore, durability: 'strict' | 'relaxed'
   }
 }
 
-/** Sets `due` of a pending record by whether it heads its lane (`head` is the lane's first key). */
-export function placeInLane(r: TaskRecord | NewTaskRecord, head: number | undefined): void {
-  if (r.lane === undefined || r.status !== 'pending') return;
-  if (head === undefined || ('seq' in r && head === r.seq)) r.due = r.nextRunAt;
-  else delete r.due;
-}
-
-/** After records left a lane: lets its new head run. Issue after the writes that changed the lane. */
-export async function promote(tx: Tx, lane: string, now: number, changed: Map<number, TaskRecord>): Promise<void> {
-  const head = await tx.objectStore('tasks').index('lane').get(lane);
-  if (head && head.status === 'pending' && head.due === undefined) {
-    const up: TaskRecord = { ...head, due: head.nextRunAt, rev: head.rev + 1, updatedAt: now };
-    changed.set(up.seq, up);
-    await tx.objectStore('tasks').put(up);
-  }
-}
+export { placeInLane, promote } from './chain.js';
 
 /**
  * The one owner of halfsync's IndexedDB records: every state transition happens here, each in
@@ -127,41 +189,51 @@ export class TaskStore {
     }
   }
 
-  /** Commits a batch of new tasks in one transaction with strict durability, in order. */
-  insert(records: readonly NewTaskRecord[]): Promise<Array<TaskRecord | HalfsyncError>> {
-    return inTx(this, 'strict', 'storing deferred tasks', async (tx) => {
+  /**
+   * Commits a batch of new tasks in one transaction with strict durability, in order. A task with
+   * parents records the results of those that succeeded (and fails at once if one will never
+   * succeed); a task with a supersede key replaces the pending tasks of its key (latest wins).
+   */
+  insert(records: readonly NewTaskRecord[], retentionOf: (name: string) => RetentionPolicy = () => DEFAULT_RETENTION): Promise<Inserted> {
+    return inTx(this, 'strict', 'storing deferred tasks', async (tx): Promise<Inserted> => {
       const store = tx.objectStore('tasks');
-      // Which lanes already have an active task: their new tasks queue behind it.
-      const lanes = [...new Set(records.flatMap((r) => (r.lane === undefined ? [] : [r.lane])))];
-      const heads = await Promise.all(lanes.map((lane) => store.index('lane').getKey(lane)));
-      const taken = new Set<string>();
-      lanes.forEach((lane, i) => { if (heads[i] !== undefined) taken.add(lane); });
-      return Promise.all(records.map((record): Promise<TaskRecord | HalfsyncError> => {
-        const r = { ...record };
-        if (r.lane !== undefined) placeInLane(r, taken.has(r.lane) ? -1 : undefined);
-        try {
-          const added = store.add(r as TaskRecord);
+      // The common case, plain tasks: every request issued at once.
+      if (records.every((r) => r.after === undefined && r.supersede === undefined)) {
+        // Which lanes already have an active task: their new tasks queue behind it.
+        const lanes = [...new Set(records.flatMap((r) => (r.lane === undefined ? [] : [r.lane])))];
+        const heads = await Promise.all(lanes.map((lane) => store.index('lane').getKey(lane)));
+        const taken = new Set<string>();
+        lanes.forEach((lane, i) => { if (heads[i] !== undefined) taken.add(lane); });
+        const results = await Promise.all(records.map((record) => {
+          const r = { ...record };
+          if (r.lane !== undefined) placeInLane(r, taken.has(r.lane) ? -1 : undefined);
+          const added = add(store, r);
           if (r.lane !== undefined) taken.add(r.lane);
-          return added.then((seq) => ({ ...r, seq }) as TaskRecord);
-        } catch (error) {
-          // add() throws at once for a value the browser refuses (DataCloneError); the other
-          // records of the batch keep their place.
-          if (!isCloneError(error)) throw error;
-          return Promise.resolve(new HalfsyncError('PAYLOAD_NOT_CLONEABLE', `task "${r.name}": this browser refused to store the payload (${(error as Error).message})`, { cause: error }));
-        }
-      }));
+          return added;
+        }));
+        return { results, changed: [] };
+      }
+      // Chains and supersedes: one record after the other, each seeing what the last one wrote.
+      const results: Array<TaskRecord | HalfsyncError> = [];
+      const changed = new Map<number, TaskRecord>();
+      const put: Put = (x) => { changed.set(x.seq, x); void store.put(x); };
+      for (const record of records) results.push(await insertLinked(tx, { ...record }, retentionOf, put));
+      return { results, changed: [...changed.values()] };
     });
   }
 
   /**
-   * A user's operation on one task, by id: `retry` (failed → pending), `cancel` (pending →
-   * cancelled) or `acknowledge` (a finished task is deleted).
+   * A user's operation on one task, by id: `retry` (failed → pending, and the tasks that failed
+   * because of it wait for it again; a task failed by a parent retries its failed parents),
+   * `cancel` (pending → cancelled, and the tasks after it fail), `acknowledge` (a finished task is
+   * deleted), or `update` (a pending task's payload is replaced).
    */
-  async modify(id: string, op: 'retry' | 'cancel' | 'acknowledge', now: number, retention: RetentionPolicy): Promise<{ changed: TaskRecord[]; removed: string[] }> {
+  async modify(id: string, op: 'retry' | 'cancel' | 'acknowledge' | 'update', now: number, retention: RetentionPolicy, payload?: unknown): Promise<{ changed: TaskRecord[]; removed: string[] }> {
     return inTx(this, 'strict', `${op} of task ${id}`, async (tx) => {
       const store = tx.objectStore('tasks');
       const changed = new Map<number, TaskRecord>();
       const removed: string[] = [];
+      const put: Put = (r) => { changed.set(r.seq, r); void store.put(r); };
       const r = await store.index('id').get(id);
       if (!r) throw new HalfsyncError('TASK_NOT_FOUND', `no task with id "${id}"; it was never deferred here or was already acknowledged`, { details: { id } });
       const refuse = (what: string): never => {
@@ -169,21 +241,22 @@ export class TaskStore {
       };
       if (op === 'retry') {
         if (r.status !== 'failed') refuse('only failed tasks can be retried');
-        const up = requeue(r, now);
-        placeInLane(up, r.lane === undefined ? undefined : await store.index('lane').getKey(r.lane));
-        changed.set(up.seq, up);
-        await store.put(up);
+        await retryChain(tx, r, now, put, new Set());
       } else if (op === 'cancel') {
         if (r.status !== 'pending') refuse(r.status === 'running' ? 'wait for it to settle' : 'only pending tasks can be cancelled');
         const up = cancel(r, now, retention);
-        changed.set(up.seq, up);
-        await store.put(up);
+        put(up);
+        await failDescendants(tx, up, now, put);
+        if (r.lane !== undefined) await promote(tx, r.lane, now, put);
+      } else if (op === 'update') {
+        if (r.status !== 'pending') refuse(r.status === 'running' ? 'it is being sent; defer a new one (a supersede key makes it replace the last)' : 'only pending tasks can be changed');
+        put(next(r, now, { payload }));
       } else {
         if (r.status === 'pending' || r.status === 'running') refuse('cancel it or wait for it to finish first');
         removed.push(id);
         await store.delete(r.seq);
+        if (r.lane !== undefined) await promote(tx, r.lane, now, put);
       }
-      if (op !== 'retry' && r.lane !== undefined) await promote(tx, r.lane, now, changed);
       return { changed: [...changed.values()], removed };
     });
   }

@@ -1,4 +1,4 @@
-import { recordProblem, next, type TaskRecord } from '../record.js';
+import { recordProblem, next, parentsDone, type TaskRecord } from '../record.js';
 import { inTx, type TaskStore } from './store.js';
 
 // Guarantee 8, "Safe by default": a record read back is validated, and a corrupt one is
@@ -18,7 +18,7 @@ export interface SweepResult {
 
 /** Keys that are not numbers: every Date, string, binary and array key sorts after all numbers. */
 const notANumber = () => IDBKeyRange.lowerBound(new Date(-8_640_000_000_000_000));
-const STATUSES = ['pending', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+const STATUSES = ['pending', 'running', 'succeeded', 'failed', 'cancelled', 'superseded'] as const;
 
 export function sweep(s: TaskStore, now: number): Promise<SweepResult> {
   return inTx(s, 'relaxed', 'sweeping for unreadable records', async (tx) => {
@@ -46,7 +46,7 @@ export function sweep(s: TaskStore, now: number): Promise<SweepResult> {
     for (const raw of await store.index('status').getAll(IDBKeyRange.bound(['pending', -Infinity], ['pending', Infinity])) as unknown[]) {
       const r = raw as TaskRecord;
       if (strays.has(r.seq) || recordProblem(raw)) continue;
-      if (r.due === undefined && r.lane === undefined) repaired.push(next(r, now, { due: r.nextRunAt }));
+      if (r.due === undefined && r.lane === undefined && parentsDone(r)) repaired.push(next(r, now, { due: r.nextRunAt }));
     }
 
     const writes: Array<Promise<unknown>> = [];

@@ -16,7 +16,7 @@ export interface HalfsyncDevtoolsProps {
 }
 
 const COLORS: Record<TaskStatus, string> = {
-  pending: '#b7791f', running: '#2b6cb0', succeeded: '#2f855a', failed: '#c53030', cancelled: '#718096',
+  pending: '#b7791f', running: '#2b6cb0', succeeded: '#2f855a', failed: '#c53030', cancelled: '#718096', superseded: '#718096',
 };
 
 const s = {

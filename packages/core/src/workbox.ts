@@ -1,0 +1,142 @@
+import { HalfsyncError } from './errors.js';
+import { httpTask, serializeRequest, withRequestKey, type HttpTaskDefinition, type RequestBodyLimits } from './http.js';
+import type { Task } from './record.js';
+import type { HalfsyncWorker } from './worker.js';
+
+// The drop-in for Workbox's BackgroundSyncPlugin: a request that fails for lack of network is
+// deferred as an http task (5xx retried, an idempotency key on every attempt, its status in every
+// tab) and the page gets an answer of the app's choosing. Typed structurally: workbox-* is not a
+// dependency of halfsync.
+
+/** A request halfsync has deferred, as the `respond` option sees it. */
+export interface DeferredRequest {
+  /** The task, persisted; its `id` is what pages pass to `client.result(id)`. */
+  readonly task: Task;
+  /** The request that failed (its body already read). */
+  readonly request: Request;
+}
+
+/** Options of {@link deferPlugin} and {@link deferOnFailure}. */
+export interface DeferOnFailureOptions extends RequestBodyLimits {
+  /** What `serve({ tasks })` returned in this worker: the store, the channel to pages and the runner. */
+  readonly worker: HalfsyncWorker;
+  /** The http task that stores and replays the requests; it must be in `serve({ tasks })`. Default `httpTask`. */
+  readonly task?: HttpTaskDefinition;
+  /**
+   * The page's answer once the request is stored. Default {@link acceptedResponse}: a 202 whose
+   * JSON body is `{ deferred: true, id, idempotencyKey }`.
+   */
+  readonly respond?: (deferred: DeferredRequest) => Response | Promise<Response>;
+}
+
+/**
+ * A 202 Accepted saying the request was deferred: `{ deferred: true, id, idempotencyKey }` as JSON,
+ * with the task id in a `Halfsync-Task` header too.
+ */
+export function acceptedResponse({ task }: Pick<DeferredRequest, 'task'>): Response {
+  return new Response(JSON.stringify({ deferred: true, id: task.id, idempotencyKey: task.idempotencyKey }), {
+    status: 202,
+    statusText: 'Accepted',
+    headers: { 'content-type': 'application/json', 'halfsync-task': task.id },
+  });
+}
+
+/** The per-request state Workbox gives each plugin callback. */
+type PluginState = Record<string, unknown>;
+
+/** The part of a Workbox plugin (workbox-core's `WorkboxPlugin`) that {@link deferPlugin} implements. */
+export interface DeferPlugin {
+  /** Workbox calls it when the network request failed: the request is deferred. */
+  fetchDidFail(param: { request: Request; error?: unknown; state?: PluginState }): Promise<void>;
+  /** Workbox calls it when the strategy has no response: the page gets the chosen answer. */
+  handlerDidError(param: { request: Request; state?: PluginState }): Promise<Response | undefined>;
+}
+
+const STATE_KEY = 'halfsyncDeferral';
+
+/** A request the page (or the browser) cancelled is not a failure of the network: nothing to defer. */
+const aborted = (error: unknown): boolean => (error as { name?: unknown } | null)?.name === 'AbortError';
+
+/** Defers `request`; resolves with the page's answer, or undefined (and a warning) when it could not be stored. */
+async function deferRequest(request: Request, options: DeferOnFailureOptions): Promise<Response | undefined> {
+  const task = options.task ?? httpTask;
+  try {
+    const stored = await serializeRequest(request, undefined, task, options);
+    const deferred = await options.worker.defer(task, stored, withRequestKey(stored));
+    return await (options.respond ?? acceptedResponse)({ task: deferred, request });
+  } catch (error) {
+    const coded = error instanceof HalfsyncError ? `${error.code}: ${error.message}` : String(error);
+    // The page sees the network error it would have seen without halfsync; the reason is here.
+    // eslint-disable-next-line no-console
+    console.warn(`halfsync: the failed ${request.method} ${request.url} was not deferred (${coded})`);
+    return undefined;
+  }
+}
+
+/**
+ * A Workbox plugin that defers a request the network could not carry: add it to a strategy (such
+ * as `NetworkOnly`) where you used `BackgroundSyncPlugin`. The request is stored as an http task
+ * (with the checks of `deferFetch`), replayed by halfsync's runner with an `Idempotency-Key`,
+ * retried on 5xx, and shown in every tab; the page gets `respond`'s answer (a 202 by default)
+ * instead of a network error. A request that cannot be stored (another origin, a body too large)
+ * fails as it would have, with the reason in the worker's console.
+ *
+ * @example
+ * ```ts
+ * import { registerRoute } from 'workbox-routing';
+ * import { NetworkOnly } from 'workbox-strategies';
+ * import { serve } from '@halfsync/core/worker';
+ * import { deferPlugin } from '@halfsync/core/workbox';
+ * import { httpTask } from '@halfsync/core/http';
+ *
+ * const worker = serve({ tasks: [httpTask] });
+ * registerRoute(/\/api\//, new NetworkOnly({ plugins: [deferPlugin({ worker })] }), 'POST');
+ * ```
+ */
+export function deferPlugin(options: DeferOnFailureOptions): DeferPlugin {
+  return {
+    async fetchDidFail({ request, error, state }) {
+      if (aborted(error)) return;
+      const answer = deferRequest(request, options);
+      if (state) state[STATE_KEY] = answer;
+      await answer;
+    },
+    async handlerDidError({ state }) {
+      const answer = state?.[STATE_KEY] as Promise<Response | undefined> | undefined;
+      return answer ? await answer : undefined;
+    },
+  };
+}
+
+/** The part of a service worker's `FetchEvent` that {@link deferOnFailure} uses. */
+export interface FetchEventLike {
+  readonly request: Request;
+}
+
+/**
+ * For a `fetch` listener without Workbox: sends the request, and when the network cannot carry it,
+ * defers it as {@link deferPlugin} does and answers with `respond`'s response (a 202 by default).
+ * Responses from the server, errors included, pass through unchanged.
+ *
+ * @example
+ * ```ts
+ * const worker = serve({ tasks });
+ * self.addEventListener('fetch', (event) => {
+ *   if (event.request.method === 'POST' && new URL(event.request.url).pathname.startsWith('/api/')) {
+ *     event.respondWith(deferOnFailure(event, { worker, task: api }));
+ *   }
+ * });
+ * ```
+ */
+export async function deferOnFailure(event: FetchEventLike, options: DeferOnFailureOptions): Promise<Response> {
+  // The copy to store is taken before the body is sent.
+  const copy = event.request.clone();
+  try {
+    return await fetch(event.request);
+  } catch (error) {
+    if (aborted(error)) throw error;
+    const answer = await deferRequest(copy, options);
+    if (answer) return answer;
+    throw error;
+  }
+}
