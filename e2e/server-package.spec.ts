@@ -86,7 +86,8 @@ const hsOf = (page: Page) => ({
 });
 
 test('a worker killed mid-request: the retry is answered from the record, the effect applies once, and the task\'s result is the original response', async ({ page }) => {
-  await page.goto(`${base}/`);
+  // A 6 s lease: the fresh worker's retry comes seconds after the first attempt's handler (1 s) has finished.
+  await page.goto(`${base}/?leaseMs=6000`);
   const hs = hsOf(page);
   expect(await hs.ready()).toBe('sync');
   const kit = await halfsyncKit(page);
@@ -96,7 +97,7 @@ test('a worker killed mid-request: the retry is answered from the record, the ef
   // Killed while the server is still handling the first attempt: the page never sees that answer.
   await kit.stopWorker({ when: () => until(() => arrived.length === 1, 'the first attempt') });
   // The page notices the orphaned lease and wakes a fresh worker, which sends the request again.
-  const task = await kit.waitForTask(id, 'succeeded', { timeoutMs: 20_000 });
+  const task = await kit.waitForTask(id, 'succeeded', { timeoutMs: 30_000 });
   const key = task.idempotencyKey;
 
   expect(arrived).toEqual([key, key]);
