@@ -240,14 +240,23 @@ export function createIdempotencyLayer<Tx = never, Out = never>(options: Idempot
   }
 
   function heartbeat(claim: ClaimRef): () => void {
+    // A renewal still in flight when the handler ends finds the record completed: that is no lost lock.
+    let running = true;
     const timer = setInterval(() => {
       store.renew(claim, clock() + lockMs).then(
-        (held) => { if (!held) report('LOCK_LOST', `the claim on key "${claim.key}" was taken over while its handler ran; raise lockTimeoutMs above the store's longest stall`, undefined, { key: claim.key }); },
-        (error: unknown) => report('STORE_UNAVAILABLE', `renewing the claim on key "${claim.key}" failed`, error, { key: claim.key }),
+        (held) => {
+          if (!held && running) report('LOCK_LOST', `the claim on key "${claim.key}" was taken over while its handler ran; raise lockTimeoutMs above the store's longest stall`, undefined, { key: claim.key });
+        },
+        (error: unknown) => {
+          if (running) report('STORE_UNAVAILABLE', `renewing the claim on key "${claim.key}" failed`, error, { key: claim.key });
+        },
       );
     }, Math.max(50, Math.floor(lockMs / 3)));
     (timer as { unref?: () => void }).unref?.();
-    return () => clearInterval(timer);
+    return () => {
+      running = false;
+      clearInterval(timer);
+    };
   }
 
   function contextFor(claim: RunningRecord | undefined) {

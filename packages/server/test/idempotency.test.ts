@@ -178,6 +178,17 @@ describe('the same key while the first request runs', () => {
     expect(runs).toBe(1);
   });
 
+  it('reports no lost lock for a renewal that settles after the handler finished', async () => {
+    const inner = memoryStore();
+    // Renewals that take longer than the handler: the one in flight settles after the record completed.
+    const store: typeof inner = { ...inner, renew: (claim, until) => new Promise((r) => setTimeout(r, 150)).then(() => inner.renew(claim, until)) };
+    const errors: string[] = [];
+    const handle = layer(async () => { await new Promise((r) => setTimeout(r, 80)); return new Response('ok', { status: 201 }); }, { store, lockTimeoutMs: 150, onError: (e) => errors.push(e.code) });
+    expect((await handle(request('/x', { key: 'k' }))).status).toBe(201);
+    await new Promise((r) => setTimeout(r, 250));
+    expect(errors).toEqual([]);
+  });
+
   it('takes over a claim whose server died (no renewal) once its lock has passed, and not before', async () => {
     let now = 1_000_000;
     const store = memoryStore();

@@ -13,8 +13,8 @@ export type NodeHandler = (req: IncomingMessage, res: ServerResponse, next?: (er
 
 /**
  * The layer as Express, Connect or node:http middleware. It guards what comes after it: the handlers'
- * response (whatever they write: `res.json`, `res.send`, `res.end`, a pipe) is held until it is recorded,
- * then sent. Mount it before or after a body parser: it fingerprints `req.body` if a parser set it, and
+ * response (whatever they write: `res.json`, `res.send`, `res.end`, a pipe) is held in memory until it is
+ * recorded, then sent, so guard requests whose responses are records, not streams. Mount it before or after a body parser: it fingerprints `req.body` if a parser set it, and
  * otherwise reads the raw body and puts it back for whatever reads it next.
  *
  * In a handler, {@link idempotencyOf} gives the request's key and the transactional mode.
