@@ -11,6 +11,7 @@ export default defineConfig({
     alias: {
       '@halfsync/core/worker': src('./packages/core/src/worker.ts'),
       '@halfsync/core/http': src('./packages/core/src/http.ts'),
+      '@halfsync/core/workbox': src('./packages/core/src/workbox.ts'),
       '@halfsync/core/testing': src('./packages/core/src/testing/index.ts'),
       '@halfsync/core': src('./packages/core/src/index.ts'),
     },

@@ -23,6 +23,7 @@ const LIMIT = { page: 16_500, worker: 10_200 };
 const alias = {
   '@halfsync/core/worker': src('packages/core/src/worker.ts'),
   '@halfsync/core/http': src('packages/core/src/http.ts'),
+  '@halfsync/core/workbox': src('packages/core/src/workbox.ts'),
   '@halfsync/core': src('packages/core/src/index.ts'),
 };
 
@@ -132,6 +133,7 @@ const breakdown = (name, chunks) => {
   if (s.brotli > LIMIT.worker) problems.push(`the worker entry is ${s.brotli} B brotli, over its limit of ${LIMIT.worker} B`);
 }
 row('http entry', sum(await bundle({ entry: src('packages/core/src/http.ts') })), 'createHttpTask, deferFetch, httpTask');
+row('workbox entry (worker side, with the http task)', sum(await bundle({ entry: src('packages/core/src/workbox.ts') })), 'deferPlugin, deferOnFailure; serve() is the worker entry');
 row('testing entry (separate, not in the page entry)', sum(await bundle({ entry: src('packages/core/src/testing/index.ts'), external: [/^playwright/] })), '');
 
 // ---- for scale -------------------------------------------------------------------------------

@@ -1,0 +1,181 @@
+// The worker's side of deferral (serve().defer, used by the Workbox plugin and deferOnFailure) and
+// its answers to pages, in Node with fake-indexeddb and a stand-in for the service worker's scope.
+import 'fake-indexeddb/auto';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { defineTask } from '../src/task.js';
+import { createHttpTask, type StoredRequest } from '../src/http.js';
+import { serve, type HalfsyncWorker } from '../src/worker.js';
+import { acceptedResponse, deferOnFailure, deferPlugin } from '../src/workbox.js';
+import { TaskStore } from '../src/store/store.js';
+import type { ChannelMessage } from '../src/channel.js';
+import type { TaskRecord } from '../src/record.js';
+import { freshDb } from './helpers.js';
+
+type Listener = (event: unknown) => void;
+const g = globalThis as unknown as Record<string, unknown>;
+const cleanups: Array<() => void> = [];
+afterEach(() => { while (cleanups.length) cleanups.pop()!(); vi.restoreAllMocks(); });
+
+/** Installs a stand-in service-worker scope on globalThis for serve(); undone after each test. */
+function workerScope({ sync = true } = {}) {
+  const listeners = new Map<string, Listener[]>();
+  const tags: string[] = [];
+  const saved = { registration: g.registration, clients: g.clients, addEventListener: g.addEventListener };
+  g.registration = sync ? { sync: { register: async (tag: string) => { tags.push(tag); } } } : {};
+  g.clients = { matchAll: async () => [] };
+  g.addEventListener = (type: string, fn: Listener) => { listeners.set(type, [...(listeners.get(type) ?? []), fn]); };
+  cleanups.push(() => Object.assign(g, saved));
+  /** Sends a page's request to the worker's message listener; resolves with its reply. */
+  const ask = (data: unknown) => new Promise<unknown>((resolve) => {
+    const event = { data, ports: [{ postMessage: resolve }], source: null, waitUntil: (p: Promise<unknown>) => void p };
+    for (const fn of listeners.get('message') ?? []) fn(event);
+  });
+  return { tags, ask };
+}
+
+/** Every message on the database's BroadcastChannel, as a page hears them. */
+function hear(db: string): ChannelMessage[] {
+  const heard: ChannelMessage[] = [];
+  const channel = new BroadcastChannel(`halfsync:${db}`);
+  channel.onmessage = (e: MessageEvent<ChannelMessage>) => heard.push(e.data);
+  cleanups.push(() => channel.close());
+  return heard;
+}
+
+const stored = async (db: string): Promise<TaskRecord[]> => {
+  const store = new TaskStore(db);
+  cleanups.push(() => store.close());
+  return (await store.db()).getAll('tasks');
+};
+const until = async (check: () => boolean, what: string) => {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!check()) throw new Error(`timed out waiting for ${what}`);
+};
+
+const note = defineTask('note', { run: async (n: { text: string }) => n.text });
+
+describe('serve().defer', () => {
+  it('commits the defers of one tick in one batch, tells every tab, and wakes the runner with a Background Sync', async () => {
+    const db = freshDb();
+    const scope = workerScope();
+    const heard = hear(db);
+    const worker = serve({ tasks: [note], dbName: db, drainOnStart: false });
+    const [a, b] = await Promise.all([worker.defer(note, { text: 'a' }), worker.defer(note, { text: 'b' }, { orderKey: 'notes' })]);
+    expect([a.status, b.status]).toEqual(['pending', 'pending']);
+    expect(b.orderKey).toBe('notes');
+    expect((await stored(db)).map((r) => r.payload)).toEqual([{ text: 'a' }, { text: 'b' }]);
+    await until(() => heard.some((m) => m.t === 'changed'), 'the change on the channel');
+    const changed = heard.filter((m): m is Extract<ChannelMessage, { t: 'changed' }> => m.t === 'changed');
+    expect(changed).toHaveLength(1);
+    expect(changed[0]!.tasks.map((t) => t.id)).toEqual([a.id, b.id]);
+    expect(scope.tags).toHaveLength(1);
+    expect(scope.tags[0]).toMatch(new RegExp(`^halfsync:${db}:`));
+  });
+
+  it('drains at once where there is no Background Sync', async () => {
+    const db = freshDb();
+    workerScope({ sync: false });
+    const worker = serve({ tasks: [note], dbName: db, drainOnStart: false });
+    const task = await worker.defer(note, { text: 'now' });
+    await until(() => worker.lastDrain !== undefined && worker.lastDrain.succeeded === 1, 'the drain');
+    expect((await stored(db)).find((r) => r.id === task.id)?.status).toBe('succeeded');
+  });
+
+  it('refuses bad input as a page would, and stores nothing', async () => {
+    const db = freshDb();
+    workerScope();
+    const worker = serve({ tasks: [note], dbName: db, drainOnStart: false });
+    const other = defineTask('other', { run: async () => undefined });
+    await expect(worker.defer(other, undefined)).rejects.toMatchObject({ code: 'UNKNOWN_TASK' });
+    await expect(worker.defer(note, { text: 'x', later: () => 1 } as unknown as { text: string })).rejects.toMatchObject({ code: 'PAYLOAD_NOT_CLONEABLE' });
+    expect(await stored(db)).toHaveLength(0);
+  });
+});
+
+describe('the worker’s answers to pages', () => {
+  it('answers a request it could not serve with a documented code, never an undocumented one', async () => {
+    const db = freshDb();
+    const scope = workerScope();
+    serve({ tasks: [note], dbName: db, drainOnStart: false });
+    const saved = g.indexedDB;
+    g.indexedDB = { open() { throw new TypeError('the storage backend went away'); } };
+    cleanups.push(() => { g.indexedDB = saved; });
+    const reply = await scope.ask({ halfsync: 1, op: 'status', db });
+    expect(reply).toMatchObject({ ok: false, code: 'WORKER_UNAVAILABLE', message: expect.stringMatching(/status request .*the storage backend went away/) });
+    expect(await scope.ask({ halfsync: 1, op: 'jump', db })).toMatchObject({ ok: false, code: 'INVALID_OPTIONS' });
+  });
+});
+
+describe('the Workbox plugin and deferOnFailure', () => {
+  const origin = 'http://127.0.0.1:9';
+  const api = createHttpTask({ name: 'api', allowOrigins: [origin] });
+  const setup = (): { db: string; worker: HalfsyncWorker } => {
+    const db = freshDb();
+    workerScope();
+    return { db, worker: serve({ tasks: [api], dbName: db, drainOnStart: false }) };
+  };
+  const post = (path: string, headers: Record<string, string> = {}) =>
+    new Request(`${origin}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"n":1}' });
+
+  it('defers a request the network could not carry and answers 202 with the task', async () => {
+    const { db, worker } = setup();
+    const plugin = deferPlugin({ worker, task: api });
+    const state: Record<string, unknown> = {};
+    await plugin.fetchDidFail({ request: post('/api/orders', { 'idempotency-key': 'order-7' }), error: new TypeError('Failed to fetch'), state });
+    const res = await plugin.handlerDidError({ request: post('/api/orders'), state });
+    expect(res?.status).toBe(202);
+    const body = (await res!.json()) as { deferred: boolean; id: string; idempotencyKey: string };
+    expect(body).toMatchObject({ deferred: true, idempotencyKey: 'order-7' });
+    const [record] = await stored(db);
+    expect(record).toMatchObject({ id: body.id, name: 'api', idempotencyKey: 'order-7', status: 'pending' });
+    expect((record!.payload as StoredRequest).url).toBe(`${origin}/api/orders`);
+    expect(new TextDecoder().decode(((record!.payload as StoredRequest).body as { bytes: ArrayBuffer }).bytes)).toBe('{"n":1}');
+  });
+
+  it('answers with the app’s own response when asked', async () => {
+    const { worker } = setup();
+    const plugin = deferPlugin({ worker, task: api, respond: ({ task }) => Response.json({ queued: task.id }, { status: 200 }) });
+    const state: Record<string, unknown> = {};
+    await plugin.fetchDidFail({ request: post('/api/orders'), state });
+    const res = await plugin.handlerDidError({ request: post('/api/orders'), state });
+    expect(res?.status).toBe(200);
+    expect(await res!.json()).toMatchObject({ queued: expect.any(String) });
+  });
+
+  it('leaves the error as it was for a request it cannot store, and says why in the console', async () => {
+    const { db, worker } = setup();
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const plugin = deferPlugin({ worker, task: api });
+    const state: Record<string, unknown> = {};
+    await plugin.fetchDidFail({ request: new Request('http://elsewhere.example/api', { method: 'POST', body: 'x' }), state });
+    expect(await plugin.handlerDidError({ request: post('/api/orders'), state })).toBeUndefined();
+    expect(warn.mock.calls[0]?.[0]).toMatch(/not deferred \(ORIGIN_NOT_ALLOWED/);
+    // A request the page cancelled is not deferred at all; a handler error without a failed fetch neither.
+    const cancelled: Record<string, unknown> = {};
+    await plugin.fetchDidFail({ request: post('/api/orders'), error: new DOMException('aborted', 'AbortError'), state: cancelled });
+    expect(await plugin.handlerDidError({ request: post('/api/orders'), state: cancelled })).toBeUndefined();
+    expect(await plugin.handlerDidError({ request: post('/api/orders'), state: {} })).toBeUndefined();
+    expect(await stored(db)).toHaveLength(0);
+  });
+
+  it('deferOnFailure: passes the server’s answers through, defers what the network could not carry', async () => {
+    const { db, worker } = setup();
+    const fetchMock = vi.spyOn(globalThis, 'fetch');
+    fetchMock.mockResolvedValueOnce(new Response('busy', { status: 503 }));
+    const through = await deferOnFailure({ request: post('/api/orders') }, { worker, task: api });
+    expect(through.status).toBe(503);
+    fetchMock.mockRejectedValueOnce(new TypeError('Failed to fetch'));
+    const deferred = await deferOnFailure({ request: post('/api/orders') }, { worker, task: api });
+    expect(deferred.status).toBe(202);
+    expect(deferred.headers.get('halfsync-task')).toBe((await stored(db))[0]?.id);
+    fetchMock.mockRejectedValueOnce(new DOMException('aborted', 'AbortError'));
+    await expect(deferOnFailure({ request: post('/api/orders') }, { worker, task: api })).rejects.toMatchObject({ name: 'AbortError' });
+    expect(await stored(db)).toHaveLength(1);
+  });
+
+  it('acceptedResponse is a 202 naming the task', async () => {
+    const res = acceptedResponse({ task: { id: 't1', idempotencyKey: 'k1' } as Parameters<typeof acceptedResponse>[0]['task'] });
+    expect([res.status, res.headers.get('content-type')]).toEqual([202, 'application/json']);
+    expect(await res.json()).toEqual({ deferred: true, id: 't1', idempotencyKey: 'k1' });
+  });
+});
