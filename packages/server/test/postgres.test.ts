@@ -241,8 +241,9 @@ describe('several server processes sharing one database', () => {
 const CRASH_LOCK_MS = 2_500;
 
 describe('a server killed between the effect and the record (SIGKILL, as a power cut)', () => {
-  const sqliteDir = mkdtempSync(join(tmpdir(), 'halfsync-server-crash-'));
-  afterAll(() => rmSync(sqliteDir, { recursive: true, force: true }));
+  let sqliteDir: string;
+  beforeAll(() => { sqliteDir = mkdtempSync(join(tmpdir(), 'halfsync-server-crash-')); });
+  afterAll(() => { if (sqliteDir) rmSync(sqliteDir, { recursive: true, force: true }); });
   let n = 0;
 
   const stores = {

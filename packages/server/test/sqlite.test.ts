@@ -4,14 +4,15 @@ import Database from 'better-sqlite3';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HalfsyncServerError, idempotent, jsonReply, type Reply } from '@halfsync/server';
 import { sqliteStore, type SqliteStore } from '@halfsync/server/sqlite';
 import { serve, type Running } from './support/http.js';
 import { expectAppliedOnce, expectNoneLost, storm, tally } from './support/storm.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'halfsync-server-sqlite-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let dir: string;
+beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'halfsync-server-sqlite-')); });
+afterAll(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
 let files = 0;
 const freshFile = () => join(dir, `db-${++files}`, 'keys.db');
 

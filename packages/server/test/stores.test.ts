@@ -2,13 +2,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
 import { memoryStore } from '@halfsync/server';
 import { sqliteStore } from '@halfsync/server/sqlite';
 import { storeContract } from './support/contract.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'halfsync-server-stores-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let dir: string;
+beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'halfsync-server-stores-')); });
+afterAll(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
 let n = 0;
 
 storeContract('memoryStore', async () => memoryStore());
