@@ -13,6 +13,8 @@ export type ChannelMessage =
   | { readonly t: 'wake'; readonly networkBack?: boolean }
   /** A runner renewed the leases of the tasks it runs (no payload travels). */
   | { readonly t: 'leases'; readonly leases: ReadonlyArray<{ readonly id: string; readonly rev: number; readonly leaseUntil: number }> }
+  /** Someone signed in or out (`owner` undefined): sent before the change commits, and again after (`committed`). */
+  | { readonly t: 'owner'; readonly owner: string | undefined; readonly committed: boolean }
   /** A runner's drain failed; pages show it (`lastError`) until a drain succeeds. */
   | { readonly t: 'error'; readonly code: string; readonly message: string };
 

@@ -7,6 +7,7 @@ import { choosePath, askWorker, serviceWorkerProblem, type ClientMode, type Serv
 import { requestPersistence } from './persistence.js';
 import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
 import { countTasks, loadAlive, queryTasks, recordById, type PageOptions, type TaskQuery } from './store/query.js';
+import { purgeOwner, setOwner } from './store/owner.js';
 import { TaskStore } from './store/store.js';
 import { taskRegistry, DEFAULT_RETENTION, type AnyTaskDefinition, type TaskDefinition } from './task.js';
 import type { PageRunner } from './page-runner.js';
@@ -135,6 +136,27 @@ export interface HalfsyncClient {
   drain(): Promise<DrainSummary>;
   /** Records moved aside because they could not be read. */
   quarantined(): Promise<Array<{ seq: number; reason: string; at: number; record: unknown }>>;
+  /** Who is signed in (the id given to `signIn`), undefined when signed out; the same in every tab and the worker. */
+  readonly owner: string | undefined;
+  /**
+   * Signs a user in: from now on every defer records them as its owner, and only their tasks run
+   * (in every tab and in the worker, which reads it from IndexedDB with every tab closed). Another
+   * user's tasks wait, held, until that user signs in again.
+   */
+  signIn(owner: string): Promise<void>;
+  /**
+   * Signs the current user out. Their unfinished tasks are kept (default) and run when they sign
+   * in again on this browser, never for anyone else; with `discard: true` they are deleted now,
+   * payloads, results and quarantined records included. No task of theirs starts after this is
+   * called; one running already finishes.
+   */
+  signOut(options?: { discard?: boolean }): Promise<void>;
+  /**
+   * Deletes every task of `owner` (undefined: of work deferred signed out), whatever its status,
+   * with its payload, result and quarantined records; `{ everyone: true }` deletes everything:
+   * "delete my data on this device".
+   */
+  purge(options: { owner: string | undefined } | { everyone: true }): Promise<void>;
   /** Stops listening, releases the page runner and closes the database. */
   close(): void;
 }
@@ -147,6 +169,7 @@ class Client implements HalfsyncClient {
   mode: ClientMode = 'starting';
   modeReason: HalfsyncError | undefined;
   lastError: HalfsyncError | undefined;
+  owner: string | undefined;
   readonly ready: Promise<ClientMode>;
   readonly persistentStorage: Promise<boolean>;
 
@@ -169,6 +192,7 @@ class Client implements HalfsyncClient {
   private runner: Promise<PageRunner> | undefined;
   private readonly cleanup: Array<() => void> = [];
   private readonly loading: Promise<void>;
+  private ownerSet = false;
 
   constructor(private readonly options: ClientOptions) {
     if (typeof options !== 'object' || options === null) badOption('createClient needs an options object with a tasks array');
@@ -204,6 +228,7 @@ class Client implements HalfsyncClient {
   defer<Payload, Result>(task: TaskDefinition<Payload, Result>, payload: Payload, options: DeferOptions = {}): DeferHandle<Result> {
     if (this.closed) throw closedError();
     const record = buildRecord(this.registry, task, payload, options, this.now(), this.maxPayloadBytes, (id) => this.model.get(id) !== undefined);
+    if (this.owner !== undefined) record.owner = this.owner;
     // The same key while a task of it is alive: that task, not a second one.
     if (options && typeof options === 'object' && options.idempotencyKey !== undefined) {
       const twin = this.aliveWithKey(record.name, record.idempotencyKey);
@@ -283,6 +308,53 @@ class Client implements HalfsyncClient {
       setTimeout(() => this.waker.wake(), 0);
       this.post({ t: 'changed', tasks: views, removed: [] });
     }
+  }
+
+  // ---- owners ------------------------------------------------------------------------------
+
+  signIn(owner: string): Promise<void> {
+    if (typeof owner !== 'string' || owner.length === 0 || owner.length > 200) {
+      return Promise.reject(new HalfsyncError('INVALID_OPTIONS', `signIn() needs the user's id: a non-empty string of at most 200 characters, got ${typeof owner === 'string' ? `${owner.length} characters` : typeof owner}`));
+    }
+    return this.changeOwner(owner, false);
+  }
+
+  signOut(options: { discard?: boolean } = {}): Promise<void> {
+    if (typeof options !== 'object' || options === null || (options.discard !== undefined && typeof options.discard !== 'boolean')) {
+      return Promise.reject(new HalfsyncError('INVALID_OPTIONS', 'signOut() takes { discard?: boolean }'));
+    }
+    return this.changeOwner(undefined, options.discard === true);
+  }
+
+  private async changeOwner(owner: string | undefined, discard: boolean): Promise<void> {
+    if (this.closed) throw closedError();
+    // Defers from now record the new owner; every runner stops starting the previous owner's tasks
+    // before the change commits.
+    this.owner = owner;
+    this.ownerSet = true;
+    this.model.changed(true);
+    this.post({ t: 'owner', owner, committed: false });
+    void this.runner?.then((r) => r.ownerChanged(owner));
+    await this.loading.catch(() => {});
+    // The defers of this tick commit first, under the owner they were made by.
+    while (this.batch.length > 0) await new Promise((r) => setTimeout(r, 0));
+    const { changed, removed } = await setOwner(this.store, owner, this.now(), discard);
+    const views = this.model.apply(changed, removed, true);
+    this.post({ t: 'owner', owner, committed: true });
+    if (views.length > 0 || removed.length > 0) this.post({ t: 'changed', tasks: views, removed });
+    this.waker.wake({ fresh: true });
+  }
+
+  async purge(options: { owner: string | undefined } | { everyone: true }): Promise<void> {
+    if (this.closed) throw closedError();
+    if (typeof options !== 'object' || options === null || !('everyone' in options || 'owner' in options)) {
+      throw new HalfsyncError('INVALID_OPTIONS', 'purge() takes { owner } (undefined: work deferred signed out) or { everyone: true }');
+    }
+    await this.loading.catch(() => {});
+    const everyone = 'everyone' in options && options.everyone === true;
+    const { changed, removed } = await purgeOwner(this.store, everyone ? null : (options as { owner: string | undefined }).owner, this.now());
+    const views = this.model.apply(changed, removed, true);
+    if (views.length > 0 || removed.length > 0) this.post({ t: 'changed', tasks: views, removed });
   }
 
   // ---- reading -----------------------------------------------------------------------------
@@ -389,7 +461,11 @@ class Client implements HalfsyncClient {
 
   /** Loads what is alive and the window of recent finished tasks; quarantines what cannot be read. */
   private async load(): Promise<void> {
-    const { records, bad } = await loadAlive(await this.store.db(), this.options.recentFinished ?? 100);
+    const db = await this.store.db();
+    const signedIn = (await db.get('state', 'owner'))?.value;
+    // A signIn() made before the load finished wins over what was stored.
+    if (!this.ownerSet) this.owner = typeof signedIn === 'string' ? signedIn : undefined;
+    const { records, bad } = await loadAlive(db, this.options.recentFinished ?? 100);
     if (bad.length > 0) await this.store.quarantine(bad, this.now());
     this.model.apply(records.filter((r) => !this.removedEarly.has(r.id)), [], false);
     this.loaded = true;
@@ -428,7 +504,8 @@ class Client implements HalfsyncClient {
   }
 
   private pageRunner(): Promise<PageRunner> {
-    this.runner ??= import('./page-runner.js').then(({ PageRunner }) => new PageRunner({
+    if (this.runner) return this.runner;
+    const loading: Promise<PageRunner> = import('./page-runner.js').then(({ PageRunner }) => new PageRunner({
       store: this.store, tasks: this.registry, post: (m) => this.post(m),
       concurrency: this.options.concurrency, leaseMs: this.options.leaseMs, now: this.now, online: this.options.online,
       autoRun: this.options.autoRun !== false,
@@ -447,7 +524,7 @@ class Client implements HalfsyncClient {
       // The chunk could not be loaded (offline before it was cached, or gone after a deploy). The
       // work stays queued: say so with a code, and let the next wake (a defer, `online`, the tab
       // shown again, drain()) import it again. What callers get meanwhile runs nothing.
-      this.runner = undefined;
+      if (this.runner === loading) this.runner = undefined;
       const reason = new HalfsyncError(
         'RUNNER_UNAVAILABLE',
         `the page runner (page-runner.js, loaded only when this page runs the tasks) could not be loaded (${(error as Error)?.message ?? String(error)}); the tasks stay queued and the next wake loads it again. Precache the app's script chunks with the app shell so that it loads offline`,
@@ -457,7 +534,8 @@ class Client implements HalfsyncClient {
       const idle = { wake() {}, wakeIfLeader() {}, close() {}, drainNow: () => Promise.reject(reason) };
       return idle as unknown as PageRunner;
     });
-    return this.runner;
+    this.runner = loading;
+    return loading;
   }
 
   private post(message: ChannelMessage): void {
@@ -471,6 +549,11 @@ class Client implements HalfsyncClient {
     } else if (m.t === 'leases') this.model.renewLeases(m.leases);
     else if (m.t === 'drained') { this.setLastError(undefined); this.waker.drained(m.summary); }
     else if (m.t === 'error') this.setLastError(new HalfsyncError(m.code as HalfsyncError['code'], m.message));
+    else if (m.t === 'owner') {
+      this.owner = m.owner;
+      this.model.changed(false);
+      void this.runner?.then((r) => r.ownerChanged(m.owner));
+    }
     else if (m.t === 'wake' && this.mode === 'page' && this.options.autoRun !== false) void this.pageRunner().then((r) => r.wakeIfLeader(m.networkBack === true));
   }
 

@@ -172,5 +172,5 @@ export const provisional = (r: NewTaskRecord): Task => Object.freeze({
   id: r.id, seq: undefined, name: r.name, payload: r.payload, status: r.status, attempts: 0, unreachable: 0, createdAt: r.createdAt,
   updatedAt: r.updatedAt, nextRunAt: r.nextRunAt, leaseUntil: undefined, orderKey: r.orderKey,
   idempotencyKey: r.idempotencyKey, lastError: undefined, result: undefined, rev: r.rev,
-  after: r.after, meta: r.meta, supersede: r.supersede, supersededBy: undefined,
+  after: r.after, meta: r.meta, supersede: r.supersede, supersededBy: undefined, owner: r.owner,
 });

@@ -93,6 +93,10 @@ export class Executor {
   private wasOffline = false;
   /** Whether this executor has swept the store for records no index reaches (once per runner). */
   private swept = false;
+  /** Who is signed in, as last read from the store or told by a page (only their tasks start). */
+  private signedIn: string | undefined;
+  /** An owner a page announced and no step has read from the store yet (it wins over what the store said before). */
+  private announced: { owner: string | undefined } | undefined;
 
   constructor(private readonly options: ExecutorOptions) {
     this.concurrency = options.concurrency ?? 4;
@@ -153,7 +157,7 @@ export class Executor {
       const key = r.batch ?? r.id;
       inflight.set(key, unit);
       totals.ran += members.length;
-      const base = { attempt: Math.max(...members.map((m) => m.attempts)), signal: controller.signal, lastChance, orderKey: r.orderKey, createdAt: r.createdAt };
+      const base = { attempt: Math.max(...members.map((m) => m.attempts)), signal: controller.signal, lastChance, orderKey: r.orderKey, createdAt: r.createdAt, owner: r.owner };
       void (async () => {
         let outcomes: Outcome[];
         const failed = (error: unknown): Outcome => (controller.signal.reason === SHUTDOWN ? { kind: 'release' } : classify(error, this.now(), this.online()));
@@ -171,6 +175,7 @@ export class Executor {
             const ctx: TaskContext = {
               ...base, id: r.id, idempotencyKey: r.idempotencyKey, meta: r.meta,
               parentResults: parents.map((id) => r.parentResults?.[id]?.result),
+              parents: Object.fromEntries(parents.map((id) => [id, r.parentResults?.[id]?.result])),
               resultOf: <P, R>(t: TaskDefinition<P, R>) => parents.map((id) => r.parentResults?.[id]).find((x) => x?.name === t.name)?.result as R | undefined,
             };
             outcomes = [{ kind: 'ok', result: await def.options.run(r.payload, ctx) }];
@@ -191,10 +196,16 @@ export class Executor {
       while (first.batch !== undefined && ready[0]?.batch === first.batch) unit.push(ready.shift()!);
       return unit;
     };
-    // Offline, nothing new starts: a try now could only fail, and would tell nobody anything.
+    // Offline, nothing new starts: a try now could only fail, and would tell nobody anything. A
+    // task of someone no longer signed in never starts: it goes back, held for its owner.
     const fill = () => {
-      while (stopped === 'idle' && inflight.size < this.concurrency && ready.length > 0 && this.online()) start(takeUnit());
+      while (stopped === 'idle' && inflight.size < this.concurrency && ready.length > 0 && this.online()) {
+        const unit = takeUnit();
+        if (unit[0]!.owner !== this.signedIn) unit.forEach(release);
+        else start(unit);
+      }
     };
+
     const release = (r: TaskRecord) => settled.push({ seq: r.seq, owner: this.owner, outcome: { kind: 'release' } });
 
     try {
@@ -212,6 +223,8 @@ export class Executor {
           inspect: idle, countDue: idle && !claiming, reviveWithinMs: revive && !offline ? this.reviveWithinMs : undefined,
         });
         if (!offline && revive) { revive = false; this.wasOffline = false; }
+        if (this.announced && this.announced.owner === out.owner) this.announced = undefined;
+        this.signedIn = this.announced ? this.announced.owner : out.owner;
         for (const key of Object.keys(totals) as (keyof typeof totals)[]) if (key !== 'ran') totals[key] += out[key];
         if (out.changed.length > 0 || out.removed.length > 0) onChange?.(out.changed, out.removed);
         if (claiming) ready.push(...out.claimed);
@@ -239,6 +252,15 @@ export class Executor {
       signal?.removeEventListener('abort', onAbort);
       for (const u of inflight.values()) u.controller.abort(SHUTDOWN);
     }
+  }
+
+  /**
+   * A page signed someone in or out: from now on only their tasks start (the claimed ones of the
+   * previous owner go back, held). Told before the change is committed, so none starts after it.
+   */
+  ownerChanged(owner: string | undefined): void {
+    this.announced = { owner };
+    this.signedIn = owner;
   }
 
   private async renew(inflight: Map<string, Unit>, ready: readonly TaskRecord[]): Promise<void> {

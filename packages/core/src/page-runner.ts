@@ -95,6 +95,11 @@ export class PageRunner {
     return summary;
   }
 
+  /** Someone signed in or out: only their tasks start from now on. */
+  ownerChanged(owner: string | undefined): void {
+    this.executor.ownerChanged(owner);
+  }
+
   /** Stops draining and gives up the runner lock. */
   close(): void {
     clearTimeout(this.retryTimer);

@@ -78,10 +78,12 @@ export interface Task<Payload = unknown, Result = unknown> {
   readonly supersede: string | undefined;
   /** The task that replaced this one (status `superseded`). */
   readonly supersededBy: string | undefined;
+  /** Whose action it was (the id given to `signIn`), undefined for work deferred signed out: it runs only while that owner is signed in. */
+  readonly owner: string | undefined;
 }
 
 /** The stored record: a {@link Task} plus the executor's bookkeeping. Only the modules of `store/` write it. */
-export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey' | 'lastError' | 'result' | 'unreachable' | 'after' | 'meta' | 'supersede' | 'supersededBy'> {
+export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey' | 'lastError' | 'result' | 'unreachable' | 'after' | 'meta' | 'supersede' | 'supersededBy' | 'owner'> {
   /** The primary key, given by IndexedDB's key generator at commit. */
   seq: number;
   // Absent rather than undefined when unset: an absent field keeps the record out of an index.
@@ -101,6 +103,7 @@ export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey'
   supersededBy?: string;
   /** While a batch runs (or after its runner died): the id of the batch, shared by its members and sent as its idempotency key. */
   batch?: string;
+  owner?: string;
   /** Which executor holds the lease while running. */
   leaseOwner?: string;
   /** Set while the task takes part in its order key's lane (pending, running, failed). */
@@ -137,7 +140,7 @@ export function recordProblem(raw: unknown): string | undefined {
   if (r.after !== undefined && (!Array.isArray(r.after) || r.after.some((x) => typeof x !== 'string'))) return 'after is not a list of task ids';
   if (r.parentResults !== undefined && (typeof r.parentResults !== 'object' || r.parentResults === null)) return 'parentResults is not an object';
   if (r.meta !== undefined && (typeof r.meta !== 'object' || r.meta === null)) return 'meta is not an object';
-  if (!optStr(r.supersede) || !optStr(r.supersededBy) || !optStr(r.batch)) return 'supersede, supersededBy or batch is not a string';
+  if (!optStr(r.supersede) || !optStr(r.supersededBy) || !optStr(r.batch) || !optStr(r.owner)) return 'supersede, supersededBy, batch or owner is not a string';
   if (r.status === 'running' && !isNum(r.leaseUntil)) return 'a running task has no lease';
   if (r.lastError !== undefined && (typeof r.lastError !== 'object' || r.lastError === null)) return 'lastError is not an object';
   return undefined;
@@ -149,7 +152,7 @@ export function toTask(r: TaskRecord): Task {
     id: r.id, seq: r.seq, name: r.name, payload: r.payload, status: r.status, attempts: r.attempts, unreachable: r.unreachable ?? 0,
     createdAt: r.createdAt, updatedAt: r.updatedAt, nextRunAt: r.nextRunAt, leaseUntil: r.leaseUntil,
     orderKey: r.orderKey, idempotencyKey: r.idempotencyKey, lastError: r.lastError, result: r.result, rev: r.rev,
-    after: r.after, meta: r.meta, supersede: r.supersede, supersededBy: r.supersededBy,
+    after: r.after, meta: r.meta, supersede: r.supersede, supersededBy: r.supersededBy, owner: r.owner,
   });
 }
 

@@ -55,6 +55,8 @@ export interface TaskContext {
   readonly createdAt: number;
   /** The results of the tasks this one runs after (`defer`'s `after`), in that order. */
   readonly parentResults: readonly unknown[];
+  /** The same results by parent task id. */
+  readonly parents: Readonly<Record<string, unknown>>;
   /**
    * The result of the first parent of definition `task` (undefined when there is none): typed by
    * the definition, so a handler reads the order its label is for as the order task returned it.
@@ -62,10 +64,12 @@ export interface TaskContext {
   resultOf<P, R>(task: TaskDefinition<P, R>): R | undefined;
   /** The app's metadata, as deferred. */
   readonly meta: TaskMeta | undefined;
+  /** Whose action this is (the id given to `signIn`; undefined for work deferred signed out): pick that user's credentials. */
+  readonly owner: string | undefined;
 }
 
 /** What a batch handler learns about the run (see {@link defineBatchTask}). */
-export interface BatchContext extends Omit<TaskContext, 'id' | 'parentResults' | 'resultOf' | 'meta'> {
+export interface BatchContext extends Omit<TaskContext, 'id' | 'parentResults' | 'parents' | 'resultOf' | 'meta'> {
   /** The members' task ids, in the order of the payloads. */
   readonly ids: readonly string[];
   /** The members' metadata, in the order of the payloads. */

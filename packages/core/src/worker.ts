@@ -117,7 +117,8 @@ export function serve(options: ServeOptions): HalfsyncWorker {
   const holdMs = options.holdMs ?? 30_000;
   const budget = options.eventBudgetMs ?? 240_000;
   const store = new TaskStore(db);
-  const channel = openChannel(db);
+  // Pages say who signs in or out before it commits: no task of the one leaving starts after.
+  const channel = openChannel(db, (m) => { if (m.t === 'owner') executor.ownerChanged(m.owner); });
   const maxPayloadBytes = options.maxPayloadBytes ?? 1_048_576;
   if (!(maxPayloadBytes > 0)) throw new HalfsyncError('INVALID_OPTIONS', `maxPayloadBytes must be a positive number, got ${String(options.maxPayloadBytes)}`);
   let lastDrain: DrainSummary | undefined;

@@ -1,6 +1,7 @@
 import { retryDelay, unreachableDelay } from '../backoff.js';
 import type { Outcome } from '../failure.js';
-import { parentsDone, recordProblem, type TaskError, type TaskRecord } from '../record.js';
+import { next, parentsDone, recordProblem, type TaskError, type TaskRecord } from '../record.js';
+import { currentOwner } from './owner.js';
 import { claim, release, renew, retryLater, reviveNow, succeed, unreachableLater } from './transitions.js';
 import { DEFAULT_RETENTION, DEFAULT_RETRY, type LaneFailurePolicy, type RetentionPolicy, type RetryPolicy, type TaskOptions } from '../task.js';
 import { failFor, parentSucceeded, promote, settleLane } from './chain.js';
@@ -55,6 +56,8 @@ export interface PumpOutput {
   readonly claimed: TaskRecord[];
   /** Tasks whose unreachable backoff was cut short because the network is back. */
   readonly revived: number;
+  /** Who is signed in, as this step read it (only that owner's tasks were claimed). */
+  readonly owner: string | undefined;
   readonly succeeded: number;
   readonly retried: number;
   readonly failed: number;
@@ -166,7 +169,8 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
       writes.push(store.delete(r.seq));
     }
 
-    // 5. Claim due tasks (pending ones, and running ones whose runner's lease ran out).
+    // 5. Claim due tasks (pending ones, and running ones whose runner's lease ran out), of the owner signed in.
+    const signedIn = await currentOwner(tx);
     if (input.limit > 0) {
       const due: unknown[] = await store.index('due').getAll(IDBKeyRange.upperBound(now), input.limit + input.skip.size + SLACK);
       const seen = new Set<string>();
@@ -184,6 +188,11 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
         }
         const r = raw as TaskRecord;
         if (input.skip.has(r.id)) continue;
+        if (r.owner !== signedIn && (r.status === 'pending' || r.status === 'running')) {
+          // Another user's work: held (out of the due index) until its owner signs in again.
+          put(next(r, now, { status: 'pending', due: undefined, leaseOwner: undefined, leaseUntil: undefined, batch: undefined }));
+          continue;
+        }
         if (r.status !== 'pending' && r.status !== 'running') {
           const { due: _drop, ...rest } = r;
           put({ ...rest, rev: r.rev + 1 });
@@ -216,7 +225,7 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
         if (batch && r.lane !== undefined) {
           // A batch: the head and the members behind it in its lane, or, after a crash, the same members again (same key).
           const members = (await store.index('lane').getAll(r.lane, r.batch ? undefined : batch.max + 1))
-            .filter((m) => (r.batch ? m.batch === r.batch && m.status === 'running' : m.seq === r.seq || (m.status === 'pending' && m.name === r.name && parentsDone(m) && !input.skip.has(m.id))));
+            .filter((m) => (r.batch ? m.batch === r.batch && m.status === 'running' : m.seq === r.seq || (m.status === 'pending' && m.name === r.name && m.owner === r.owner && parentsDone(m) && !input.skip.has(m.id))));
           const group = r.batch ? members : takeWhileFrom(members, r.seq, batch.max);
           const id = r.batch ?? uuid();
           for (const m of group) {
@@ -239,7 +248,7 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
     if (input.inspect) nextDueAt = (await store.index('due').openKeyCursor(IDBKeyRange.bound(now, Infinity, true, false)))?.key;
     if (input.countDue) dueNow = await store.index('due').count(IDBKeyRange.upperBound(now));
     await Promise.all(writes);
-    return { changed: [...changed.values()], removed, claimed, revived, ...counts, nextDueAt, dueNow };
+    return { changed: [...changed.values()], removed, claimed, revived, owner: signedIn, ...counts, nextDueAt, dueNow };
   });
 }
 

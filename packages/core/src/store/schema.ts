@@ -19,13 +19,15 @@ export interface HalfsyncSchema extends DBSchema {
   tasks: {
     key: number;
     value: TaskRecord;
-    indexes: { id: string; due: number; lane: string; purge: number; status: [string, number]; name: [string, number]; orderKey: [string, number]; after: string };
+    indexes: { id: string; due: number; lane: string; purge: number; status: [string, number]; name: [string, number]; orderKey: [string, number]; after: string; owner: string };
   };
   quarantine: { key: number; value: QuarantinedRecord };
+  /** Small durable facts every runner reads: `owner`, who is signed in (a worker reads it with every tab closed). */
+  state: { key: string; value: { key: string; value: unknown; at: number } };
 }
 
 /** The current schema version. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 type UpgradeTx = IDBPTransaction<HalfsyncSchema, StoreNames<HalfsyncSchema>[], 'versionchange'>;
 type Migration = (db: IDBPDatabase<HalfsyncSchema>, tx: UpgradeTx) => Promise<void> | void;
@@ -38,7 +40,8 @@ type Migration = (db: IDBPDatabase<HalfsyncSchema>, tx: UpgradeTx) => Promise<vo
  * adds the indexes a bounded client reads through: `status`, `name` and `orderKey`, each with
  * `createdAt` second, so a tab loads only what is alive and pages the rest newest first (the
  * browser builds them from the records already there: nothing is rewritten). Version 4 adds
- * `after`, a multi-entry index from each parent id to the tasks that run after it.
+ * `after`, a multi-entry index from each parent id to the tasks that run after it. Version 5 adds
+ * the `owner` index (whose action a task was) and the `state` store (who is signed in).
  */
 export const MIGRATIONS: readonly Migration[] = [
   // 0 → 1
@@ -79,5 +82,10 @@ export const MIGRATIONS: readonly Migration[] = [
   // 3 → 4
   (_db, tx) => {
     tx.objectStore('tasks').createIndex('after', 'after', { multiEntry: true });
+  },
+  // 4 → 5
+  (db, tx) => {
+    tx.objectStore('tasks').createIndex('owner', 'owner');
+    db.createObjectStore('state', { keyPath: 'key' });
   },
 ];

@@ -6,7 +6,7 @@ import { dependencyFailed, failDescendants, placeInLane, promote, reviveDescenda
 import { MIGRATIONS, SCHEMA_VERSION, type HalfsyncSchema } from './schema.js';
 
 /** A readwrite transaction over both stores. */
-export type Tx = IDBPTransaction<HalfsyncSchema, ('tasks' | 'quarantine')[], 'readwrite'>;
+export type Tx = IDBPTransaction<HalfsyncSchema, ('tasks' | 'quarantine' | 'state')[], 'readwrite'>;
 
 const isCloneError = (error: unknown) => (error as { name?: string } | null)?.name === 'DataCloneError';
 
@@ -182,7 +182,7 @@ export class TaskStore {
   async tx(durability: 'strict' | 'relaxed'): Promise<Tx> {
     const db = await this.db();
     try {
-      return db.transaction(['tasks', 'quarantine'], 'readwrite', { durability });
+      return db.transaction(['tasks', 'quarantine', 'state'], 'readwrite', { durability });
     } catch (error) {
       this.forget();
       throw storageError(error, 'starting a transaction');
