@@ -190,6 +190,23 @@ describe('HalfsyncDevtools', () => {
     expect(screen.getByText(/mode: page/)).toBeTruthy();
   });
 
+  it('groups a chain under its first task, and shows each task\'s owner and metadata', async () => {
+    const client = open();
+    await client.signIn('ada');
+    render(<HalfsyncDevtools client={client} initialOpen position="inline" />);
+    const parent = client.defer(placeOrder, { id: 'P', total: 1 }, { delay: 60_000, meta: { order: 'A-1' } });
+    const child = client.defer(placeOrder, { id: 'C', total: 1 }, { after: [parent], meta: { order: 'A-1', step: 2 } });
+    const other = client.defer(placeOrder, { id: 'O', total: 1 }, { delay: 60_000 });
+    await Promise.all([parent.persisted, child.persisted, other.persisted]);
+    await waitFor(() => expect(document.querySelectorAll('tr[data-task-id]')).toHaveLength(3));
+    const rows = [...document.querySelectorAll('tr[data-task-id]')].map((r) => r.getAttribute('data-task-id'));
+    expect(rows).toEqual([other.id, parent.id, child.id]);
+    const childRow = document.querySelector(`tr[data-task-id="${child.id}"]`)!;
+    expect(childRow.querySelector('[data-depth]')?.getAttribute('data-depth')).toBe('1');
+    expect(childRow.textContent).toContain('order: A-1, step: 2');
+    expect(childRow.querySelector('[data-owner]')?.textContent).toBe('ada');
+  });
+
   it('shows tries that could not reach the server apart from attempts, as waiting rather than failing', async () => {
     const offline = defineTask('offline-order', { run: () => { throw new TypeError('Failed to fetch'); }, retry: { baseDelayMs: 60_000 } });
     const client = createClient({ tasks: [offline], dbName: freshDb(), persistStorage: false });
@@ -200,6 +217,7 @@ describe('HalfsyncDevtools', () => {
     const row = document.querySelector(`tr[data-task-id="${h.id}"]`)!;
     const cells = [...row.querySelectorAll('td')].map((td) => td.textContent);
     expect(cells.slice(1, 4)).toEqual(['pending', '0', '1']);
+    expect(cells[6]).toBe('');
     expect(row.querySelector('[data-kind="unreachable"]')?.textContent).toMatch(/^waiting for the network: TypeError: Failed to fetch/);
   });
 });

@@ -39,7 +39,7 @@ function relative(at: number | undefined, now: number): string {
   return d > 0 ? `in ${d}s` : `${-d}s ago`;
 }
 
-function Row({ task, client, now }: { task: Task; client: HalfsyncClient; now: number }) {
+function Row({ task, client, now, depth }: { task: Task; client: HalfsyncClient; now: number; depth: number }) {
   const [busy, setBusy] = useState<string | undefined>();
   const [problem, setProblem] = useState<string | undefined>();
   const act = (op: 'retry' | 'cancel' | 'acknowledge') => {
@@ -52,12 +52,14 @@ function Row({ task, client, now }: { task: Task; client: HalfsyncClient; now: n
   const error = task.status === 'succeeded' || task.status === 'cancelled' ? undefined : task.lastError;
   return (
     <tr data-task-id={task.id} data-status={task.status}>
-      <td style={s.cell}>{task.name}</td>
+      <td style={s.cell} data-depth={depth}>{depth > 0 ? `${'  '.repeat(depth - 1)}↳ ` : ''}{task.name}</td>
       <td style={s.cell}><span style={badge(task.status)}>{task.status}</span></td>
       <td style={s.cell}>{task.attempts}</td>
       <td style={s.cell} title="tries that could not reach the server (offline, refused): not counted as attempts">{task.unreachable || ''}</td>
       <td style={s.cell}>{task.status === 'pending' ? relative(task.nextRunAt, now) : ''}</td>
       <td style={s.cell}>{task.orderKey ?? ''}</td>
+      <td style={s.cell} data-owner={task.owner ?? ''}>{task.owner ?? ''}{task.status === 'pending' && task.owner !== client.owner ? ' (waits for its owner)' : ''}</td>
+      <td style={s.cell}>{task.meta ? Object.entries(task.meta).map(([k, v]) => `${k}: ${String(v)}`).join(', ') : ''}</td>
       <td style={error?.kind === 'unreachable' ? s.waiting : s.error} data-kind={error?.kind}>
         {problem ?? (error ? `${error.kind === 'unreachable' ? 'waiting for the network: ' : ''}${error.code}: ${error.message}` : '')}
       </td>
@@ -68,6 +70,25 @@ function Row({ task, client, now }: { task: Task; client: HalfsyncClient; now: n
       </td>
     </tr>
   );
+}
+
+/** Newest first, each chain together: a task's dependents right after it, indented. */
+function chains(tasks: readonly Task[]): Array<{ task: Task; depth: number }> {
+  const byId = new Map(tasks.map((t) => [t.id, t]));
+  const children = new Map<string, Task[]>();
+  const roots: Task[] = [];
+  for (const t of tasks) {
+    const parent = t.after?.find((id) => byId.has(id));
+    if (parent) children.set(parent, [...(children.get(parent) ?? []), t]);
+    else roots.push(t);
+  }
+  const out: Array<{ task: Task; depth: number }> = [];
+  const walk = (t: Task, depth: number) => {
+    out.push({ task: t, depth });
+    for (const c of children.get(t.id) ?? []) walk(c, depth + 1);
+  };
+  for (const r of roots.reverse()) walk(r, 0);
+  return out;
 }
 
 function useNow(active: boolean): number {
@@ -82,7 +103,8 @@ function useNow(active: boolean): number {
 
 /**
  * A queue inspector: every task with its status, attempts, tries that could not reach the server
- * (counted apart from attempts), next run, order key and last error,
+ * (counted apart from attempts), next run, order key, owner, metadata and last error, each chain
+ * grouped (a task's dependents under it),
  * with retry, cancel and acknowledge buttons, and a "drain now" button. Styled on its own (no
  * CSS to import); import it from `@halfsync/react/devtools` only where you want it, and bundlers
  * leave it out everywhere else.
@@ -118,10 +140,10 @@ function Panel({ client, initialOpen = false, position = 'bottom-right', title =
       {open && (
         <table style={s.table}>
           <thead>
-            <tr>{['task', 'status', 'attempts', 'unreachable', 'next run', 'order key', 'last error', ''].map((h) => <th key={h} style={{ ...s.cell, borderTop: 0 }}>{h}</th>)}</tr>
+            <tr>{['task', 'status', 'attempts', 'unreachable', 'next run', 'order key', 'owner', 'meta', 'last error', ''].map((h) => <th key={h} style={{ ...s.cell, borderTop: 0 }}>{h}</th>)}</tr>
           </thead>
           <tbody>
-            {tasks.length === 0 ? <tr><td style={s.cell} colSpan={8}>no tasks</td></tr> : [...tasks].reverse().map((t) => <Row key={t.id} task={t} client={client} now={now} />)}
+            {tasks.length === 0 ? <tr><td style={s.cell} colSpan={10}>no tasks</td></tr> : chains(tasks).map(({ task, depth }) => <Row key={task.id} task={task} client={client} now={now} depth={depth} />)}
           </tbody>
         </table>
       )}
