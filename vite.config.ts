@@ -23,8 +23,13 @@ export default defineConfig({
     minify: false,
     sourcemap: true,
     rolldownOptions: {
-      input: { main: src('./e2e/fixture/index.html'), sw: src('./e2e/fixture/sw.ts') },
-      output: { entryFileNames: (chunk) => (chunk.name === 'sw' ? 'sw.js' : 'assets/[name]-[hash].js') },
+      input: {
+        main: src('./e2e/fixture/index.html'), sw: src('./e2e/fixture/sw.ts'),
+        // Workers for the adoption specs: one that never calls serve(), one with Workbox routes.
+        'sw-without-serve': src('./e2e/fixture/sw-without-serve.ts'), 'sw-workbox': src('./e2e/fixture/sw-workbox.ts'),
+      },
+      // Service workers at the root, so that their scope is the whole app.
+      output: { entryFileNames: (chunk) => (chunk.name.startsWith('sw') ? `${chunk.name}.js` : 'assets/[name]-[hash].js') },
     },
   },
 });
