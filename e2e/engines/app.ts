@@ -11,6 +11,8 @@ export interface AppHandle {
   readonly client: HalfsyncClient;
   readonly postOp: TaskDefinition<Op, { seq: number; dup: boolean }>;
   readonly http: TaskDefinition<StoredRequest, HttpResult>;
+  /** An action of whoever is signed in, sent with `Bearer token-of-<owner>`. */
+  readonly ownedOp: TaskDefinition<Op, { owner: string | undefined }>;
   /** Every snapshot the page's client published, in order. */
   readonly events: Array<{ t: number; ids: string[]; statuses: string[] }>;
   start(options?: object): HalfsyncClient;

@@ -547,4 +547,41 @@ const patient: Scenario = {
   },
 };
 
-export const scenarios: readonly Scenario[] = [choosesPath, persists, serverDown, twoPages, orderKeys, httpBodies, codedErrors, devtoolsOnly, patient];
+// ---- 10 -------------------------------------------------------------------------------------
+
+const owners: Scenario = {
+  id: '10',
+  title: '10. users: a task never runs for another user; kept work runs when its owner signs in again',
+  async run(ctx) {
+    const { page, origin, server } = ctx;
+    for (const v of variants(ctx, 's10-page')) {
+      await server.control({ reset: true });
+      expect(await openApp(page, origin, v.query)).toBe(v.mode);
+      const kit = await ctx.kit(page, { dbName: v.db });
+      const ids = await inApp(page, async (hs) => {
+        await hs.client.signIn('A');
+        const a = [1, 2].map((n) => hs.client.defer(hs.ownedOp, { n }, { delay: 800 }));
+        await Promise.all(a.map((h) => h.persisted));
+        await hs.client.signOut();
+        await hs.client.signIn('B');
+        const b = hs.client.defer(hs.ownedOp, { n: 10 });
+        await b.persisted;
+        return { a: a.map((h) => h.id), b: b.id };
+      });
+      await kit.waitForTask(ids.b, 'succeeded');
+      // Well past A's delay, with the runner asked to drain: A's still wait for A.
+      await new Promise((r) => setTimeout(r, 1_000));
+      await inApp(page, (hs) => hs.client.drain());
+      const before = (await server.log()).received.map((r) => r.headers?.authorization);
+      expect(before, `${v.mode}: only B's task, with B's credentials`).toEqual(['Bearer token-of-B']);
+      expect(mine(await kit.tasks(), ids.a).map((t) => t.status)).toEqual(['pending', 'pending']);
+      await inApp(page, async (hs) => { await hs.client.signOut(); await hs.client.signIn('A'); });
+      for (const id of ids.a) await kit.waitForTask(id, 'succeeded', { timeoutMs: 20_000 });
+      const after = (await server.log()).received.map((r) => r.headers?.authorization).sort();
+      expect(after, `${v.mode}: A's two once each, with A's credentials`).toEqual(['Bearer token-of-A', 'Bearer token-of-A', 'Bearer token-of-B']);
+    }
+    ctx.note(`${ctx.workerMode} and page: B's task ran as B, A's waited, then ran as A once each`);
+  },
+};
+
+export const scenarios: readonly Scenario[] = [choosesPath, persists, serverDown, twoPages, orderKeys, httpBodies, codedErrors, devtoolsOnly, patient, owners];
