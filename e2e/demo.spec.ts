@@ -29,6 +29,8 @@ async function visit(page: Page) {
   return halfsyncKit(page);
 }
 
+const inDemo = <R>(page: Page, fn: () => R | Promise<R>) => page.evaluate(fn);
+
 const pay = async (page: Page): Promise<string> => {
   await page.getByRole('button', { name: /^Pay/ }).click();
   return (await page.getByTestId('order-number').textContent())!;
@@ -68,20 +70,64 @@ test('with the backend failing, the queue panel shows the retries, and the order
   await expect(page.locator('.chip[data-status="succeeded"]')).toHaveCount(4);
 });
 
-test('with the backend rejecting, the order fails and the orders page shows it rolled back', async ({ page }) => {
-  await visit(page);
+test('with the backend rejecting, the order fails, its label, email and statistics are cancelled visibly, later orders are not held; a retry runs the whole chain', async ({ page }) => {
+  const hs = await visit(page);
   await api('/behaviour', { mode: 'rejecting' });
   const orderNumber = await pay(page);
   await expect(page.locator('.chip[data-task="Submit order"]')).toHaveAttribute('data-status', 'failed');
+  for (const chip of ['Shipping label', 'Confirmation email', 'Sales statistics']) {
+    await expect(page.locator(`.chip[data-task="${chip}"]`)).toContainText('cancelled: the order was refused');
+  }
+  // A later order goes through, statistics included: the failed sale does not hold the lane.
+  await api('/behaviour', { mode: 'healthy' });
+  await page.getByRole('button', { name: 'Continue shopping' }).click();
+  await page.getByRole('button', { name: 'Add one Async mug' }).click();
+  const later = await pay(page);
+  await hs.waitForIdle({ timeoutMs: 20_000 });
+  expect(await rowsFor(later)).toEqual([1, 1, 1, 1]);
   await page.getByRole('button', { name: 'Orders' }).click();
   const row = page.locator(`tr[data-order="${orderNumber}"]`);
   await expect(row).toHaveAttribute('data-status', 'failed');
   await expect(row).toContainText('failed — payment reversed');
   expect((await rowsFor(orderNumber))[0]).toBe(0);
-  // Retry once the backend accepts again: the same order goes through.
-  await api('/behaviour', { mode: 'healthy' });
+  // Retry once the backend accepts again: the same order goes through, and its chain runs.
   await row.getByRole('button', { name: 'retry' }).click();
   await expect(row).toHaveAttribute('data-status', 'confirmed', { timeout: 15_000 });
+  await hs.waitForIdle({ timeoutMs: 20_000 });
+  expect(await rowsFor(orderNumber)).toEqual([1, 1, 1, 1]);
+});
+
+test('a note saved three times while offline goes out once, the last one (latest wins)', async ({ page }) => {
+  const hs = await visit(page);
+  const orderNumber = await pay(page);
+  await hs.waitForIdle({ timeoutMs: 20_000 });
+  await page.getByRole('button', { name: 'Orders' }).click();
+  const field = page.getByLabel(`Note for ${orderNumber}`);
+  await hs.offline();
+  for (const text of ['ring', 'ring twice', 'ring twice, then wait']) {
+    await field.fill(text);
+    await page.getByRole('button', { name: 'Save note' }).click();
+  }
+  await expect.poll(async () => (await hs.tasks()).filter((t) => t.name === 'save-note').map((t) => t.status).sort()).toEqual(['pending', 'superseded', 'superseded']);
+  await hs.online();
+  await expect.poll(async () => (await hs.tasks()).filter((t) => t.name === 'save-note' && t.status === 'succeeded').length, { timeout: 20_000 }).toBe(1);
+  const orders = await api<{ items: Array<{ orderNumber: string; note: string }> }>('/orders');
+  expect(orders.items.find((o) => o.orderNumber === orderNumber)?.note).toBe('ring twice, then wait');
+});
+
+test('two test customers: the queue panel shows whose each task is, and another customer\'s task waits for them', async ({ page }) => {
+  const hs = await visit(page);
+  await hs.offline();
+  await pay(page);
+  await page.getByTestId('customer').selectOption('grace');
+  const rows = page.locator('tr[data-task-id]');
+  await expect(rows.first().locator('[data-owner]')).toHaveText('ada (waits for its owner)');
+  await hs.online();
+  await inDemo(page, () => (window as unknown as { halfsync: { drain(): Promise<unknown> } }).halfsync.drain());
+  expect((await hs.tasks()).every((t) => t.status === 'pending')).toBe(true);
+  await page.getByTestId('customer').selectOption('ada');
+  await hs.waitForIdle({ timeoutMs: 20_000 });
+  expect((await hs.tasks()).map((t) => [t.owner, t.status])).toEqual(Array(4).fill(['ada', 'succeeded']));
 });
 
 test('the app shell loads offline after a first visit', async ({ page }) => {

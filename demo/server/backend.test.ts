@@ -97,11 +97,16 @@ describe('demo backend: writes', () => {
     expect(list[1]).toMatchObject({ customer: { email: 'ada@example.com' }, items: order().items, totalCents: 4500 });
   });
 
-  it('accepts a label before its order, and emails and sales with a running total', async () => {
+  it('refuses a label before its order (422), and takes emails and sales with a running total, one by one or in a batch', async () => {
     const r = await start();
-    const label = await r.post('/labels', { orderNumber: 'HS-ZZZ999', address: '1 Road' });
+    const early = await r.post('/labels', { orderNumber: 'HS-ZZZ999', address: '1 Road' });
+    expect(early.status).toBe(422);
+    const placed = await r.post('/orders', order('HS-ZZZ999'));
+    const created = (await placed.json()) as { id: number; orderNumber: string };
+    expect(created.id).toBeGreaterThan(0);
+    const label = await r.post('/labels', { orderNumber: created.orderNumber, address: '1 Road' });
     expect(label.status).toBe(201);
-    expect(await label.json()).toMatchObject({ orderNumber: 'HS-ZZZ999', carrier: expect.any(String), tracking: expect.stringMatching(/^\w{10,}$/) });
+    expect(await label.json()).toMatchObject({ orderNumber: created.orderNumber, carrier: expect.any(String), tracking: expect.stringMatching(/^\w{10,}$/) });
 
     const email = await r.post('/emails', { to: 'ada@example.com', subject: 'Thanks', body: 'Your order is on its way', orderNumber: 'HS-ZZZ999' });
     expect(email.status).toBe(201);
@@ -118,6 +123,13 @@ describe('demo backend: writes', () => {
     ]);
     expect(await items(r, '/labels')).toHaveLength(1);
     expect(await items(r, '/emails')).toHaveLength(1);
+    const batch = await r.post('/stats/batch', { sales: [{ orderNumber: 'HS-XXX777', totalCents: 100, itemCount: 1 }, { orderNumber: 'HS-WWW666', totalCents: 200, itemCount: 2 }] });
+    expect(batch.status).toBe(201);
+    expect(await batch.json()).toEqual({ results: [{ appliedSeq: 3, runningTotalCents: 5600 }, { appliedSeq: 4, runningTotalCents: 5800 }] });
+    const note = await r.post('/orders/note', { orderNumber: created.orderNumber, note: 'leave at the door' });
+    expect(note.status).toBe(200);
+    expect((await items(r, '/orders'))[0]).toMatchObject({ orderNumber: created.orderNumber, note: 'leave at the door' });
+    expect((await r.post('/orders/note', { orderNumber: 'HS-NOP000', note: 'x' })).status).toBe(404);
   });
 });
 

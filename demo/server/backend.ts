@@ -6,6 +6,8 @@
 //
 // Routes, relative to the /api mount:
 //   POST /orders  /labels  /emails  /stats   writes: need an Idempotency-Key header; obey the behaviour mode
+//   POST /stats/batch { sales: [...] }       a batch of sales, applied in order: { results: [...] }
+//   POST /orders/note { orderNumber, note }  an order's note (the page saves it latest-wins)
 //   GET  /orders  /labels  /emails  /stats   { items: [...] }, newest first (stats in applied order)
 //   GET  /behaviour, POST /behaviour { mode }  the failure-mode switch; always answers
 //   POST /reset                                 empties every table; always answers
@@ -21,7 +23,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plugin, PreviewServer, ViteDevServer } from 'vite';
 import type { BehaviourMode, EmailInput, OrderInput, OrderItem, SaleInput } from './validate.js';
-import { HttpError, parseEmail, parseJsonObject, parseLabel, parseMode, parseOrder, parseSale } from './validate.js';
+import { HttpError, parseEmail, parseJsonObject, parseLabel, parseMode, parseNote, parseOrder, parseSale, parseSales } from './validate.js';
 
 export { BEHAVIOUR_MODES, ORDER_NUMBER_PATTERN } from './validate.js';
 export type { BehaviourMode, EmailInput, LabelInput, OrderInput, OrderItem, SaleInput } from './validate.js';
@@ -48,7 +50,10 @@ export interface Backend {
 }
 
 export interface Order extends OrderInput {
+  /** The server's id of the order (the page learns it from the create's answer). */
+  id: number;
   createdAt: string;
+  note: string;
 }
 export interface Label {
   orderNumber: string;
@@ -73,7 +78,7 @@ const KEY_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 const LIST_LIMIT = 500;
 
 type Outcome = { status: number; body: unknown };
-type WriteEndpoint = 'orders' | 'labels' | 'emails' | 'stats';
+type WriteEndpoint = 'orders' | 'labels' | 'emails' | 'stats' | 'stats-batch' | 'notes';
 
 /** The schema, one step per version (`PRAGMA user_version`). */
 export const MIGRATIONS: readonly string[] = [
@@ -129,6 +134,8 @@ export const MIGRATIONS: readonly string[] = [
             '[["content-type","application/json"],["cache-control","no-store"]]', CAST(response AS BLOB)
      FROM idempotency;
    DROP TABLE idempotency;`,
+  // Orders take a note the page saves latest-wins.
+  `ALTER TABLE orders ADD COLUMN note TEXT NOT NULL DEFAULT '';`,
 ];
 
 /**
@@ -258,6 +265,7 @@ export function createBackend(options: BackendOptions): Backend {
     insertEmail: db.prepare(
       `INSERT INTO emails ("to", subject, body, order_number, created_at) VALUES (@to, @subject, @body, @orderNumber, @createdAt)`,
     ),
+    setNote: db.prepare('UPDATE orders SET note = @note WHERE order_number = @orderNumber'),
     lastSale: db.prepare<[], StatsRow>('SELECT * FROM stats ORDER BY applied_seq DESC LIMIT 1'),
     insertSale: db.prepare(
       `INSERT INTO stats (applied_seq, order_number, total_cents, item_count, running_total_cents, created_at)
@@ -284,13 +292,15 @@ export function createBackend(options: BackendOptions): Backend {
         }
         const { name, email, address } = order.customer;
         const { orderNumber, totalCents } = order;
-        q.insertOrder.run({ orderNumber, name, email, address, items: JSON.stringify(order.items), totalCents, createdAt });
-        return { status: 201, body: { ...order, createdAt } satisfies Order };
+        const { lastInsertRowid } = q.insertOrder.run({ orderNumber, name, email, address, items: JSON.stringify(order.items), totalCents, createdAt });
+        return { status: 201, body: { ...order, id: Number(lastInsertRowid), createdAt, note: '' } satisfies Order };
       };
     },
     labels(body) {
       const input = parseLabel(body);
       return (createdAt) => {
+        // A label only for an order the server has: nothing is made against a missing id.
+        if (!q.orderExists.get(input.orderNumber)) return { status: 422, body: { error: `there is no order ${input.orderNumber}: create it first` } };
         const existing = q.labelFor.get(input.orderNumber);
         if (existing) {
           return conflict(
@@ -319,6 +329,27 @@ export function createBackend(options: BackendOptions): Backend {
         const runningTotalCents = (last?.running_total_cents ?? 0) + sale.totalCents;
         q.insertSale.run({ ...sale, appliedSeq, runningTotalCents, createdAt });
         return { status: 201, body: { appliedSeq, runningTotalCents } };
+      };
+    },
+    'stats-batch'(body) {
+      const sales = parseSales(body);
+      return (createdAt) => {
+        const results = sales.map((sale) => {
+          const last = q.lastSale.get();
+          const appliedSeq = (last?.applied_seq ?? 0) + 1;
+          const runningTotalCents = (last?.running_total_cents ?? 0) + sale.totalCents;
+          q.insertSale.run({ ...sale, appliedSeq, runningTotalCents, createdAt });
+          return { appliedSeq, runningTotalCents };
+        });
+        return { status: 201, body: { results } };
+      };
+    },
+    notes(body) {
+      const input = parseNote(body);
+      return () => {
+        const { changes } = q.setNote.run({ orderNumber: input.orderNumber, note: input.note });
+        if (changes === 0) return { status: 404, body: { error: `there is no order ${input.orderNumber}` } };
+        return { status: 200, body: input };
       };
     },
   };
@@ -372,6 +403,8 @@ export function createBackend(options: BackendOptions): Backend {
     '/labels': { POST: (req, res) => write('labels', req, res), GET: listing(() => q.labels.all(LIST_LIMIT).map(toLabel)) },
     '/emails': { POST: (req, res) => write('emails', req, res), GET: listing(() => q.emails.all(LIST_LIMIT).map(toEmail)) },
     '/stats': { POST: (req, res) => write('stats', req, res), GET: listing(() => q.stats.all(LIST_LIMIT).map(toSale)) },
+    '/stats/batch': { POST: (req, res) => write('stats-batch', req, res) },
+    '/orders/note': { POST: (req, res) => write('notes', req, res) },
     '/behaviour': {
       GET: (_req, res) => send(res, 200, { mode }),
       POST: async (req, res) => {
@@ -444,6 +477,8 @@ function conflict(message: string): Outcome {
 }
 
 interface OrderRow {
+  id: number;
+  note: string;
   order_number: string;
   customer_name: string;
   customer_email: string;
@@ -476,6 +511,8 @@ interface StatsRow {
 }
 
 const toOrder = (r: OrderRow): Order => ({
+  id: r.id,
+  note: r.note,
   orderNumber: r.order_number,
   customer: { name: r.customer_name, email: r.customer_email, address: r.customer_address },
   items: JSON.parse(r.items) as OrderItem[],

@@ -157,6 +157,28 @@ export function parseLabel(body: Fields): LabelInput {
   return { orderNumber: orderNumber(body), address: text(body, 'address', 'address', 500) };
 }
 
+/** A note on an order (the page saves it latest-wins): an empty string clears it. */
+export interface NoteInput {
+  orderNumber: string;
+  note: string;
+}
+
+export function parseNote(body: Fields): NoteInput {
+  const note = body.note;
+  if (typeof note !== 'string' || note.length > 1_000) bad('note', `must be a string of at most 1000 characters (got ${describe(note)})`);
+  return { orderNumber: orderNumber(body), note: note as string };
+}
+
+/** A batch of sales, applied in order. */
+export function parseSales(body: Fields): SaleInput[] {
+  const sales = body.sales;
+  if (!Array.isArray(sales) || sales.length === 0 || sales.length > 200) bad('sales', `must be a list of 1 to 200 sales (got ${describe(sales)})`);
+  return (sales as unknown[]).map((s, i) => {
+    if (typeof s !== 'object' || s === null || Array.isArray(s)) bad(`sales[${i}]`, 'must be an object');
+    return parseSale(s as Fields);
+  });
+}
+
 export function parseEmail(body: Fields): EmailInput {
   return {
     to: email(body, 'to', 'to'),

@@ -3,12 +3,12 @@ import { useDeferredAction, useDeferredTask, useHalfsyncClient, useHalfsyncMode,
 import { HalfsyncDevtools } from '@halfsync/react/devtools';
 import type { Task } from '@halfsync/core';
 import { checkout, CheckoutError, money, PRODUCTS, type CartLine, type CheckoutForm, type Order } from './shop';
-import { generateLabel, recordSale, sendConfirmation, submitOrder } from './tasks';
+import { generateLabel, recordSale, saveNote, sendConfirmation, submitOrder } from './tasks';
 
 type View = 'shop' | 'orders' | 'mail';
 type Mode = 'healthy' | 'failing' | 'slow' | 'rejecting' | 'down';
 
-interface ServerOrder { orderNumber: string; customer: { name: string }; totalCents: number; createdAt: string | number; items: unknown[] }
+interface ServerOrder { id: number; orderNumber: string; customer: { name: string }; totalCents: number; createdAt: string | number; items: unknown[]; note: string }
 interface Mail { id: number; to: string; subject: string; body: string; orderNumber: string; createdAt: string | number }
 
 /** Reads a backend list, again whenever `version` changes. */
@@ -32,9 +32,13 @@ const STATUS_TEXT: Record<Task['status'], string> = {
 function TaskChip({ id, label }: { id: string; label: string }) {
   const task = useDeferredTask(id);
   const status = task?.status ?? 'pending';
+  const text = status === 'failed' && task?.lastError?.code === 'DEPENDENCY_FAILED' ? 'cancelled: the order was refused'
+    : status === 'pending' && task?.after && task.lastError === undefined && task.attempts === 0 ? 'waits for the order'
+    : status === 'pending' && task?.lastError?.kind === 'unreachable' ? 'waiting for the network'
+    : status === 'pending' && task && task.attempts > 0 ? `retrying (attempt ${task.attempts + 1} next)` : STATUS_TEXT[status];
   return (
     <li className={`chip chip-${status}`} data-task={label} data-status={status}>
-      <span>{label}</span> <b>{status === 'pending' && task?.lastError?.kind === 'unreachable' ? 'waiting for the network' : status === 'pending' && task && task.attempts > 0 ? `retrying (attempt ${task.attempts + 1} next)` : STATUS_TEXT[status]}</b>
+      <span>{label}</span> <b>{text}</b>
       {task?.lastError && status !== 'succeeded' && <small className="why"> · {task.lastError.message}</small>}
     </li>
   );
@@ -62,13 +66,15 @@ function Confirmation({ placed, onClose }: { placed: Placed; onClose: () => void
 
 const EMPTY_FORM: CheckoutForm = { name: 'Ada Lovelace', email: 'ada@example.com', address: '12 Analytical Row, London', card: '4242 4242 4242 4242', expiry: '12/30', cvc: '123' };
 
-function Shop({ onPlaced }: { onPlaced: (p: Placed) => void }) {
+function Shop({ onPlaced, customer }: { onPlaced: (p: Placed) => void; customer: CheckoutForm }) {
   const client = useHalfsyncClient();
   const [cart, setCart] = useState<CartLine[]>([{ sku: 'MUG-01', qty: 1 }, { sku: 'STK-03', qty: 2 }]);
-  const [form, setForm] = useState<CheckoutForm>(EMPTY_FORM);
+  const [form, setForm] = useState<CheckoutForm>(customer);
+  useEffect(() => setForm(customer), [customer]);
   const [problem, setProblem] = useState<CheckoutError | undefined>();
   const place = useDeferredAction(submitOrder, {
     prepare: (input: { form: CheckoutForm; cart: CartLine[] }) => checkout(input.form, input.cart, Date.now()),
+    defer: (order) => ({ meta: { order: order.orderNumber } }),
   });
   const qty = (sku: string) => cart.find((l) => l.sku === sku)?.qty ?? 0;
   const setQty = (sku: string, n: number) =>
@@ -83,13 +89,16 @@ function Shop({ onPlaced }: { onPlaced: (p: Placed) => void }) {
     }
     setProblem(undefined);
     const order = r.payload;
-    // The rest of the async half, deferred in the same tick: one IndexedDB transaction for all four.
-    const label = client.defer(generateLabel, { orderNumber: order.orderNumber, address: order.customer.address });
+    // The rest of the async half, deferred in the same tick (one IndexedDB transaction), as a chain:
+    // the label, the email and the statistics run after the order, for the order the server created.
+    const after = [r.handle];
+    const meta = { order: order.orderNumber };
+    const label = client.defer(generateLabel, { address: order.customer.address }, { after, meta });
     const email = client.defer(sendConfirmation, {
-      orderNumber: order.orderNumber, to: order.customer.email, subject: `Your order ${order.orderNumber}`,
+      to: order.customer.email, subject: `Your order ${order.orderNumber}`,
       body: `Hello ${order.customer.name},\n\nthank you for your order ${order.orderNumber} of ${money(order.totalCents)}:\n${order.items.map((i) => `  ${i.qty} × ${i.name}`).join('\n')}\n\nIt ships to ${order.customer.address}.`,
-    });
-    const stats = client.defer(recordSale, { orderNumber: order.orderNumber, totalCents: order.totalCents, itemCount: order.items.reduce((n, i) => n + i.qty, 0) });
+    }, { after, meta });
+    const stats = client.defer(recordSale, { orderNumber: order.orderNumber, totalCents: order.totalCents, itemCount: order.items.reduce((n, i) => n + i.qty, 0) }, { after, meta });
     setCart([]);
     onPlaced({ order, ids: { order: r.id, label: label.id, email: email.id, stats: stats.id } });
   };
@@ -138,6 +147,23 @@ function Shop({ onPlaced }: { onPlaced: (p: Placed) => void }) {
   );
 }
 
+/** An order's note, saved latest-wins: edits made while offline or while one is sending collapse to the last. */
+function NoteField({ orderNumber, saved }: { orderNumber: string; saved: string }) {
+  const client = useHalfsyncClient();
+  const [text, setText] = useState(saved);
+  const [id, setId] = useState<string | undefined>();
+  const task = useDeferredTask(id);
+  const pending = task && (task.status === 'pending' || task.status === 'running');
+  const save = () => setId(client.defer(saveNote, { orderNumber, note: text }, { supersede: `note:${orderNumber}`, meta: { order: orderNumber } }).id);
+  return (
+    <span className="note">
+      <input aria-label={`Note for ${orderNumber}`} value={text} onChange={(e) => setText(e.target.value)} placeholder="a note" />
+      <button type="button" onClick={save}>Save note</button>
+      {task && <small className="muted" data-note-status={task.status}> {pending ? 'saving…' : task.status === 'superseded' ? 'replaced by a newer edit' : task.status === 'succeeded' ? 'saved' : task.status}</small>}
+    </span>
+  );
+}
+
 function Orders() {
   const client = useHalfsyncClient();
   // Refetch whenever an order settles, in any tab; keep a synced order on screen until the
@@ -152,7 +178,7 @@ function Orders() {
       <h2>Orders</h2>
       {server.error && <p className="muted">{server.error}</p>}
       <table className="orders">
-        <thead><tr><th>Order</th><th>Customer</th><th>Total</th><th>Status</th></tr></thead>
+        <thead><tr><th>Order</th><th>Customer</th><th>Total</th><th>Status</th><th>Note</th></tr></thead>
         <tbody>
           {optimistic.map((o) => (
             <tr key={o.id} data-order={o.value.orderNumber} data-status={o.status === 'succeeded' ? 'confirmed' : o.status} className={o.status === 'failed' ? 'failed' : o.status === 'succeeded' ? '' : 'syncing'}>
@@ -173,6 +199,7 @@ function Orders() {
                   <span className="badge syncing">syncing…{o.task.attempts > 0 ? ` (attempt ${o.task.attempts})` : ''}</span>
                 )}
               </td>
+              <td />
             </tr>
           ))}
           {server.items.map((o) => (
@@ -181,9 +208,10 @@ function Orders() {
               <td>{o.customer.name}</td>
               <td>{money(o.totalCents)}</td>
               <td><span className="badge ok">confirmed by the server</span></td>
+              <td><NoteField orderNumber={o.orderNumber} saved={o.note ?? ''} /></td>
             </tr>
           ))}
-          {optimistic.length + server.items.length === 0 && <tr><td colSpan={4} className="muted">No orders yet.</td></tr>}
+          {optimistic.length + server.items.length === 0 && <tr><td colSpan={5} className="muted">No orders yet.</td></tr>}
         </tbody>
       </table>
     </section>
@@ -220,8 +248,13 @@ const MODES: Array<{ mode: Mode; label: string }> = [
 function BackendSwitch() {
   const [mode, setMode] = useState<Mode | undefined>();
   const [error, setError] = useState('');
+  // Asked again whenever the network returns: a message from a visit that began offline must not stay.
   useEffect(() => {
-    fetch('/api/behaviour').then((r) => r.json()).then((j: { mode: Mode }) => setMode(j.mode)).catch(() => setError('The backend cannot be reached.'));
+    const ask = () => fetch('/api/behaviour').then((r) => r.json()).then((j: { mode: Mode }) => { setMode(j.mode); setError(''); })
+      .catch(() => setError('The backend cannot be reached.'));
+    void ask();
+    window.addEventListener('online', ask);
+    return () => window.removeEventListener('online', ask);
   }, []);
   const choose = useCallback((m: Mode) => {
     fetch('/api/behaviour', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mode: m }) })
@@ -240,10 +273,36 @@ function BackendSwitch() {
   );
 }
 
+/** Two test customers, to show that a task runs only for the one who deferred it. */
+const CUSTOMERS = [
+  { id: 'ada', form: EMPTY_FORM },
+  { id: 'grace', form: { ...EMPTY_FORM, name: 'Grace Hopper', email: 'grace@example.com', address: '1 Compiler Way, Arlington' } },
+] as const;
+
+function CustomerSwitch({ onChange }: { onChange: (form: CheckoutForm) => void }) {
+  const client = useHalfsyncClient();
+  const [owner, setOwner] = useState(client.owner);
+  useEffect(() => client.subscribe(() => setOwner(client.owner)), [client]);
+  useEffect(() => {
+    // The first visit signs the first test customer in; later visits keep who was signed in.
+    if (client.owner === undefined) void client.ready.then(async () => { if (client.owner === undefined) await client.signIn(CUSTOMERS[0].id); });
+  }, [client]);
+  useEffect(() => { const c = CUSTOMERS.find((x) => x.id === owner); if (c) onChange(c.form); }, [owner, onChange]);
+  return (
+    <label className="customer">
+      Signed in as{' '}
+      <select data-testid="customer" value={owner ?? ''} onChange={(e) => void client.signIn(e.target.value)}>
+        {CUSTOMERS.map((c) => <option key={c.id} value={c.id}>{c.form.name}</option>)}
+      </select>
+    </label>
+  );
+}
+
 export function App() {
   const mode = useHalfsyncMode();
   const [view, setView] = useState<View>('shop');
   const [placed, setPlaced] = useState<Placed | undefined>();
+  const [customer, setCustomer] = useState<CheckoutForm>(EMPTY_FORM);
   const [online, setOnline] = useState(() => navigator.onLine);
   useEffect(() => {
     const on = () => setOnline(true);
@@ -265,10 +324,11 @@ export function App() {
         </nav>
         <span className={`net ${online ? 'on' : 'off'}`} data-testid="network">{online ? 'online' : 'offline'}</span>
         <span className="muted" data-testid="mode">runner: {mode}</span>
+        <CustomerSwitch onChange={setCustomer} />
       </header>
       <main>
         <div className="content">
-          {view === 'shop' && (placed ? <Confirmation placed={placed} onClose={() => setPlaced(undefined)} /> : <Shop onPlaced={setPlaced} />)}
+          {view === 'shop' && (placed ? <Confirmation placed={placed} onClose={() => setPlaced(undefined)} /> : <Shop onPlaced={setPlaced} customer={customer} />)}
           {view === 'orders' && <Orders />}
           {view === 'mail' && <MailView />}
         </div>
