@@ -3,6 +3,9 @@ import type { DeferHandle, DeferOptions, HalfsyncClient } from './client.js';
 import { HalfsyncError, PermanentError, RetryableError, UnreachableError } from './errors.js';
 import { defineTask, type RetentionPolicy, type RetryPolicy, type TaskContext, type TaskDefinition } from './task.js';
 import { uuid } from './util.js';
+import { refsOf, resolveRefs } from './http-refs.js';
+
+export { parentValue, type ParentPath, type PathOf } from './http-refs.js';
 
 /** A request body as stored: text stays readable, everything else is kept as the exact bytes `fetch` would send. */
 export type StoredBody =
@@ -64,10 +67,13 @@ export type HttpVerdict = 'success' | 'retry' | 'fail' | 'refresh';
  * refresh (a failure where there is no `refreshCredentials`); 408, 425, 429 and 5xx are retried;
  * any other status fails for good.
  */
-export function defaultHttpVerdict(response: Pick<HttpResponseInfo, 'status' | 'type'>): HttpVerdict {
+export function defaultHttpVerdict(response: Pick<HttpResponseInfo, 'status' | 'type'> & { readonly headers?: Headers }): HttpVerdict {
   const { status, type } = response;
   if ((status >= 200 && status < 300) || type === 'opaque' || type === 'opaqueredirect') return 'success';
   if (status === 401) return 'refresh';
+  // A 409 with Retry-After: the same Idempotency-Key is still being worked on (the IETF draft's
+  // "request in progress", as @halfsync/server answers a retry that overtakes its first attempt).
+  if (status === 409 && response.headers?.has('retry-after')) return 'retry';
   if (status >= 500 || RETRYABLE_STATUS.has(status)) return 'retry';
   return 'fail';
 }
@@ -284,7 +290,9 @@ export function createHttpTask(options: HttpTaskOptions = {}): HttpTaskDefinitio
     validate(request) {
       checkStoredRequest(name, request, allowed);
     },
-    async run(request, ctx) {
+    async run(stored, ctx) {
+      // Placeholders of parents' results (parentValue) take their values now.
+      const request = resolveRefs(stored, ctx.parents);
       const url = checkOrigin(name, request.url, allowed);
       const send = async (): Promise<Response> => {
         const headers = new Headers(request.headers as Array<[string, string]>);
@@ -515,6 +523,10 @@ export async function deferFetch(
 ): Promise<DeferHandle<HttpResult>> {
   const { task = httpTask, maxBodyBytes, bodyTimeoutMs, ...deferOptions } = options;
   const stored = await serializeRequest(input, init, task, { maxBodyBytes, bodyTimeoutMs });
+  const after = new Set((deferOptions.after ?? []).map((h) => (typeof h === 'string' ? h : h.id)));
+  for (const id of refsOf(stored)) {
+    if (!after.has(id)) throw new HalfsyncError('INVALID_OPTIONS', `task "${task.name}": the request refers to task ${id}'s result (parentValue) but does not run after it; add it to after`, { details: { id } });
+  }
   return client.defer(task, stored, withRequestKey(stored, deferOptions));
 }
 

@@ -4,10 +4,10 @@ import 'fake-indexeddb/auto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createHttpTask, defaultHttpVerdict, deferFetch, type HttpTaskOptions } from '../src/http.js';
+import { createHttpTask, defaultHttpVerdict, deferFetch, parentValue, type HttpTaskOptions } from '../src/http.js';
 import { createTestClient, type TestClient } from '../src/testing/node.js';
 
-interface Seen { method: string; path: string; authorization: string | undefined; key: string | undefined }
+interface Seen { method: string; path: string; authorization: string | undefined; key: string | undefined; body: string }
 let server: Server;
 let origin = '';
 let seen: Seen[] = [];
@@ -17,11 +17,16 @@ const answers = new Map<string, number>();
 beforeAll(async () => {
   server = createServer((req, res) => {
     const path = req.url ?? '/';
-    seen.push({ method: req.method ?? '', path, authorization: req.headers.authorization, key: req.headers['idempotency-key'] as string | undefined });
-    let status = answers.get(path) ?? 200;
-    if (path === '/auth') status = req.headers.authorization === 'Bearer fresh' ? 200 : 401;
-    res.writeHead(status, { 'content-type': 'text/plain', ...(status === 503 ? { 'retry-after': '7' } : {}) });
-    res.end(`answer ${status}`);
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      seen.push({ method: req.method ?? '', path, authorization: req.headers.authorization, key: req.headers['idempotency-key'] as string | undefined, body: Buffer.concat(chunks).toString() });
+      let status = answers.get(path) ?? 200;
+      if (path === '/auth') status = req.headers.authorization === 'Bearer fresh' ? 200 : 401;
+      if (path === '/orders') { res.writeHead(201, { 'content-type': 'application/json' }); res.end(JSON.stringify({ id: 'srv-41', total: 1500 })); return; }
+      res.writeHead(status, { 'content-type': 'text/plain', ...(status === 503 || status === 409 ? { 'retry-after': '7' } : {}) });
+      res.end(`answer ${status}`);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -77,7 +82,41 @@ describe('the http task: default rules', () => {
   });
 });
 
+describe('the http task: temporary ids from a parent\'s answer', () => {
+  it('sends the payment for the order id the server returned (URL, header, JSON body) with its own key; fails a task whose parent lacks the field rather than sending it', async () => {
+    const task = createHttpTask({ name: 'http-refs', allowOrigins: [origin] });
+    const t = createTestClient({ tasks: [task] });
+    open.push(t);
+    const order = await deferFetch(t.client, `${origin}/orders`, { method: 'POST', body: '{}' }, { task });
+    const id = parentValue<{ id: string; total: number }>(order, 'json.id');
+    const total = parentValue<{ id: string; total: number }>(order, 'json.total');
+    const pay = await deferFetch(t.client, `${origin}/orders/${id}/payment`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-order': id }, body: JSON.stringify({ orderId: id, cents: total, note: `for ${id}` }),
+    }, { task, after: [order] });
+    const missing = await deferFetch(t.client, `${origin}/orders/${parentValue<{ nope: string }>(order, 'json.nope')}/x`, { method: 'POST', body: 'x' }, { task, after: [order] });
+    await t.settle();
+    expect(t.client.get(pay.id)?.status).toBe('succeeded');
+    const sentPay = seen.find((x) => x.path.includes('/payment'))!;
+    expect(sentPay.path).toBe('/orders/srv-41/payment');
+    expect(JSON.parse(sentPay.body)).toEqual({ orderId: 'srv-41', cents: 1500, note: 'for srv-41' });
+    expect(sentPay.key).toBe(pay.id);
+    expect(t.client.get(missing.id)).toMatchObject({ status: 'failed', lastError: { code: 'DEPENDENCY_RESULT_MISSING' } });
+    expect(seen.filter((x) => x.path.endsWith('/x'))).toEqual([]);
+    // A placeholder of a task it does not run after: refused at defer time.
+    await expect(deferFetch(t.client, `${origin}/orders/${id}`, { method: 'POST', body: 'x' }, { task })).rejects.toMatchObject({ code: 'INVALID_OPTIONS' });
+  });
+});
+
 describe('the http task: rules of its own', () => {
+  it('retries a 409 that says Retry-After (the same key still in progress on the server)', async () => {
+    const { t, defer } = setup({ retry: { baseDelayMs: 60_000 } });
+    answers.set('/busy', 409);
+    const h = await defer('/busy', { method: 'POST', body: 'x' });
+    await t.drain();
+    expect(t.client.get(h.id)).toMatchObject({ status: 'pending', lastError: { status: 409, kind: 'transient' } });
+    expect(defaultHttpVerdict({ status: 409, type: 'basic' })).toBe('fail');
+  });
+
   it('treats a DELETE answered 404 as done, and a 409 as worth a retry, with a classifier', async () => {
     const { t, defer } = setup({
       classify: (res, req) => (req.method === 'DELETE' && res.status === 404 ? 'success' : res.status === 409 ? 'retry' : undefined),
