@@ -133,7 +133,7 @@ const breakdown = (name, chunks) => {
   if (s.brotli > LIMIT.worker) problems.push(`the worker entry is ${s.brotli} B brotli, over its limit of ${LIMIT.worker} B`);
 }
 row('http entry', sum(await bundle({ entry: src('packages/core/src/http.ts') })), 'createHttpTask, deferFetch, httpTask');
-row('workbox entry (worker side, with the http task)', sum(await bundle({ entry: src('packages/core/src/workbox.ts') })), 'deferPlugin, deferOnFailure; serve() is the worker entry');
+row('workbox entry (worker side, opt-in)', sum(await bundle({ entry: src('packages/core/src/workbox.ts') })), 'deferInWorker, deferPlugin, deferOnFailure: deferral, the http task and the store');
 row('testing entry (separate, not in the page entry)', sum(await bundle({ entry: src('packages/core/src/testing/index.ts'), external: [/^playwright/] })), '');
 
 // ---- for scale -------------------------------------------------------------------------------

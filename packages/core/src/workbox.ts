@@ -1,12 +1,84 @@
-import { HalfsyncError } from './errors.js';
+import { buildRecord, type DeferOptions } from './deferral.js';
+import { HalfsyncError, storageError } from './errors.js';
 import { httpTask, serializeRequest, withRequestKey, type HttpTaskDefinition, type RequestBodyLimits } from './http.js';
-import type { Task } from './record.js';
-import type { HalfsyncWorker } from './worker.js';
+import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
+import { DEFAULT_RETENTION, type TaskDefinition } from './task.js';
+import type { HalfsyncWorker, WorkerContext } from './worker.js';
 
-// The drop-in for Workbox's BackgroundSyncPlugin: a request that fails for lack of network is
-// deferred as an http task (5xx retried, an idempotency key on every attempt, its status in every
-// tab) and the page gets an answer of the app's choosing. Typed structurally: workbox-* is not a
-// dependency of halfsync.
+// Deferring from the service worker, and the drop-in for Workbox's BackgroundSyncPlugin built on
+// it: a request that fails for lack of network is deferred as an http task (5xx retried, an
+// idempotency key on every attempt, its status in every tab) and the page gets an answer of the
+// app's choosing. Typed structurally: workbox-* is not a dependency of halfsync.
+
+export type { DeferOptions } from './deferral.js';
+export type { Task } from './record.js';
+
+interface Deferred { record: NewTaskRecord; resolve(task: Task): void; reject(error: unknown): void }
+const batches = new WeakMap<WorkerContext, Deferred[]>();
+
+function contextOf(worker: HalfsyncWorker): WorkerContext {
+  const context = (worker as unknown as Record<symbol, WorkerContext | undefined> | null)?.[Symbol.for('halfsync.worker')];
+  if (!context) throw new HalfsyncError('INVALID_OPTIONS', 'worker must be what serve({ tasks }) returned in this service worker: const worker = serve({ tasks })');
+  return context;
+}
+
+/** Commits one tick's defers in one transaction, as pages do; one by one when the batch as a whole fails. */
+async function commit(context: WorkerContext): Promise<void> {
+  const batch = batches.get(context) ?? [];
+  batches.delete(context);
+  const retentionOf = (name: string) => context.tasks.get(name)?.retention ?? DEFAULT_RETENTION;
+  const results: Array<TaskRecord | HalfsyncError> = [];
+  const changed: TaskRecord[] = [];
+  try {
+    const out = await context.store.insert(batch.map((d) => d.record), retentionOf);
+    results.push(...out.results);
+    changed.push(...out.changed);
+  } catch {
+    // A full quota, say: every task that fits keeps its place, only the others are refused.
+    for (const d of batch) {
+      try {
+        const out = await context.store.insert([d.record], retentionOf);
+        results.push(...out.results);
+        changed.push(...out.changed);
+      } catch (e) { results.push(storageError(e, 'storing a deferred task')); }
+    }
+  }
+  const committed = results.filter((r): r is TaskRecord => !(r instanceof HalfsyncError));
+  results.forEach((r, i) => (r instanceof HalfsyncError ? batch[i]!.reject(r) : batch[i]!.resolve(toTask(r))));
+  if (committed.length === 0) return;
+  context.post({ t: 'changed', tasks: [...changed, ...committed].map(toTask), removed: [] });
+  context.wake();
+}
+
+/**
+ * Defers a task from the service worker itself (a push message, a failed request): validated as a
+ * page's `defer` is, committed to the same store with the other defers of the same tick in one
+ * transaction, shown in every open tab, then run (a Background Sync where there is one, otherwise
+ * a drain now). Resolves with the task once it is persisted; rejects with a `HalfsyncError` for bad
+ * input (nothing is stored) or a failed write.
+ *
+ * @example
+ * ```ts
+ * const worker = serve({ tasks });
+ * self.addEventListener('push', (event) => event.waitUntil(deferInWorker(worker, syncInbox, { since: Date.now() })));
+ * ```
+ */
+export function deferInWorker<Payload, Result>(worker: HalfsyncWorker, task: TaskDefinition<Payload, Result>, payload: Payload, options: DeferOptions = {}): Promise<Task<Payload, Result>> {
+  let context: WorkerContext;
+  let record: NewTaskRecord;
+  try {
+    context = contextOf(worker);
+    record = buildRecord(context.tasks, task, payload, options, Date.now(), context.maxPayloadBytes);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return new Promise<Task<Payload, Result>>((resolve, reject) => {
+    const batch = batches.get(context) ?? [];
+    batch.push({ record, resolve: resolve as (task: Task) => void, reject });
+    batches.set(context, batch);
+    if (batch.length === 1) queueMicrotask(() => void commit(context));
+  });
+}
 
 /** A request halfsync has deferred, as the `respond` option sees it. */
 export interface DeferredRequest {
@@ -62,7 +134,7 @@ async function deferRequest(request: Request, options: DeferOnFailureOptions): P
   const task = options.task ?? httpTask;
   try {
     const stored = await serializeRequest(request, undefined, task, options);
-    const deferred = await options.worker.defer(task, stored, withRequestKey(stored));
+    const deferred = await deferInWorker(options.worker, task, stored, withRequestKey(stored));
     return await (options.respond ?? acceptedResponse)({ task: deferred, request });
   } catch (error) {
     const coded = error instanceof HalfsyncError ? `${error.code}: ${error.message}` : String(error);

@@ -1,18 +1,15 @@
 import { onlineTag, openChannel, type ChannelMessage, type WorkerReply, type WorkerRequest } from './channel.js';
-import { buildRecord, type DeferOptions } from './deferral.js';
 import { HalfsyncError, storageError } from './errors.js';
 import { Executor, type DrainSummary } from './executor.js';
-import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
+import { toTask } from './record.js';
 import { countTasks, STATUSES } from './store/query.js';
 import { TaskStore } from './store/store.js';
-import { DEFAULT_RETENTION, taskRegistry, type AnyTaskDefinition, type TaskDefinition } from './task.js';
+import { taskRegistry, type AnyTaskDefinition } from './task.js';
 import { sleep } from './util.js';
 
 export { defineTask, defineBatchTask, type TaskDefinition, type TaskContext, type TaskOptions, type BatchTaskOptions, type BatchContext, type BatchOptions, type BatchOutput, type LaneFailurePolicy, type RetryPolicy, type RetentionPolicy, type AnyTaskDefinition, type PayloadOf, type ResultOf } from './task.js';
 export { HalfsyncError, PermanentError, RetryableError, UnreachableError, type HalfsyncErrorCode } from './errors.js';
 export type { DrainSummary } from './executor.js';
-export type { DeferOptions } from './deferral.js';
-export type { Task, TaskStatus, TaskError, FailureKind } from './record.js';
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -32,27 +29,28 @@ export interface ServeOptions {
   readonly periodicSyncTag?: string;
   /** Drain when the worker starts (every time the browser starts it). Default true. */
   readonly drainOnStart?: boolean;
-  /** The largest payload {@link HalfsyncWorker.defer} accepts, approximately in bytes. Default 1 MiB, as in pages. */
+  /** The largest payload a defer made in the worker (`@halfsync/core/workbox`) accepts, approximately in bytes. Default 1 MiB, as in pages. */
   readonly maxPayloadBytes?: number;
+}
+
+/**
+ * What `@halfsync/core/workbox` finds on the handle {@link serve} returns.
+ * @internal Not public API: it may change in any release.
+ */
+export interface WorkerContext {
+  readonly db: string;
+  readonly tasks: ReadonlyMap<string, AnyTaskDefinition>;
+  readonly store: TaskStore;
+  readonly maxPayloadBytes: number;
+  post(message: ChannelMessage): void;
+  wake(): void;
 }
 
 /** What {@link serve} returns. */
 export interface HalfsyncWorker {
   /** Drains now (messages from pages do the same); `networkBack` runs at once what waits out an unreachable backoff. */
   drain(networkBack?: boolean): Promise<DrainSummary>;
-  /**
-   * Defers a task from the worker itself (a failed request, a push message): validated as a page's
-   * `defer` is, committed to the same store with the defers of the same tick in one transaction,
-   * shown in every open tab, then run. Resolves with the task once it is persisted; rejects with a
-   * {@link HalfsyncError} for bad input (nothing is stored) or a failed write.
-   *
-   * @example
-   * ```ts
-   * const worker = serve({ tasks });
-   * self.addEventListener('push', (event) => event.waitUntil(worker.defer(syncInbox, { since: Date.now() })));
-   * ```
-   */
-  defer<Payload, Result>(task: TaskDefinition<Payload, Result>, payload: Payload, options?: DeferOptions): Promise<Task>;
+
   /** The last drain's summary, if any. */
   readonly lastDrain: DrainSummary | undefined;
 }
@@ -252,57 +250,24 @@ export function serve(options: ServeOptions): HalfsyncWorker {
 
   if (options.drainOnStart !== false) drain().catch(() => {});
 
-  // Defers made in the worker: every defer of one tick commits in one transaction, as in pages.
-  interface Deferred { record: NewTaskRecord; resolve(task: Task): void; reject(error: unknown): void }
-  let batch: Deferred[] = [];
-  let stamp = 0;
-  const commit = async (): Promise<void> => {
-    const mine = batch;
-    batch = [];
-    const retentionOf = (name: string) => tasks.get(name)?.retention ?? DEFAULT_RETENTION;
-    let results: Array<TaskRecord | HalfsyncError>;
-    const changed: TaskRecord[] = [];
-    try {
-      const out = await store.insert(mine.map((d) => d.record), retentionOf);
-      results = out.results;
-      changed.push(...out.changed);
-    } catch (error) {
-      // The batch failed as a whole (a full quota, say): one by one, so that every task that fits is kept.
-      results = [];
-      for (const d of mine) {
-        try {
-          const out = await store.insert([d.record], retentionOf);
-          results.push(...out.results);
-          changed.push(...out.changed);
-        } catch (e) { results.push(storageError(e, 'storing a deferred task')); }
-      }
-    }
-    const committed = results.filter((r): r is TaskRecord => !(r instanceof HalfsyncError));
-    results.forEach((r, i) => (r instanceof HalfsyncError ? mine[i]!.reject(r) : mine[i]!.resolve(toTask(r))));
-    if (committed.length === 0) return;
-    channel?.postMessage({ t: 'changed', tasks: [...changed, ...committed].map(toTask), removed: [] } satisfies ChannelMessage);
-    // Woken as a page wakes it: a fresh Background Sync (now if online, else when the network
-    // returns, with the browser's retries) where there is one, otherwise a drain now.
-    const sync = scope.registration.sync;
-    if (sync) sync.register(`halfsync:${db}:w-${Date.now().toString(36)}-${(stamp++).toString(36)}`).catch(() => drain().catch(() => {}));
-    else drain().catch(() => {});
-  };
-  const defer = <Payload, Result>(task: TaskDefinition<Payload, Result>, payload: Payload, deferOptions: DeferOptions = {}): Promise<Task> => {
-    let record: NewTaskRecord;
-    try {
-      record = buildRecord(tasks, task, payload, deferOptions, Date.now(), maxPayloadBytes);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return new Promise<Task>((resolve, reject) => {
-      batch.push({ record, resolve, reject });
-      if (batch.length === 1) queueMicrotask(() => void commit());
-    });
-  };
-
-  return {
+  const handle: HalfsyncWorker = {
     drain,
-    defer,
     get lastDrain() { return lastDrain; },
   };
+  // What a defer made in this worker needs (@halfsync/core/workbox), kept off the public type so
+  // that workers which never defer do not carry its code. The key is shared through the registry.
+  let wakes = 0;
+  const context: WorkerContext = {
+    db, tasks, store, maxPayloadBytes,
+    post: (message) => channel?.postMessage(message),
+    // Woken as a page wakes it: a fresh Background Sync (now when online, else when the network
+    // returns, with the browser's retries) where there is one, otherwise a drain now.
+    wake: () => {
+      const sync = scope.registration.sync;
+      if (!sync) { drain().catch(() => {}); return; }
+      sync.register(`halfsync:${db}:w-${Date.now().toString(36)}-${(wakes++).toString(36)}`).catch(() => drain().catch(() => {}));
+    },
+  };
+  Object.defineProperty(handle, Symbol.for('halfsync.worker'), { value: context });
+  return handle;
 }

@@ -1,11 +1,11 @@
-// The worker's side of deferral (serve().defer, used by the Workbox plugin and deferOnFailure) and
+// The worker's side of deferral (deferInWorker, under the Workbox plugin and deferOnFailure) and
 // its answers to pages, in Node with fake-indexeddb and a stand-in for the service worker's scope.
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defineTask } from '../src/task.js';
 import { createHttpTask, type StoredRequest } from '../src/http.js';
 import { serve, type HalfsyncWorker } from '../src/worker.js';
-import { acceptedResponse, deferOnFailure, deferPlugin } from '../src/workbox.js';
+import { acceptedResponse, deferInWorker, deferOnFailure, deferPlugin } from '../src/workbox.js';
 import { TaskStore } from '../src/store/store.js';
 import type { ChannelMessage } from '../src/channel.js';
 import type { TaskRecord } from '../src/record.js';
@@ -54,13 +54,13 @@ const until = async (check: () => boolean, what: string) => {
 
 const note = defineTask('note', { run: async (n: { text: string }) => n.text });
 
-describe('serve().defer', () => {
+describe('deferInWorker', () => {
   it('commits the defers of one tick in one batch, tells every tab, and wakes the runner with a Background Sync', async () => {
     const db = freshDb();
     const scope = workerScope();
     const heard = hear(db);
     const worker = serve({ tasks: [note], dbName: db, drainOnStart: false });
-    const [a, b] = await Promise.all([worker.defer(note, { text: 'a' }), worker.defer(note, { text: 'b' }, { orderKey: 'notes' })]);
+    const [a, b] = await Promise.all([deferInWorker(worker, note, { text: 'a' }), deferInWorker(worker, note, { text: 'b' }, { orderKey: 'notes' })]);
     expect([a.status, b.status]).toEqual(['pending', 'pending']);
     expect(b.orderKey).toBe('notes');
     expect((await stored(db)).map((r) => r.payload)).toEqual([{ text: 'a' }, { text: 'b' }]);
@@ -76,7 +76,7 @@ describe('serve().defer', () => {
     const db = freshDb();
     workerScope({ sync: false });
     const worker = serve({ tasks: [note], dbName: db, drainOnStart: false });
-    const task = await worker.defer(note, { text: 'now' });
+    const task = await deferInWorker(worker, note, { text: 'now' });
     await until(() => worker.lastDrain !== undefined && worker.lastDrain.succeeded === 1, 'the drain');
     expect((await stored(db)).find((r) => r.id === task.id)?.status).toBe('succeeded');
   });
@@ -86,8 +86,9 @@ describe('serve().defer', () => {
     workerScope();
     const worker = serve({ tasks: [note], dbName: db, drainOnStart: false });
     const other = defineTask('other', { run: async () => undefined });
-    await expect(worker.defer(other, undefined)).rejects.toMatchObject({ code: 'UNKNOWN_TASK' });
-    await expect(worker.defer(note, { text: 'x', later: () => 1 } as unknown as { text: string })).rejects.toMatchObject({ code: 'PAYLOAD_NOT_CLONEABLE' });
+    await expect(deferInWorker(worker, other, undefined)).rejects.toMatchObject({ code: 'UNKNOWN_TASK' });
+    await expect(deferInWorker(worker, note, { text: 'x', later: () => 1 } as unknown as { text: string })).rejects.toMatchObject({ code: 'PAYLOAD_NOT_CLONEABLE' });
+    await expect(deferInWorker({ drain: worker.drain, lastDrain: undefined }, note, { text: 'x' })).rejects.toMatchObject({ code: 'INVALID_OPTIONS', message: expect.stringMatching(/serve\(\{ tasks \}\)/) });
     expect(await stored(db)).toHaveLength(0);
   });
 });
