@@ -531,8 +531,11 @@ class Client implements HalfsyncClient {
         { cause: error },
       );
       this.setLastError(reason);
-      const idle = { wake() {}, wakeIfLeader() {}, close() {}, drainNow: () => Promise.reject(reason) };
-      return idle as unknown as PageRunner;
+      // A stand-in whose every method does nothing (drainNow rejects with the reason); not a
+      // thenable, so that it resolves the promise as itself.
+      return new Proxy({}, {
+        get: (_, key) => (key === 'then' ? undefined : key === 'drainNow' ? () => Promise.reject(reason) : () => {}),
+      }) as PageRunner;
     });
     this.runner = loading;
     return loading;
