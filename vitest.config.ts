@@ -32,7 +32,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           environment: 'node',
-          include: ['packages/*/test/**/*.test.{ts,tsx}', 'demo/server/**/*.test.ts'],
+          include: ['packages/*/test/**/*.test.{ts,tsx}', 'demo/server/**/*.test.ts', 'scripts/**/*.test.ts'],
           exclude: ['**/node_modules/**', '**/*.browser.test.*'],
         },
       },
