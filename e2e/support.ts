@@ -36,6 +36,8 @@ export async function openApp(page: Page, query = ''): Promise<string> {
 type Hs = {
   client: HalfsyncClient;
   postOp: TaskDefinition<{ n: number; lane?: string }, { seq: number; dup: boolean }>;
+  statsBatch: TaskDefinition<{ n: number }, { counted: boolean }>;
+  skipOp: TaskDefinition<{ n: number; lane?: string }, { seq: number; dup: boolean }>;
   defer(op: { n: number; lane?: string }, opts?: { orderKey?: string; delay?: number }): Promise<string>;
   deferFetch(url: string, init?: RequestInit): Promise<string>;
   events: Array<{ ids: string[]; statuses: string[] }>;
