@@ -76,7 +76,7 @@ async function firstPing(link: WorkerLink, db: string, timeoutMs: number): Promi
     const script = link.registration.active?.scriptURL ?? 'your service worker script';
     const reason = new HalfsyncError(
       'WORKER_UNAVAILABLE',
-      `the service worker ${script} did not answer halfsync within ${ms} ms: its script must call serve({ tasks }) from '@halfsync/core/worker', once, at its top level (import { serve } from '@halfsync/core/worker'; serve({ tasks });) with the same tasks as the page. Tasks run in the page meanwhile`,
+      `the service worker ${script} did not answer halfsync within ${ms} ms. Its script must call serve({ tasks }) from '@halfsync/core/worker', once, at its top level, with the same tasks as the page (import { serve } from '@halfsync/core/worker'; serve({ tasks });); if it does, the worker was too slow to start. Tasks run in the page meanwhile`,
       { cause: error, details: { script } },
     );
     // Without this line a missing serve() would show nowhere but in client.modeReason.
