@@ -11,6 +11,10 @@ export interface AppHandle {
   readonly client: HalfsyncClient;
   readonly postOp: TaskDefinition<Op, { seq: number; dup: boolean }>;
   readonly http: TaskDefinition<StoredRequest, HttpResult>;
+  /** `parentValue` of @halfsync/core/http. */
+  parentValue(parent: { id: string }, path: string): string;
+  /** deferFetch with the app's http task and defer options (after, supersede...): the handle. */
+  deferFetchWith(input: string, init: RequestInit, options?: object): Promise<{ id: string; persisted: Promise<unknown> }>;
   /** An action of whoever is signed in, sent with `Bearer token-of-<owner>`. */
   readonly ownedOp: TaskDefinition<Op, { owner: string | undefined }>;
   /** Every snapshot the page's client published, in order. */

@@ -584,4 +584,43 @@ const owners: Scenario = {
   },
 };
 
-export const scenarios: readonly Scenario[] = [choosesPath, persists, serverDown, twoPages, orderKeys, httpBodies, codedErrors, devtoolsOnly, patient, owners];
+// ---- 11 -------------------------------------------------------------------------------------
+
+const chainsAndLatest: Scenario = {
+  id: '11',
+  title: '11. a chain with a temporary id runs in order after a failed create; ten supersedes send one request',
+  async run(ctx) {
+    const { page, origin, server } = ctx;
+    for (const v of variants(ctx, 's11-page')) {
+      await server.control({ reset: true });
+      expect(await openApp(page, origin, v.query)).toBe(v.mode);
+      const kit = await ctx.kit(page, { dbName: v.db });
+      // The create fails once (500): the payment waits for it, then goes for the server's order id.
+      await server.control({ script: [{ status: 500 }] });
+      const ids = await inApp(page, async (hs) => {
+        const json = { 'content-type': 'application/json' };
+        const order = await hs.deferFetchWith('/api/ops', { method: 'POST', headers: json, body: JSON.stringify({ n: 1 }) });
+        const pay = await hs.deferFetchWith('/api/echo', { method: 'POST', headers: json, body: JSON.stringify({ orderSeq: hs.parentValue(order, 'json.seq') }) }, { after: [order] });
+        await Promise.all([order.persisted, pay.persisted]);
+        return [order.id, pay.id];
+      });
+      for (const id of ids) await kit.waitForTask(id, 'succeeded', { timeoutMs: 20_000 });
+      const l = await server.log();
+      expect(l.received.map((r) => r.key), `${v.mode}: create (500, 200), then the payment`).toEqual([ids[0], ids[0], ids[1]]);
+      const sent = JSON.parse(Buffer.from(l.received[2]!.bodyBase64 ?? '', 'base64').toString()) as { orderSeq: number };
+      expect(sent.orderSeq, `${v.mode}: for the server's order id`).toBe(l.applied.find((a) => a.key === ids[0])!.seq);
+      // Latest wins, while the server is down: one request, the last payload.
+      await server.control({ reset: true });
+      await server.control({ default: { down: true } });
+      await inApp(page, (hs) => Promise.all(Array.from({ length: 10 }, (_, i) => hs.client.defer(hs.postOp, { n: i }, { supersede: 'draft' }).persisted)));
+      await server.control({ default: { status: 200 } });
+      await inApp(page, (hs) => hs.client.drain());
+      await server.until((x) => x.applied.length === 1, `${v.mode}: the one save`, 20_000);
+      await kit.waitForIdle();
+      expect((await server.log()).received.filter((r) => r.status === 200).map((r) => r.body?.n), `${v.mode}: the last payload only`).toEqual([9]);
+    }
+    ctx.note(`${ctx.workerMode} and page: create 500 then 200, payment for the server's id; ten supersedes -> one request with the last`);
+  },
+};
+
+export const scenarios: readonly Scenario[] = [choosesPath, persists, serverDown, twoPages, orderKeys, httpBodies, codedErrors, devtoolsOnly, patient, owners, chainsAndLatest];
