@@ -46,5 +46,5 @@ describe('the README doc-test', () => {
     expect(problems).toHaveLength(2);
     expect(problems).toContainEqual(expect.stringMatching(new RegExp(`^README\\.md:${line}:\\d+ - TS2339: Property 'toUpperCase' does not exist on type 'number'\\. \\[bundler, page; nodenext, page\\]$`)));
     expect(problems).toContainEqual(expect.stringMatching(/^README\.md:\d+ - the block and twin\.ts differ/));
-  });
+  }, 60_000); // four TypeScript programs: seconds, more on a loaded machine
 });

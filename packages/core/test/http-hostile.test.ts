@@ -82,11 +82,10 @@ describe('deferFetch with a Request whose body is a stream', () => {
   it('refuses a stream that never ends and never sends, within the time limit', async () => {
     const { t, task } = setup();
     const silent = new Request(`${origin}/api/upload`, { method: 'POST', body: new ReadableStream<Uint8Array>({}), duplex: 'half' } as RequestInit);
-    const started = Date.now();
+    // Without the limit this read never ends: the test's own timeout is the bound.
     const e = await deferFetch(t.client, silent, {}, { task, bodyTimeoutMs: 200 }).catch((error: unknown) => error);
     expect(e).toBeInstanceOf(HalfsyncError);
     expect(e).toMatchObject({ code: 'BODY_NOT_REPLAYABLE', message: expect.stringMatching(/did not end within 200 ms/) });
-    expect(Date.now() - started).toBeLessThan(4_000);
     expect(await t.client.count()).toBe(0);
   });
 
