@@ -3,6 +3,12 @@
 // Background Sync in Chromium, messages to the worker in Firefox and WebKit (no SyncManager),
 // and the page runner wherever there is no worker.
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import puppeteer from 'puppeteer-core';
+// @ts-expect-error -- a plain .mjs helper shared with the scripts (no declarations)
+import { firefoxPath } from '../../scripts/browsers.mjs';
 import { expect } from 'vitest';
 import type { ClientMode, Task } from '@halfsync/core';
 import type { HalfsyncKit, KitOptions } from '@halfsync/core/testing';
@@ -623,4 +629,73 @@ const chainsAndLatest: Scenario = {
   },
 };
 
-export const scenarios: readonly Scenario[] = [choosesPath, persists, serverDown, twoPages, orderKeys, httpBodies, codedErrors, devtoolsOnly, patient, owners, chainsAndLatest];
+// ---- 12 -------------------------------------------------------------------------------------
+
+const storageLoss: Scenario = {
+  id: '12',
+  title: '12. the origin\'s IndexedDB deleted from the profile: the loss is reported, the journal restores the unfinished tasks, sent once',
+  async run(ctx) {
+    if (ctx.engine === 'chromium') {
+      ctx.note('Chromium: e2e/storage-loss.spec.ts (a backing store that fails its checksum, one deleted, a worker starting alone)');
+      return;
+    }
+    if (ctx.engine === 'webkit') {
+      ctx.notPossible('restart the browser on the same profile', 'MiniBrowser under WebKitWebDriver starts with an ephemeral profile each time');
+      return;
+    }
+    const { origin, server } = ctx;
+    const home = mkdtempSync(join(tmpdir(), 'halfsync-firefox-loss-'));
+    const profile = join(home, 'profile');
+    const launchFx = () => puppeteer.launch({ browser: 'firefox', executablePath: firefoxPath()!, headless: true, userDataDir: profile, env: { ...process.env, HOME: home } });
+    try {
+      await server.control({ reset: true });
+      let browser = await launchFx();
+      let page = (await browser.pages())[0] ?? (await browser.newPage());
+      await page.goto(`${origin}/?sw=0&db=s12&journal=1`, { waitUntil: 'load' });
+      const ids = await page.evaluate(async () => {
+        const hs = (window as unknown as { hs: { client: { ready: Promise<unknown>; defer(t: unknown, p: unknown, o?: unknown): { id: string; persisted: Promise<unknown>; result: Promise<unknown> } }; postOp: unknown } }).hs;
+        await hs.client.ready;
+        const done = hs.client.defer(hs.postOp, { n: 1 });
+        await done.result;
+        return done.id;
+      }).then(async (done) => {
+        // The server goes away: the next two wait, unfinished, when the browser closes.
+        await server.control({ default: { down: true } });
+        const waiting = await page.evaluate(async () => {
+          const hs = (window as unknown as { hs: { client: { defer(t: unknown, p: unknown): { id: string; persisted: Promise<unknown> } }; postOp: unknown } }).hs;
+          const w = [hs.client.defer(hs.postOp, { n: 2 }), hs.client.defer(hs.postOp, { n: 3 })];
+          await Promise.all(w.map((h) => h.persisted));
+          return w.map((h) => h.id);
+        });
+        return { done, waiting };
+      });
+      await browser.close();
+      await server.control({ default: { status: 200 } });
+      // Delete the origin's IndexedDB files (its Cache Storage, with the marker and the journal, stays).
+      const origins = join(profile, 'storage', 'default');
+      const dir = readdirSync(origins).find((d) => d.startsWith('http+++127.0.0.1+'));
+      expect(dir, 'the origin\'s storage directory').toBeDefined();
+      rmSync(join(origins, dir!, 'idb'), { recursive: true, force: true });
+      browser = await launchFx();
+      page = (await browser.pages())[0] ?? (await browser.newPage());
+      await page.goto(`${origin}/?sw=0&db=s12&journal=1`, { waitUntil: 'load' });
+      const after = await page.evaluate(async (w: string[]) => {
+        const hs = (window as unknown as { hs: { client: { ready: Promise<unknown>; storageReset?: { code: string; details: Record<string, unknown> }; get(id: string): { delay?: number } | undefined; drain(): Promise<unknown> } } }).hs;
+        await hs.client.ready;
+        return { code: hs.client.storageReset?.code, details: hs.client.storageReset?.details, known: w.map((id) => hs.client.get(id) !== undefined) };
+      }, ids.waiting);
+      expect(after.code).toBe('STORAGE_RESET');
+      expect(after.details).toMatchObject({ cause: 'marker', restored: 2 });
+      expect(after.known).toEqual([true, true]);
+      const l = await server.until((x) => ids.waiting.every((id) => x.applied.some((a) => a.key === id)), 'the restored tasks sent', 20_000);
+      expect(l.applied.map((a) => a.key).sort(), 'each once; the finished one not again').toEqual([ids.done, ...ids.waiting].sort());
+      expect(l.received.filter((r) => r.key === ids.done && r.status === 200)).toHaveLength(1);
+      await browser.close();
+      ctx.note(`firefox: idb deleted from the profile -> STORAGE_RESET (marker), 2 restored with their ids, sent once each`);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  },
+};
+
+export const scenarios: readonly Scenario[] = [choosesPath, persists, serverDown, twoPages, orderKeys, httpBodies, codedErrors, devtoolsOnly, patient, owners, chainsAndLatest, storageLoss];

@@ -1,5 +1,6 @@
 import type { DrainSummary } from './executor.js';
 import type { Task } from './record.js';
+import type { StorageResetInfo } from './store/recovery.js';
 
 /** What every tab and the worker say on the origin's BroadcastChannel. */
 export type ChannelMessage =
@@ -15,6 +16,8 @@ export type ChannelMessage =
   | { readonly t: 'leases'; readonly leases: ReadonlyArray<{ readonly id: string; readonly rev: number; readonly leaseUntil: number }> }
   /** Someone signed in or out (`owner` undefined): sent before the change commits, and again after (`committed`). */
   | { readonly t: 'owner'; readonly owner: string | undefined; readonly committed: boolean }
+  /** The browser lost the database and a runner noticed (and restored what the journal held). */
+  | { readonly t: 'reset'; readonly info: StorageResetInfo }
   /** A runner's drain failed; pages show it (`lastError`) until a drain succeeds. */
   | { readonly t: 'error'; readonly code: string; readonly message: string };
 

@@ -9,7 +9,8 @@ import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record
 import { countTasks, loadAlive, queryTasks, recordById, type PageOptions, type TaskQuery } from './store/query.js';
 import { purgeOwner, setOwner } from './store/owner.js';
 import { TaskStore } from './store/store.js';
-import { taskRegistry, DEFAULT_RETENTION, type AnyTaskDefinition, type TaskDefinition } from './task.js';
+import { restorable, taskRegistry, DEFAULT_RETENTION, type AnyTaskDefinition, type TaskDefinition } from './task.js';
+import { journalClear, journalDelete, journalPut, type StorageResetInfo } from './store/recovery.js';
 import type { PageRunner } from './page-runner.js';
 import { Waker } from './waker.js';
 
@@ -49,6 +50,13 @@ export interface ClientOptions {
   readonly now?: () => number;
   /** Page runner: whether the network is there. Default `navigator.onLine`; tests pass their own. */
   readonly online?: () => boolean;
+  /**
+   * Keep a journal of unfinished tasks in Cache Storage (a separate backing store), written with
+   * each commit and cleared as tasks finish, from which halfsync restores them if the browser loses
+   * the database (see `storageReset`). Default false: it adds a Cache Storage write to every commit
+   * (BENCHMARKS.md has the cost).
+   */
+  readonly journal?: boolean;
 }
 
 /** One page of {@link HalfsyncClient.query}. */
@@ -136,6 +144,14 @@ export interface HalfsyncClient {
   drain(): Promise<DrainSummary>;
   /** Records moved aside because they could not be read. */
   quarantined(): Promise<Array<{ seq: number; reason: string; at: number; record: unknown }>>;
+  /**
+   * Set when the browser lost this site's database and halfsync noticed (Chromium's `dataLoss`, or
+   * its marker in Cache Storage): a `STORAGE_RESET` error whose `details` say the cause, when, and
+   * how many tasks the journal restored. Stays until `acknowledgeStorageReset()`.
+   */
+  readonly storageReset: HalfsyncError | undefined;
+  /** Clears `storageReset` in every tab. */
+  acknowledgeStorageReset(): Promise<void>;
   /** Who is signed in (the id given to `signIn`), undefined when signed out; the same in every tab and the worker. */
   readonly owner: string | undefined;
   /**
@@ -170,6 +186,7 @@ class Client implements HalfsyncClient {
   modeReason: HalfsyncError | undefined;
   lastError: HalfsyncError | undefined;
   owner: string | undefined;
+  storageReset: HalfsyncError | undefined;
   readonly ready: Promise<ClientMode>;
   readonly persistentStorage: Promise<boolean>;
 
@@ -208,7 +225,7 @@ class Client implements HalfsyncClient {
     this.workerTimeoutMs = options.workerTimeoutMs ?? 10_000;
     this.now = options.now ?? Date.now;
     this.model = new TaskModel({ recentFinished: recent });
-    this.store = new TaskStore(this.db);
+    this.store = new TaskStore(this.db, undefined, (r) => restorable(this.registry, r));
     this.channel = openChannel(this.db, (m) => this.onMessage(m));
     this.waker = new Waker({
       db: this.db, model: this.model, autoRun: options.autoRun !== false, workerTimeoutMs: this.workerTimeoutMs,
@@ -273,7 +290,12 @@ class Client implements HalfsyncClient {
     const others: TaskRecord[] = [];
     const retentionOf = (name: string) => this.registry.get(name)?.retention ?? DEFAULT_RETENTION;
     try {
-      const inserted = await this.store.insert(batch.map((b) => b.record), retentionOf);
+      const records = batch.map((b) => b.record);
+      const [inserted] = await Promise.all([
+        this.store.insert(records, retentionOf),
+        // The journal, beside the commit: a copy outside IndexedDB (a failure there loses nothing IndexedDB holds).
+        this.options.journal ? journalPut(this.db, records).catch((e: unknown) => this.setLastError(storageError(e, 'writing the journal'))) : undefined,
+      ]);
       results = inserted.results;
       others.push(...inserted.changed);
     } catch (error) {
@@ -339,6 +361,7 @@ class Client implements HalfsyncClient {
     // The defers of this tick commit first, under the owner they were made by.
     while (this.batch.length > 0) await new Promise((r) => setTimeout(r, 0));
     const { changed, removed } = await setOwner(this.store, owner, this.now(), discard);
+    if (removed.length > 0) await journalDelete(this.db, removed).catch(() => {});
     const views = this.model.apply(changed, removed, true);
     this.post({ t: 'owner', owner, committed: true });
     if (views.length > 0 || removed.length > 0) this.post({ t: 'changed', tasks: views, removed });
@@ -353,8 +376,29 @@ class Client implements HalfsyncClient {
     await this.loading.catch(() => {});
     const everyone = 'everyone' in options && options.everyone === true;
     const { changed, removed } = await purgeOwner(this.store, everyone ? null : (options as { owner: string | undefined }).owner, this.now());
+    if (everyone) await journalClear(this.db);
+    else if (removed.length > 0) await journalDelete(this.db, removed).catch(() => {});
     const views = this.model.apply(changed, removed, true);
     if (views.length > 0 || removed.length > 0) this.post({ t: 'changed', tasks: views, removed });
+  }
+
+  // ---- a lost database --------------------------------------------------------------------
+
+  private noticeReset(info: StorageResetInfo, detectedHere: boolean): void {
+    if (this.storageReset && (this.storageReset.details as { at?: number }).at === info.at) return;
+    this.storageReset = new HalfsyncError(
+      'STORAGE_RESET',
+      `the browser lost this site's database (${info.cause === 'data-loss' ? `it said: ${info.engineMessage ?? 'data loss'}` : 'it was found new, but this site had a queue'}); ${info.restored} unfinished task(s) were restored from the journal${info.quarantined ? `, ${info.quarantined} entry(ies) quarantined` : ''}${info.restored === 0 ? ' (turn the journal on with createClient({ journal: true }) to restore them next time)' : ''}`,
+      { details: { ...info } },
+    );
+    this.model.changed(false);
+    if (detectedHere) this.post({ t: 'reset', info });
+  }
+
+  async acknowledgeStorageReset(): Promise<void> {
+    await (await this.store.db()).delete('state', 'reset');
+    this.storageReset = undefined;
+    this.model.changed(true);
   }
 
   // ---- reading -----------------------------------------------------------------------------
@@ -389,7 +433,9 @@ class Client implements HalfsyncClient {
       if (this.model.get(id)) continue;
       try {
         const r = await recordById(await this.store.db(), id);
-        this.model.settleFromStore(id, r && toTask(r), () => new HalfsyncError('TASK_NOT_FOUND', `no task with id "${id}" is stored: it was never deferred here, or was acknowledged or purged after its retention`, { details: { id } }));
+        this.model.settleFromStore(id, r && toTask(r), () => (this.storageReset
+          ? new HalfsyncError('STORAGE_RESET', `no task with id "${id}" is stored, and the browser lost this site's database ${new Date((this.storageReset.details as { at?: number }).at ?? 0).toISOString()}: the task may have been stored before that`, { details: { id, reset: this.storageReset.details } })
+          : new HalfsyncError('TASK_NOT_FOUND', `no task with id "${id}" is stored: it was never deferred here, or was acknowledged or purged after its retention`, { details: { id } })));
       } catch (error) {
         this.model.settleFromStore(id, undefined, () => storageError(error, `reading task ${id}`));
       }
@@ -418,6 +464,8 @@ class Client implements HalfsyncClient {
     const name = this.model.get(id)?.name;
     const retention = (name && this.registry.get(name)?.retention) || DEFAULT_RETENTION;
     const { changed, removed } = await this.store.modify(id, op, this.now(), retention);
+    const done = [...removed, ...changed.filter((r) => r.status === 'cancelled').map((r) => r.id)];
+    if (done.length > 0) void journalDelete(this.db, done).catch(() => {});
     const views = this.model.apply(changed, removed, true);
     if (views.length > 0 || removed.length > 0) this.post({ t: 'changed', tasks: views, removed });
     if (op === 'retry') this.waker.wake();
@@ -463,6 +511,8 @@ class Client implements HalfsyncClient {
   private async load(): Promise<void> {
     const db = await this.store.db();
     const signedIn = (await db.get('state', 'owner'))?.value;
+    const reset = (await db.get('state', 'reset'))?.value as StorageResetInfo | undefined;
+    if (reset) this.noticeReset(reset, this.store.reset !== undefined);
     // A signIn() made before the load finished wins over what was stored.
     if (!this.ownerSet) this.owner = typeof signedIn === 'string' ? signedIn : undefined;
     const { records, bad } = await loadAlive(db, this.options.recentFinished ?? 100);
@@ -552,6 +602,7 @@ class Client implements HalfsyncClient {
     } else if (m.t === 'leases') this.model.renewLeases(m.leases);
     else if (m.t === 'drained') { this.setLastError(undefined); this.waker.drained(m.summary); }
     else if (m.t === 'error') this.setLastError(new HalfsyncError(m.code as HalfsyncError['code'], m.message));
+    else if (m.t === 'reset') this.noticeReset(m.info, false);
     else if (m.t === 'owner') {
       this.owner = m.owner;
       this.model.changed(false);

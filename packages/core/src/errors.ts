@@ -23,6 +23,11 @@ export type HalfsyncErrorCode =
   | 'STORAGE_UNAVAILABLE'
   /** The database needs an upgrade and another tab keeps the old version open; close or reload the other tabs. */
   | 'STORAGE_BLOCKED'
+  /**
+   * The browser lost this site's database (Chromium discards one it finds corrupt after a crash;
+   * a profile's files can be deleted): tasks stored before are gone unless the journal restored them.
+   */
+  | 'STORAGE_RESET'
   /** IndexedDB failed in a way not covered above; `cause` holds the browser's error. */
   | 'STORAGE_ERROR'
   /** A defer's `after` names a task that is not known (never deferred here, acknowledged, purged). */

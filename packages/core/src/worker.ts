@@ -4,7 +4,7 @@ import { Executor, type DrainSummary } from './executor.js';
 import { toTask } from './record.js';
 import { countTasks, STATUSES } from './store/query.js';
 import { TaskStore } from './store/store.js';
-import { taskRegistry, type AnyTaskDefinition } from './task.js';
+import { restorable, taskRegistry, type AnyTaskDefinition } from './task.js';
 import { sleep } from './util.js';
 
 export { defineTask, defineBatchTask, type TaskDefinition, type TaskContext, type TaskOptions, type BatchTaskOptions, type BatchContext, type BatchOptions, type BatchOutput, type LaneFailurePolicy, type RetryPolicy, type RetentionPolicy, type AnyTaskDefinition, type PayloadOf, type ResultOf } from './task.js';
@@ -114,7 +114,8 @@ export function serve(options: ServeOptions): HalfsyncWorker {
   const tasks = taskRegistry(options.tasks);
   const holdMs = options.holdMs ?? 30_000;
   const budget = options.eventBudgetMs ?? 240_000;
-  const store = new TaskStore(db);
+  // After the browser lost the database, the journal's tasks come back if this worker knows them.
+  const store = new TaskStore(db, undefined, (r) => restorable(tasks, r));
   // Pages say who signs in or out before it commits: no task of the one leaving starts after.
   const channel = openChannel(db, (m) => { if (m.t === 'owner') executor.ownerChanged(m.owner); });
   const maxPayloadBytes = options.maxPayloadBytes ?? 1_048_576;
@@ -134,8 +135,15 @@ export function serve(options: ServeOptions): HalfsyncWorker {
     lastDrain = summary;
     channel?.postMessage({ t: 'drained', summary } satisfies ChannelMessage);
     if (summary.stopped === 'offline') registerOnline();
+    // A worker starting alone after the browser lost the database says so to every page, once (the
+    // state store keeps it for pages opened later).
+    if (store.reset && !resetTold) {
+      resetTold = true;
+      channel?.postMessage({ t: 'reset', info: store.reset } satisfies ChannelMessage);
+    }
     return summary;
   };
+  let resetTold = false;
 
   // Offline: ask the browser to wake this worker when the network returns, tabs open or not. At
   // most once a second, so that an engine whose sync fires while its worker still reads offline

@@ -4,6 +4,7 @@ import { cancel, next, requeue, type NewTaskRecord, type TaskRecord } from '../r
 import { DEFAULT_RETENTION, type RetentionPolicy } from '../task.js';
 import { dependencyFailed, failDescendants, placeInLane, promote, reviveDescendants, type Put } from './chain.js';
 import { MIGRATIONS, SCHEMA_VERSION, type HalfsyncSchema } from './schema.js';
+import { recover, type OpenInfo, type StorageResetInfo } from './recovery.js';
 
 /** A readwrite transaction over both stores. */
 export type Tx = IDBPTransaction<HalfsyncSchema, ('tasks' | 'quarantine' | 'state')[], 'readwrite'>;
@@ -118,20 +119,37 @@ export { placeInLane, promote } from './chain.js';
 export class TaskStore {
   private opening: Promise<IDBPDatabase<HalfsyncSchema>> | undefined;
 
-  /** `blockedMs`: how long an upgrade may wait for another tab to let go of the old version before the open fails with STORAGE_BLOCKED. */
-  constructor(readonly name: string, private readonly blockedMs = 5_000) {}
+  /** What the last open noticed: the browser lost the previous database (undefined: it did not). */
+  reset: StorageResetInfo | undefined;
+
+  /**
+   * `blockedMs`: how long an upgrade may wait for another tab to let go of the old version before
+   * the open fails with STORAGE_BLOCKED. `accepts`: whether a task restored from the journal after
+   * the browser lost the database may come back (undefined, or why not); without it nothing is restored.
+   */
+  constructor(readonly name: string, private readonly blockedMs = 5_000, private readonly accepts?: (r: NewTaskRecord) => string | undefined) {}
 
   /** Opens (or reopens after another tab's upgrade closed it) the database. */
   db(): Promise<IDBPDatabase<HalfsyncSchema>> {
     if (this.opening) return this.opening;
+    const opening = this.open();
+    this.opening = opening;
+    opening.catch(() => { if (this.opening === opening) this.opening = undefined; });
+    return opening;
+  }
+
+  private open(): Promise<IDBPDatabase<HalfsyncSchema>> {
     if (typeof indexedDB === 'undefined') {
       return Promise.reject(new HalfsyncError('STORAGE_UNAVAILABLE', 'IndexedDB is not available in this context; halfsync needs it to store deferred work'));
     }
     let blockedTimer: ReturnType<typeof setTimeout> | undefined;
     let giveUp: ((error: HalfsyncError) => void) | undefined;
     let abandoned = false;
+    let info: OpenInfo = { created: false, dataLoss: undefined, dataLossMessage: undefined };
     const opened = openDB<HalfsyncSchema>(this.name, SCHEMA_VERSION, {
-      upgrade: (db, oldVersion, _newVersion, tx) => {
+      upgrade: (db, oldVersion, _newVersion, tx, event) => {
+        const e = event as IDBVersionChangeEvent & { dataLoss?: string; dataLossMessage?: string };
+        info = { created: oldVersion === 0, dataLoss: e.dataLoss, dataLossMessage: e.dataLossMessage || undefined };
         let chain = Promise.resolve();
         for (let v = oldVersion; v < SCHEMA_VERSION; v++) chain = chain.then(() => MIGRATIONS[v]!(db, tx));
         chain.catch(() => tx.abort());
@@ -150,13 +168,16 @@ export class TaskStore {
     const opening = Promise.race([opened, new Promise<never>((_, reject) => { giveUp = reject; })]).finally(() => clearTimeout(blockedTimer));
     // An open given up on may still succeed later: close that connection at once.
     opened.then((db) => { if (abandoned) db.close(); }, () => {});
-    this.opening = opening.then(
-      (db) => {
+    return opening.then(
+      async (db) => {
         db.addEventListener('close', () => this.forget());
+        // A new (or engine-flagged) database: was a queue lost? Before anyone uses it.
+        if (info.created || info.dataLoss === 'total') {
+          this.reset = await recover(db, this.name, info, Date.now(), this.accepts ?? (() => 'this runner restores nothing')).catch(() => undefined) ?? this.reset;
+        }
         return db;
       },
       (error: unknown) => {
-        this.opening = undefined;
         if (error instanceof HalfsyncError && error.code === 'STORAGE_BLOCKED') { abandoned = true; throw error; }
         if ((error as { name?: string })?.name === 'VersionError') {
           throw new HalfsyncError('STORAGE_UNAVAILABLE', `the database "${this.name}" was upgraded by a newer version of this app; reload the page to load it`, { cause: error });
@@ -164,7 +185,6 @@ export class TaskStore {
         throw storageError(error, `opening the database "${this.name}"`);
       },
     );
-    return this.opening;
   }
 
   private forget(): void {

@@ -1,0 +1,103 @@
+// When the browser loses the queue (guarantee 1's hard case), in real Chromium: the marker in Cache
+// Storage notices a database that came back empty, the client says so with STORAGE_RESET, and the
+// journal brings back every unfinished task, once, with its id and key; nothing untrusted comes back.
+import { afterEach, describe, expect, it } from 'vitest';
+import { createClient, defineTask, type HalfsyncClient } from '@halfsync/core';
+import { createHttpTask, deferFetch } from '@halfsync/core/http';
+import { decodeRecord, encodeRecord } from '../src/store/recovery.js';
+
+const sent: string[] = [];
+let open = false;
+const order = defineTask('order', { run: (p: { n: number }, ctx) => { if (!open) throw new Error('closed'); sent.push(`${p.n}:${ctx.idempotencyKey}`); return p.n; }, retry: { baseDelayMs: 60_000 } });
+const http = createHttpTask({ name: 'http' });
+const tasks = [order, http];
+
+const clients: HalfsyncClient[] = [];
+const make = (dbName: string, journal = true) => {
+  const c = createClient({ tasks, dbName, journal, persistStorage: false });
+  clients.push(c);
+  return c;
+};
+afterEach(() => { while (clients.length) clients.pop()!.close(); sent.length = 0; open = false; });
+let n = 0;
+const fresh = () => `recovery-${Date.now()}-${n++}`;
+const deleteDb = (name: string) => new Promise<void>((resolve, reject) => {
+  const req = indexedDB.deleteDatabase(name);
+  req.onsuccess = () => resolve();
+  req.onerror = () => reject(req.error);
+});
+describe('a lost database, noticed and restored', () => {
+  it('keeps bytes, dates, maps, sets and bigints through the journal\'s encoding', () => {
+    const value = { b: new Uint8Array([1, 2, 255]).buffer, v: new Uint16Array([7, 65535]), d: new Date(5), m: new Map([['k', 1]]), s: new Set([2]), big: 10n ** 20n, u: undefined, t: 'x' };
+    expect(decodeRecord(encodeRecord(value))).toEqual(value);
+  });
+
+  it('reports the reset with STORAGE_RESET and restores the unfinished tasks once, with their ids and keys; finished ones stay finished', async () => {
+    const db = fresh();
+    const a = make(db);
+    open = true;
+    const done = a.defer(order, { n: 1 });
+    expect(await done.result).toBe(1);
+    open = false;
+    const waiting = [a.defer(order, { n: 2 }), a.defer(order, { n: 3 }, { idempotencyKey: 'order-3' })];
+    await Promise.all(waiting.map((h) => h.persisted));
+    a.close();
+    clients.length = 0;
+    // The browser drops the database (a deleted directory: no dataLoss flag, the marker must catch it).
+    await deleteDb(db);
+    open = true;
+    const b = make(db);
+    await b.ready;
+    expect(b.storageReset).toMatchObject({ code: 'STORAGE_RESET', details: { cause: 'marker', restored: 2 } });
+    for (const h of waiting) expect(await b.result(h.id)).toBe(h === waiting[0] ? 2 : 3);
+    expect(sent.sort()).toEqual(['1:' + done.id, '2:' + waiting[0]!.id, '3:order-3'].sort());
+    // An id from before the loss that the journal did not hold: a coded error, not a hang.
+    await expect(b.result(done.id)).rejects.toMatchObject({ code: 'STORAGE_RESET' });
+    await b.acknowledgeStorageReset();
+    expect(b.storageReset).toBeUndefined();
+  });
+
+  it('without the journal it still notices and says so', async () => {
+    const db = fresh();
+    const a = make(db, false);
+    const h = a.defer(order, { n: 4 }, { delay: 60_000 });
+    await h.persisted;
+    a.close();
+    clients.length = 0;
+    await deleteDb(db);
+    const b = make(db, false);
+    await b.ready;
+    expect(b.storageReset).toMatchObject({ code: 'STORAGE_RESET', details: { cause: 'marker', restored: 0 } });
+    expect(b.storageReset?.message).toContain('journal: true');
+    await expect(b.result(h.id)).rejects.toMatchObject({ code: 'STORAGE_RESET' });
+  });
+
+  it('quarantines a corrupt or foreign journal entry, and one whose payload its task refuses (credentials), instead of trusting it', async () => {
+    const db = fresh();
+    const a = make(db);
+    const h = await deferFetch(a, '/api/x', { method: 'POST', body: 'ok', headers: { 'x-a': '1' } }, { task: http, delay: 60_000 });
+    await h.persisted;
+    a.close();
+    clients.length = 0;
+    const journal = await caches.open(`halfsync:${db}:journal`);
+    const [key] = await journal.keys();
+    const good = await (await journal.match(key!))!.text();
+    const entry = decodeRecord(good) as { db: string; record: { id: string; payload: { headers: Array<[string, string]> } } };
+    const stolen = { ...entry, record: { ...entry.record, id: 'stolen', payload: { ...entry.record.payload, headers: [['authorization', 'Bearer secret']] } } };
+    await journal.put('/__halfsync/journal/stolen', new Response(encodeRecord(stolen)));
+    await journal.put('/__halfsync/journal/garbage', new Response('{not json'));
+    await journal.put('/__halfsync/journal/foreign', new Response(encodeRecord({ ...entry, db: 'another-app' })));
+    await deleteDb(db);
+    const b = make(db);
+    await b.ready;
+    expect(b.storageReset?.details).toMatchObject({ restored: 1, quarantined: 3 });
+    expect(b.get('stolen')).toBeUndefined();
+    expect(b.get(h.id)?.status).toBe('pending');
+    const q = await b.quarantined();
+    expect(q.map((x) => x.reason).join('\n')).toMatch(/refuses[\s\S]*not halfsync's|not halfsync's[\s\S]*refuses/);
+    expect(q.some((x) => x.reason.includes('another database'))).toBe(true);
+    // The owners' purge clears the journal too.
+    await b.purge({ everyone: true });
+    expect(await caches.has(`halfsync:${db}:journal`)).toBe(false);
+  });
+});
