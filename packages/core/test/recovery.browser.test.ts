@@ -53,8 +53,15 @@ describe('a lost database, noticed and restored', () => {
     expect(sent.sort()).toEqual(['1:' + done.id, '2:' + waiting[0]!.id, '3:order-3'].sort());
     // An id from before the loss that the journal did not hold: a coded error, not a hang.
     await expect(b.result(done.id)).rejects.toMatchObject({ code: 'STORAGE_RESET' });
+    // The devtools panel says so too, until dismissed.
+    const { render, cleanup } = await import('@testing-library/react');
+    const { createElement } = await import('react');
+    const { HalfsyncDevtools } = await import('@halfsync/react/devtools');
+    render(createElement(HalfsyncDevtools, { client: b, position: 'inline' }));
+    expect(document.querySelector('[data-storage-reset]')?.textContent).toContain('STORAGE_RESET');
     await b.acknowledgeStorageReset();
     expect(b.storageReset).toBeUndefined();
+    cleanup();
   });
 
   it('without the journal it still notices and says so', async () => {

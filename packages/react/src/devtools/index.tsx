@@ -1,4 +1,4 @@
-import { useEffect, useState, type CSSProperties } from 'react';
+import { useEffect, useState, useSyncExternalStore, type CSSProperties } from 'react';
 import type { HalfsyncClient, Task, TaskStatus } from '@halfsync/core';
 import { useSnapshot } from '../useQueue.js';
 import { useHalfsyncClient } from '../provider.js';
@@ -119,6 +119,8 @@ function FromContext(props: HalfsyncDevtoolsProps) {
 
 function Panel({ client, initialOpen = false, position = 'bottom-right', title = 'halfsync queue' }: HalfsyncDevtoolsProps & { client: HalfsyncClient }) {
   const tasks = useSnapshot(client);
+  const storageReset = useSyncExternalStore(client.subscribe, () => client.storageReset, () => undefined);
+  const lastError = useSyncExternalStore(client.subscribe, () => client.lastError, () => undefined);
   const [open, setOpen] = useState(initialOpen);
   const [draining, setDraining] = useState(false);
   const now = useNow(open);
@@ -137,6 +139,13 @@ function Panel({ client, initialOpen = false, position = 'bottom-right', title =
           </button>
         )}
       </div>
+      {storageReset && (
+        <p role="alert" data-storage-reset="" style={{ margin: 0, padding: '6px 10px', background: '#fff5f5', color: '#c53030' }}>
+          {storageReset.code}: {storageReset.message}{' '}
+          <button type="button" style={s.button} onClick={() => void client.acknowledgeStorageReset()}>dismiss</button>
+        </p>
+      )}
+      {lastError && <p data-last-error="" style={{ margin: 0, padding: '4px 10px', color: '#975a16' }}>runner: {lastError.code}: {lastError.message}</p>}
       {open && (
         <table style={s.table}>
           <thead>
