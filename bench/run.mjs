@@ -202,7 +202,9 @@ await group('serial', async () => {
     raw: (warm) => call('serial', { which: 'raw', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
     rawIndexed: (warm) => call('serial', { which: 'rawIndexed', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
     worker: (warm) => call('serialWorker', { n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
+    journal: (warm) => call('serial', { which: 'journal', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
   });
+  figure('serial.journal', 'ms/task', `defer → persisted with the journal on (Cache Storage beside IndexedDB), one at a time (${n} tasks)`, res.journal.map((r) => r.perTask));
   figure('serial.worker', 'ms/task', `defer → persisted with the worker (sync path), 1 KB, one at a time (${n} tasks)`, res.worker.map((r) => r.perTask));
   figure('serial.halfsync', 'ms/task', `defer → persisted, 1 KB, one at a time (${n} tasks)`, res.halfsync.map((r) => r.perTask));
   figure('serial.raw', 'ms/task', `raw idb put, own strict transaction, 1 KB (${n} records)`, res.raw.map((r) => r.perTask));
@@ -210,6 +212,7 @@ await group('serial', async () => {
   compare('serial', 'defer → persisted vs raw put', 'serial.halfsync', 'serial.raw', { op: '<=', value: 1.2 });
   compare('serial.indexed', '  (vs a raw put with the same indexes)', 'serial.halfsync', 'serial.rawIndexed');
   compare('serial.worker', 'defer → persisted with the worker (sync path) vs raw put', 'serial.worker', 'serial.raw', { op: '<=', value: 1.2 });
+  compare('serial.journal', 'defer → persisted, journal on vs off', 'serial.journal', 'serial.halfsync');
 });
 
 // ---- 2b. the bounded client ------------------------------------------------------------------
@@ -254,10 +257,12 @@ await group('burst', async () => {
     raw: (warm) => call('burst', { which: 'raw', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
     rawIndexed: (warm) => call('burst', { which: 'rawIndexed', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
     deferFetch: (warm) => call('burst', { which: 'deferFetch', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
+    journal: (warm) => call('burst', { which: 'journal', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
     workbox: (warm) => call('workbox', { op: 'wbPush', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
   });
   figure('burst.halfsync', 'ms/task', `${n} defers in one tick → all persisted, 1 KB`, res.halfsync.map((r) => r.perTask));
   figure('burst.halfsync.sync', 'ms/task', `  of which the ${n} defer() calls themselves`, res.halfsync.map((r) => r.syncMs / n));
+  figure('burst.journal', 'ms/task', `  the same burst with the journal on`, res.journal.map((r) => r.perTask));
   figure('burst.raw', 'ms/task', `raw idb: ${n} puts in one strict transaction, 1 KB`, res.raw.map((r) => r.perTask));
   figure('burst.rawIndexed', 'ms/task', `  the same into a store with halfsync's seven indexes`, res.rawIndexed.map((r) => r.perTask));
   figure('burst.deferFetch', 'ms/request', `${n} deferFetch() in one tick → all persisted, 1 KB JSON body`, res.deferFetch.map((r) => r.perTask));
@@ -265,6 +270,7 @@ await group('burst', async () => {
   // ≥ 0.8× the raw batch rate = ≤ 1.25× its time (DESIGN.md: 0.9×, ≤ 1.11×); ≥ 10× workbox (DESIGN.md: 12×).
   compare('burst.raw', 'burst vs raw one-transaction batch (time ratio)', 'burst.halfsync', 'burst.raw', { op: '<=', value: 1.25 }, { design: { op: '<=', value: 1.11 } });
   compare('burst.indexed', '  (vs the raw batch with the same indexes)', 'burst.halfsync', 'burst.rawIndexed');
+  compare('burst.journal', 'burst, journal on vs off', 'burst.journal', 'burst.halfsync');
   compare('burst.workbox', 'burst: times faster than workbox pushRequest', 'burst.halfsync', 'burst.workbox', { op: '>=', value: 10 }, { invert: true, design: { op: '>=', value: 12 } });
   compare('burst.deferFetch.workbox', 'deferFetch burst: times faster than workbox pushRequest', 'burst.deferFetch', 'burst.workbox', undefined, { invert: true });
 });

@@ -37,15 +37,16 @@ async function sw(request: SwRequest): Promise<SwTiming & Record<string, unknown
  * A client as the measured code sees it: its own database, no service worker and the page runner
  * off (autoRun: false), so no runner competes with the writes being timed.
  */
-async function withClient<T>(label: string, tasks: AnyTaskDefinition[], fn: (client: HalfsyncClient, db: string) => Promise<T>, keepDb = false): Promise<T> {
+async function withClient<T>(label: string, tasks: AnyTaskDefinition[], fn: (client: HalfsyncClient, db: string) => Promise<T>, keepDb = false, journal = false): Promise<T> {
   const db = freshDb(label);
-  const client = createClient({ tasks, dbName: db, serviceWorker: false, autoRun: false, persistStorage: false });
+  const client = createClient({ tasks, dbName: db, serviceWorker: false, autoRun: false, persistStorage: false, journal });
   try {
     await client.ready;
     return await fn(client, db);
   } finally {
     client.close();
     if (!keepDb) await deleteDb(db);
+    if (journal) await caches.delete(`halfsync:${db}:journal`);
   }
 }
 
@@ -116,16 +117,16 @@ async function cloneCost(a: { bytes: number; calls: number; seed: number }) {
 
 // ---- 2. one at a time: defer → persisted vs a raw put in its own transaction ------------------
 
-async function serial(a: { which: 'halfsync' | 'raw' | 'rawIndexed'; n: number; bytes: number; seed: number }) {
+async function serial(a: { which: 'halfsync' | 'journal' | 'raw' | 'rawIndexed'; n: number; bytes: number; seed: number }) {
   const { list, meanBytes } = payloads(a.n, a.bytes, a.seed);
-  if (a.which === 'halfsync') {
+  if (a.which === 'halfsync' || a.which === 'journal') {
     return withClient('serial', [noop], async (client) => {
       await nextTask();
       const t0 = performance.now();
       for (const p of list) await client.defer(noop, p).persisted;
       const ms = performance.now() - t0;
       return { ms, perTask: ms / a.n, meanBytes };
-    });
+    }, false, a.which === 'journal');
   }
   return withRaw(async (db) => {
     await nextTask();
@@ -142,7 +143,7 @@ async function serial(a: { which: 'halfsync' | 'raw' | 'rawIndexed'; n: number; 
 
 // ---- 3. a burst in one tick until all persisted -----------------------------------------------
 
-async function burst(a: { which: 'halfsync' | 'raw' | 'rawIndexed' | 'deferFetch'; n: number; bytes: number; seed: number }) {
+async function burst(a: { which: 'halfsync' | 'journal' | 'raw' | 'rawIndexed' | 'deferFetch'; n: number; bytes: number; seed: number }) {
   if (a.which === 'raw' || a.which === 'rawIndexed') {
     const { list } = payloads(a.n, a.bytes, a.seed);
     return withRaw(async (db) => {
@@ -156,7 +157,7 @@ async function burst(a: { which: 'halfsync' | 'raw' | 'rawIndexed' | 'deferFetch
       return { ms, perTask: ms / a.n, syncMs };
     }, a.which === 'rawIndexed');
   }
-  if (a.which === 'halfsync') {
+  if (a.which === 'halfsync' || a.which === 'journal') {
     const { list } = payloads(a.n, a.bytes, a.seed);
     return withClient('burst', [noop], async (client) => {
       await nextTask();
@@ -166,7 +167,7 @@ async function burst(a: { which: 'halfsync' | 'raw' | 'rawIndexed' | 'deferFetch
       await Promise.all(handles.map((h) => h.persisted));
       const ms = performance.now() - t0;
       return { ms, perTask: ms / a.n, syncMs };
-    });
+    }, false, a.which === 'journal');
   }
   // deferFetch: the same requests workbox's pushRequest stores, from (url, init) to persisted.
   const list = bodies(a.n, a.bytes, a.seed);
