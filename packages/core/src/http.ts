@@ -295,20 +295,28 @@ export function createHttpTask(options: HttpTaskOptions = {}): HttpTaskDefinitio
       const request = resolveRefs(stored, ctx.parents);
       const url = checkOrigin(name, request.url, allowed);
       const send = async (): Promise<Response> => {
-        const headers = new Headers(request.headers as Array<[string, string]>);
-        headers.set('Idempotency-Key', ctx.idempotencyKey);
-        const extra = await options.headers?.(request, ctx);
-        if (extra) new Headers(extra).forEach((value, key) => headers.set(key, value));
         const timeout = new AbortController();
-        const timer = setTimeout(() => timeout.abort(new RetryableError(`no answer within ${timeoutMs} ms`, { code: 'TIMEOUT' })), timeoutMs);
+        // The request is built before the network is asked: one fetch would refuse (a header the
+        // `headers` hook made invalid) fails the task for good instead of waiting for a network.
+        let built: Request;
         try {
-          return await fetch(url, {
+          const headers = new Headers(request.headers as Array<[string, string]>);
+          headers.set('Idempotency-Key', ctx.idempotencyKey);
+          const extra = await options.headers?.(request, ctx);
+          if (extra) new Headers(extra).forEach((value, key) => headers.set(key, value));
+          built = new Request(url, {
             method: request.method, headers,
             body: request.body === undefined ? undefined : request.body.kind === 'text' ? request.body.text : request.body.bytes,
             credentials: request.credentials, mode: request.mode, cache: request.cache, redirect: request.redirect,
             referrerPolicy: request.referrerPolicy, referrer: request.referrer, integrity: request.integrity, keepalive: request.keepalive,
             signal: anySignal([ctx.signal, timeout.signal]),
           });
+        } catch (error) {
+          throw new PermanentError(`the request cannot be made as stored: ${(error as Error)?.message ?? String(error)}`, { code: 'INVALID_REQUEST', cause: error });
+        }
+        const timer = setTimeout(() => timeout.abort(new RetryableError(`no answer within ${timeoutMs} ms`, { code: 'TIMEOUT' })), timeoutMs);
+        try {
+          return await fetch(built);
         } catch (error) {
           if (timeout.signal.aborted) throw timeout.signal.reason;
           if (ctx.signal.aborted) throw error;

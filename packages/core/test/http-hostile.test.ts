@@ -111,7 +111,10 @@ describe('referrer and keepalive', () => {
   it('are stored and sent again at replay', async () => {
     const { t, task } = setup();
     const sent: RequestInit[] = [];
-    vi.spyOn(globalThis, 'fetch').mockImplementation(async (_input, init) => { sent.push(init ?? {}); return new Response('ok'); });
+    vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
+      sent.push(input instanceof Request ? { keepalive: input.keepalive, referrer: input.referrer } : init ?? {});
+      return new Response('ok');
+    });
     const stored = await serializeRequest(new Request(`${origin}/api/beacon`, { method: 'POST', body: 'b', keepalive: true, referrer: `${origin}/checkout` }), {}, task);
     expect(stored).toMatchObject({ keepalive: true, referrer: `${origin}/checkout` });
     const h = await deferFetch(t.client, `${origin}/api/beacon`, { method: 'POST', body: 'b', keepalive: true, referrer: `${origin}/checkout` }, { task });

@@ -107,6 +107,16 @@ describe('the http task: temporary ids from a parent\'s answer', () => {
   });
 });
 
+describe('the http task: a request that cannot be made as stored', () => {
+  it('fails for good when the headers hook makes it invalid, instead of waiting for a network forever', async () => {
+    const { t, defer } = setup({ headers: () => ({ 'x-token': 'line\nbreak' }) });
+    const h = await defer('/ok', { method: 'POST', body: 'x' });
+    await t.settle();
+    expect(t.client.get(h.id)).toMatchObject({ status: 'failed', unreachable: 0, lastError: { code: 'INVALID_REQUEST', kind: 'permanent' } });
+    expect(seen).toEqual([]);
+  });
+});
+
 describe('the http task: rules of its own', () => {
   it('retries a 409 that says Retry-After (the same key still in progress on the server)', async () => {
     const { t, defer } = setup({ retry: { baseDelayMs: 60_000 } });
