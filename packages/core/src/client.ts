@@ -8,7 +8,7 @@ import { requestPersistence } from './persistence.js';
 import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
 import { countTasks, loadAlive, queryTasks, recordById, type PageOptions, type TaskQuery } from './store/query.js';
 import { purgeOwner, setOwner } from './store/owner.js';
-import { TaskStore } from './store/store.js';
+import { commitBatch, TaskStore } from './store/store.js';
 import { restorable, taskRegistry, DEFAULT_RETENTION, type AnyTaskDefinition, type TaskDefinition } from './task.js';
 import { journalClear, journalDelete, journalPut, type StorageResetInfo } from './store/recovery.js';
 import type { PageRunner } from './page-runner.js';
@@ -286,33 +286,13 @@ class Client implements HalfsyncClient {
   private async flush(): Promise<void> {
     const batch = this.batch;
     this.batch = [];
-    let results: Array<TaskRecord | HalfsyncError>;
-    const others: TaskRecord[] = [];
     const retentionOf = (name: string) => this.registry.get(name)?.retention ?? DEFAULT_RETENTION;
-    try {
-      const records = batch.map((b) => b.record);
-      const [inserted] = await Promise.all([
-        this.store.insert(records, retentionOf),
-        // The journal, beside the commit: a copy outside IndexedDB (a failure there loses nothing IndexedDB holds).
-        this.options.journal ? journalPut(this.db, records).catch((e: unknown) => this.setLastError(storageError(e, 'writing the journal'))) : undefined,
-      ]);
-      results = inserted.results;
-      others.push(...inserted.changed);
-    } catch (error) {
-      // The batch as a whole failed (a full quota, say): commit one by one, in order, so that
-      // every task that fits keeps its place and only the ones that do not are refused.
-      if (batch.length === 1) results = [storageError(error, 'storing a deferred task')];
-      else {
-        results = [];
-        for (const b of batch) {
-          try {
-            const one = await this.store.insert([b.record], retentionOf);
-            results.push(...one.results);
-            others.push(...one.changed);
-          } catch (e) { results.push(storageError(e, 'storing a deferred task')); }
-        }
-      }
-    }
+    const records = batch.map((b) => b.record);
+    const [{ results, changed: others }] = await Promise.all([
+      commitBatch(this.store, records, retentionOf),
+      // The journal, beside the commit: a copy outside IndexedDB (a failure there loses nothing IndexedDB holds).
+      this.options.journal ? journalPut(this.db, records).catch((e: unknown) => this.setLastError(storageError(e, 'writing the journal'))) : undefined,
+    ]);
     const committed: TaskRecord[] = [];
     results.forEach((r, i) => {
       const b = batch[i]!;

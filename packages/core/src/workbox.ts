@@ -1,8 +1,9 @@
 import { buildRecord, type DeferOptions } from './deferral.js';
-import { HalfsyncError, storageError } from './errors.js';
+import { HalfsyncError } from './errors.js';
 import { httpTask, serializeRequest, withRequestKey, type HttpTaskDefinition, type RequestBodyLimits } from './http.js';
 import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
 import { DEFAULT_RETENTION, type TaskDefinition } from './task.js';
+import { commitBatch } from './store/store.js';
 import type { HalfsyncWorker, WorkerContext } from './worker.js';
 
 // Deferring from the service worker, and the drop-in for Workbox's BackgroundSyncPlugin built on
@@ -27,22 +28,7 @@ async function commit(context: WorkerContext): Promise<void> {
   const batch = batches.get(context) ?? [];
   batches.delete(context);
   const retentionOf = (name: string) => context.tasks.get(name)?.retention ?? DEFAULT_RETENTION;
-  const results: Array<TaskRecord | HalfsyncError> = [];
-  const changed: TaskRecord[] = [];
-  try {
-    const out = await context.store.insert(batch.map((d) => d.record), retentionOf);
-    results.push(...out.results);
-    changed.push(...out.changed);
-  } catch {
-    // A full quota, say: every task that fits keeps its place, only the others are refused.
-    for (const d of batch) {
-      try {
-        const out = await context.store.insert([d.record], retentionOf);
-        results.push(...out.results);
-        changed.push(...out.changed);
-      } catch (e) { results.push(storageError(e, 'storing a deferred task')); }
-    }
-  }
+  const { results, changed } = await commitBatch(context.store, batch.map((d) => d.record), retentionOf);
   const committed = results.filter((r): r is TaskRecord => !(r instanceof HalfsyncError));
   results.forEach((r, i) => (r instanceof HalfsyncError ? batch[i]!.reject(r) : batch[i]!.resolve(toTask(r))));
   if (committed.length === 0) return;

@@ -11,6 +11,29 @@ export type Tx = IDBPTransaction<HalfsyncSchema, ('tasks' | 'quarantine' | 'stat
 
 const isCloneError = (error: unknown) => (error as { name?: string } | null)?.name === 'DataCloneError';
 
+/**
+ * Group commit: every record of one tick in one transaction. If the batch as a whole fails (a full
+ * quota, say), each record is committed on its own, in order, so every one that fits keeps its
+ * place and only the others are refused, each with its coded error.
+ */
+export async function commitBatch(store: TaskStore, records: readonly NewTaskRecord[], retentionOf: (name: string) => RetentionPolicy): Promise<Inserted> {
+  try {
+    return await store.insert(records, retentionOf);
+  } catch (error) {
+    if (records.length === 1) return { results: [storageError(error, 'storing a deferred task')], changed: [] };
+    const results: Array<TaskRecord | HalfsyncError> = [];
+    const changed: TaskRecord[] = [];
+    for (const r of records) {
+      try {
+        const one = await store.insert([r], retentionOf);
+        results.push(...one.results);
+        changed.push(...one.changed);
+      } catch (e) { results.push(storageError(e, 'storing a deferred task')); }
+    }
+    return { results, changed };
+  }
+}
+
 /** What `TaskStore.insert` did: each record stored (or why not), and the other records it changed (those it replaced). */
 export interface Inserted {
   readonly results: Array<TaskRecord | HalfsyncError>;
