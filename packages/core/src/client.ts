@@ -7,10 +7,10 @@ import { choosePath, askWorker, serviceWorkerProblem, type ClientMode, type Serv
 import { requestPersistence } from './persistence.js';
 import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
 import { countTasks, loadAlive, queryTasks, recordById, type PageOptions, type TaskQuery } from './store/query.js';
-import { purgeOwner, setOwner } from './store/owner.js';
+
 import { commitBatch, TaskStore } from './store/store.js';
 import { restorable, taskRegistry, DEFAULT_RETENTION, type AnyTaskDefinition, type TaskDefinition } from './task.js';
-import { journalClear, journalDelete, journalPut, type StorageResetInfo } from './store/recovery.js';
+import type { StorageResetInfo } from './store/recovery.js';
 import type { PageRunner } from './page-runner.js';
 import { Waker } from './waker.js';
 
@@ -179,6 +179,11 @@ export interface HalfsyncClient {
 
 interface Pending { record: NewTaskRecord; resolve(task: Task): void; reject(error: unknown): void }
 
+// What a page needs only when it is used, loaded then: a user's operations and chained defers, sign-in and purge, the journal.
+const ops = () => import('./store/ops.js');
+const owners = () => import('./store/owner.js');
+const journal = () => import('./store/recovery.js');
+
 const closedError = () => new HalfsyncError('CLIENT_CLOSED', 'this client was closed; create a new one with createClient()');
 
 class Client implements HalfsyncClient {
@@ -225,7 +230,8 @@ class Client implements HalfsyncClient {
     this.workerTimeoutMs = options.workerTimeoutMs ?? 10_000;
     this.now = options.now ?? Date.now;
     this.model = new TaskModel({ recentFinished: recent });
-    this.store = new TaskStore(this.db, undefined, (r) => restorable(this.registry, r));
+    // Looking for a lost queue happens on a database's first open only: its code loads then.
+    this.store = new TaskStore(this.db, undefined, async (idb, info) => (await import('./store/recovery.js')).recover(idb, this.db, info, Date.now(), (r) => restorable(this.registry, r)));
     this.channel = openChannel(this.db, (m) => this.onMessage(m));
     this.waker = new Waker({
       db: this.db, model: this.model, autoRun: options.autoRun !== false, workerTimeoutMs: this.workerTimeoutMs,
@@ -278,7 +284,7 @@ class Client implements HalfsyncClient {
     const task = name === undefined ? undefined : this.registry.get(name);
     if (!task) throw new HalfsyncError('TASK_NOT_FOUND', `no task with id "${id}" that this client can change`, { details: { id } });
     const stored = checkPayload(task, payload, this.maxPayloadBytes);
-    const { changed, removed } = await this.store.modify(id, 'update', this.now(), task.retention, stored);
+    const { changed, removed } = await (await ops()).modify(this.store, id, 'update', this.now(), task.retention, stored);
     const views = this.model.apply(changed, removed, true);
     if (views.length > 0) this.post({ t: 'changed', tasks: views, removed });
   }
@@ -288,10 +294,12 @@ class Client implements HalfsyncClient {
     this.batch = [];
     const retentionOf = (name: string) => this.registry.get(name)?.retention ?? DEFAULT_RETENTION;
     const records = batch.map((b) => b.record);
+    // Chains and supersedes take the linked insert, loaded the first time one is deferred.
+    const linked = records.some((r) => r.after !== undefined || r.supersede !== undefined) ? (await ops()).insertLinked : undefined;
     const [{ results, changed: others }] = await Promise.all([
-      commitBatch(this.store, records, retentionOf),
+      commitBatch(this.store, records, retentionOf, linked),
       // The journal, beside the commit: a copy outside IndexedDB (a failure there loses nothing IndexedDB holds).
-      this.options.journal ? journalPut(this.db, records).catch((e: unknown) => this.setLastError(storageError(e, 'writing the journal'))) : undefined,
+      this.options.journal ? journal().then((j) => j.journalPut(this.db, records)).catch((e: unknown) => this.setLastError(storageError(e, 'writing the journal'))) : undefined,
     ]);
     const committed: TaskRecord[] = [];
     results.forEach((r, i) => {
@@ -340,8 +348,8 @@ class Client implements HalfsyncClient {
     await this.loading.catch(() => {});
     // The defers of this tick commit first, under the owner they were made by.
     while (this.batch.length > 0) await new Promise((r) => setTimeout(r, 0));
-    const { changed, removed } = await setOwner(this.store, owner, this.now(), discard);
-    if (removed.length > 0) await journalDelete(this.db, removed).catch(() => {});
+    const { changed, removed } = await (await owners()).setOwner(this.store, owner, this.now(), discard);
+    if (removed.length > 0) await journal().then((j) => j.journalDelete(this.db, removed)).catch(() => {});
     const views = this.model.apply(changed, removed, true);
     this.post({ t: 'owner', owner, committed: true });
     if (views.length > 0 || removed.length > 0) this.post({ t: 'changed', tasks: views, removed });
@@ -355,9 +363,9 @@ class Client implements HalfsyncClient {
     }
     await this.loading.catch(() => {});
     const everyone = 'everyone' in options && options.everyone === true;
-    const { changed, removed } = await purgeOwner(this.store, everyone ? null : (options as { owner: string | undefined }).owner, this.now());
-    if (everyone) await journalClear(this.db);
-    else if (removed.length > 0) await journalDelete(this.db, removed).catch(() => {});
+    const { changed, removed } = await (await owners()).purgeOwner(this.store, everyone ? null : (options as { owner: string | undefined }).owner, this.now());
+    if (everyone) await (await journal()).journalClear(this.db);
+    else if (removed.length > 0) await journal().then((j) => j.journalDelete(this.db, removed)).catch(() => {});
     const views = this.model.apply(changed, removed, true);
     if (views.length > 0 || removed.length > 0) this.post({ t: 'changed', tasks: views, removed });
   }
@@ -443,9 +451,9 @@ class Client implements HalfsyncClient {
     if (this.closed) throw closedError();
     const name = this.model.get(id)?.name;
     const retention = (name && this.registry.get(name)?.retention) || DEFAULT_RETENTION;
-    const { changed, removed } = await this.store.modify(id, op, this.now(), retention);
+    const { changed, removed } = await (await ops()).modify(this.store, id, op, this.now(), retention);
     const done = [...removed, ...changed.filter((r) => r.status === 'cancelled').map((r) => r.id)];
-    if (done.length > 0) void journalDelete(this.db, done).catch(() => {});
+    if (done.length > 0) void journal().then((j) => j.journalDelete(this.db, done)).catch(() => {});
     const views = this.model.apply(changed, removed, true);
     if (views.length > 0 || removed.length > 0) this.post({ t: 'changed', tasks: views, removed });
     if (op === 'retry') this.waker.wake();

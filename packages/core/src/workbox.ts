@@ -4,6 +4,7 @@ import { httpTask, serializeRequest, withRequestKey, type HttpTaskDefinition, ty
 import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
 import { DEFAULT_RETENTION, type TaskDefinition } from './task.js';
 import { commitBatch } from './store/store.js';
+import { insertLinked } from './store/ops.js';
 import type { HalfsyncWorker, WorkerContext } from './worker.js';
 
 // Deferring from the service worker, and the drop-in for Workbox's BackgroundSyncPlugin built on
@@ -28,7 +29,7 @@ async function commit(context: WorkerContext): Promise<void> {
   const batch = batches.get(context) ?? [];
   batches.delete(context);
   const retentionOf = (name: string) => context.tasks.get(name)?.retention ?? DEFAULT_RETENTION;
-  const { results, changed } = await commitBatch(context.store, batch.map((d) => d.record), retentionOf);
+  const { results, changed } = await commitBatch(context.store, batch.map((d) => d.record), retentionOf, insertLinked);
   const committed = results.filter((r): r is TaskRecord => !(r instanceof HalfsyncError));
   results.forEach((r, i) => (r instanceof HalfsyncError ? batch[i]!.reject(r) : batch[i]!.resolve(toTask(r))));
   if (committed.length === 0) return;

@@ -2,7 +2,7 @@ import { onlineTag, openChannel, type ChannelMessage, type WorkerReply, type Wor
 import { HalfsyncError, storageError } from './errors.js';
 import { Executor, type DrainSummary } from './executor.js';
 import { toTask } from './record.js';
-import { countTasks, STATUSES } from './store/query.js';
+import { recover } from './store/recovery.js';
 import { TaskStore } from './store/store.js';
 import { restorable, taskRegistry, type AnyTaskDefinition } from './task.js';
 import { sleep } from './util.js';
@@ -115,7 +115,7 @@ export function serve(options: ServeOptions): HalfsyncWorker {
   const holdMs = options.holdMs ?? 30_000;
   const budget = options.eventBudgetMs ?? 240_000;
   // After the browser lost the database, the journal's tasks come back if this worker knows them.
-  const store = new TaskStore(db, undefined, (r) => restorable(tasks, r));
+  const store = new TaskStore(db, undefined, (idb, info) => recover(idb, db, info, Date.now(), (r) => restorable(tasks, r)));
   // Pages say who signs in or out before it commits: no task of the one leaving starts after.
   const channel = openChannel(db, (m) => { if (m.t === 'owner') executor.ownerChanged(m.owner); });
   const maxPayloadBytes = options.maxPayloadBytes ?? 1_048_576;
@@ -232,8 +232,10 @@ export function serve(options: ServeOptions): HalfsyncWorker {
         if (request.op === 'drain') return { ok: true, op: 'drain', summary: await drain(request.networkBack === true) };
         if (request.op === 'status') {
           const counts: Record<string, number> = {};
-          const db = await store.db();
-          for (const status of STATUSES) counts[status] = await countTasks(db, { status });
+          const idb = await store.db();
+          for (const status of ['pending', 'running', 'succeeded', 'failed', 'cancelled', 'superseded']) {
+            counts[status] = await idb.countFromIndex('tasks', 'status', IDBKeyRange.bound([status, -Infinity], [status, Infinity]));
+          }
           return { ok: true, op: 'status', counts };
         }
         return { ok: false, code: 'INVALID_OPTIONS', message: `unknown request ${JSON.stringify(request.op)}` };

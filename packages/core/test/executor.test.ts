@@ -4,6 +4,7 @@ import { defineTask } from '../src/task.js';
 import { PermanentError, RetryableError } from '../src/errors.js';
 import { Executor } from '../src/executor.js';
 import { pump } from '../src/store/pump.js';
+import { modify } from '../src/store/ops.js';
 import { taskRegistry } from '../src/task.js';
 
 const ok = defineTask('ok', { run: (p: { n: number }) => ({ doubled: p.n * 2 }) });
@@ -177,7 +178,7 @@ describe('executor: concurrency and order keys', () => {
     await r.insert('stat', { i: 2 }, { orderKey: 's' });
     await r.executor.drain();
     expect(log).toEqual([]);
-    await r.store.modify(head.id, 'acknowledge', r.clock.now(), stat.retention);
+    await modify(r.store, head.id, 'acknowledge', r.clock.now(), stat.retention);
     await r.executor.drain();
     expect(log).toEqual([1, 2]);
   });
@@ -191,7 +192,7 @@ describe('executor: concurrency and order keys', () => {
     await r.insert('stat', { i: 1 }, { orderKey: 's' });
     await r.executor.drain();
     reject = false;
-    const { changed } = await r.store.modify(head.id, 'retry', r.clock.now(), stat.retention);
+    const { changed } = await modify(r.store, head.id, 'retry', r.clock.now(), stat.retention);
     expect(changed[0]).toMatchObject({ status: 'pending', attempts: 0 });
     await r.executor.drain();
     expect(log).toEqual([0, 1]);
@@ -205,7 +206,7 @@ describe('executor: concurrency and order keys', () => {
     await r.insert('stat', { i: 1 }, { orderKey: 's' });
     await r.executor.drain();
     expect(log).toEqual([]);
-    await r.store.modify(head.id, 'cancel', r.clock.now(), stat.retention);
+    await modify(r.store, head.id, 'cancel', r.clock.now(), stat.retention);
     await r.executor.drain();
     expect(log).toEqual([1]);
     expect(await r.byId(head.id)).toMatchObject({ status: 'cancelled' });

@@ -1,10 +1,13 @@
 import { openDB, type IDBPDatabase, type IDBPTransaction } from 'idb';
 import { HalfsyncError, storageError } from '../errors.js';
-import { cancel, next, requeue, type NewTaskRecord, type TaskRecord } from '../record.js';
+import type { NewTaskRecord, TaskRecord } from '../record.js';
 import { DEFAULT_RETENTION, type RetentionPolicy } from '../task.js';
-import { dependencyFailed, failDescendants, placeInLane, promote, reviveDescendants, type Put } from './chain.js';
+import { placeInLane, type Put } from './chain.js';
 import { MIGRATIONS, SCHEMA_VERSION, type HalfsyncSchema } from './schema.js';
-import { recover, type OpenInfo, type StorageResetInfo } from './recovery.js';
+import type { OpenInfo, StorageResetInfo } from './recovery.js';
+
+/** Looks for (and restores) a lost queue after an open; see store/recovery.ts. */
+export type Recover = (db: IDBPDatabase<HalfsyncSchema>, info: OpenInfo) => Promise<StorageResetInfo | undefined>;
 
 /** A readwrite transaction over both stores. */
 export type Tx = IDBPTransaction<HalfsyncSchema, ('tasks' | 'quarantine' | 'state')[], 'readwrite'>;
@@ -16,16 +19,16 @@ const isCloneError = (error: unknown) => (error as { name?: string } | null)?.na
  * quota, say), each record is committed on its own, in order, so every one that fits keeps its
  * place and only the others are refused, each with its coded error.
  */
-export async function commitBatch(store: TaskStore, records: readonly NewTaskRecord[], retentionOf: (name: string) => RetentionPolicy): Promise<Inserted> {
+export async function commitBatch(store: TaskStore, records: readonly NewTaskRecord[], retentionOf: (name: string) => RetentionPolicy, linked?: LinkedInsert): Promise<Inserted> {
   try {
-    return await store.insert(records, retentionOf);
+    return await store.insert(records, retentionOf, linked);
   } catch (error) {
     if (records.length === 1) return { results: [storageError(error, 'storing a deferred task')], changed: [] };
     const results: Array<TaskRecord | HalfsyncError> = [];
     const changed: TaskRecord[] = [];
     for (const r of records) {
       try {
-        const one = await store.insert([r], retentionOf);
+        const one = await store.insert([r], retentionOf, linked);
         results.push(...one.results);
         changed.push(...one.changed);
       } catch (e) { results.push(storageError(e, 'storing a deferred task')); }
@@ -34,6 +37,9 @@ export async function commitBatch(store: TaskStore, records: readonly NewTaskRec
   }
 }
 
+/** Inserts one record with parents or a supersede key inside an insert's transaction (`insertLinked` of store/ops.ts). */
+export type LinkedInsert = (tx: Tx, r: NewTaskRecord, retentionOf: (name: string) => RetentionPolicy, put: Put) => Promise<TaskRecord | HalfsyncError>;
+
 /** What `TaskStore.insert` did: each record stored (or why not), and the other records it changed (those it replaced). */
 export interface Inserted {
   readonly results: Array<TaskRecord | HalfsyncError>;
@@ -41,7 +47,7 @@ export interface Inserted {
 }
 
 /** Adds a record; a payload the browser refuses comes back as a coded error, the batch's other records keep their place. */
-function add(store: { add(value: TaskRecord): Promise<number> }, r: NewTaskRecord): Promise<TaskRecord | HalfsyncError> {
+export function add(store: { add(value: TaskRecord): Promise<number> }, r: NewTaskRecord): Promise<TaskRecord | HalfsyncError> {
   try {
     return store.add(r as TaskRecord).then((seq) => ({ ...r, seq }) as TaskRecord);
   } catch (error) {
@@ -49,65 +55,6 @@ function add(store: { add(value: TaskRecord): Promise<number> }, r: NewTaskRecor
     if (!isCloneError(error)) throw error;
     return Promise.resolve(new HalfsyncError('PAYLOAD_NOT_CLONEABLE', `task "${r.name}": this browser refused to store the payload (${(error as Error).message})`, { cause: error }));
   }
-}
-
-/** Inserts a record with parents or a supersede key (see `TaskStore.insert`). */
-async function insertLinked(tx: Tx, r: NewTaskRecord, retentionOf: (name: string) => RetentionPolicy, put: Put): Promise<TaskRecord | HalfsyncError> {
-  const store = tx.objectStore('tasks');
-  const now = r.createdAt;
-  if (r.after) {
-    for (const pid of r.after) {
-      const p = await store.index('id').get(pid);
-      if (!p) {
-        return new HalfsyncError('DEPENDENCY_UNKNOWN', `task "${r.name}" runs after task ${pid}, which is not stored (acknowledged or purged); nothing was stored`, { details: { id: r.id, after: pid } });
-      }
-      if (p.status === 'succeeded') r.parentResults = { ...r.parentResults, [pid]: { name: p.name, result: p.result } };
-      else if (p.status === 'failed' || p.status === 'cancelled' || p.status === 'superseded') {
-        // It may still run: retrying the parent revives it.
-        Object.assign(r, { status: 'failed', lastError: dependencyFailed(p, now) });
-        delete r.due;
-        delete r.lane;
-      }
-    }
-  }
-  if (r.supersede !== undefined && r.status === 'pending' && r.lane !== undefined) {
-    for (const m of await store.index('lane').getAll(r.lane)) {
-      if (m.status !== 'pending' || m.name !== r.name || m.supersede !== r.supersede) continue;
-      put(next(m, now, { status: 'superseded', supersededBy: r.id, lane: undefined, due: undefined, purgeAt: now + retentionOf(m.name).finishedMs }));
-      // The tasks that ran after the replaced one run after its replacement.
-      for (const c of await store.index('after').getAll(m.id)) {
-        put(next(c, now, { after: c.after!.map((x) => (x === m.id ? r.id : x)) }));
-      }
-    }
-  }
-  if (r.status === 'pending') placeInLane(r, r.lane === undefined ? undefined : await store.index('lane').getKey(r.lane));
-  return add(store, r);
-}
-
-/**
- * Retries a failed task. One failed because a parent failed retries that parent instead (which
- * revives it); a parent that succeeded is never run again.
- */
-async function retryChain(tx: Tx, r: TaskRecord, now: number, put: Put, seen: Set<string>): Promise<void> {
-  if (seen.has(r.id)) return;
-  seen.add(r.id);
-  const store = tx.objectStore('tasks');
-  if (r.lastError?.code === 'DEPENDENCY_FAILED' && r.after) {
-    let parentRetried = false;
-    for (const pid of r.after) {
-      const p = await store.index('id').get(pid);
-      if (p?.status === 'failed') { await retryChain(tx, p, now, put, seen); parentRetried = true; }
-      else if (!p || p.status === 'cancelled' || p.status === 'superseded') {
-        throw new HalfsyncError('INVALID_TRANSITION', `cannot retry task "${r.name}" (${r.id}): it runs after task ${pid}, which ${p ? `was ${p.status}` : 'is gone'}; defer it again`, { details: { id: r.id, after: pid } });
-      }
-    }
-    if (parentRetried) return; // the parent's retry revived this task
-  }
-  const up = requeue(r, now);
-  if (r.orderKey !== undefined) up.lane = r.orderKey;
-  placeInLane(up, up.lane === undefined ? undefined : await store.index('lane').getKey(up.lane));
-  put(up);
-  await reviveDescendants(tx, up, now, put);
 }
 
 /**
@@ -147,10 +94,11 @@ export class TaskStore {
 
   /**
    * `blockedMs`: how long an upgrade may wait for another tab to let go of the old version before
-   * the open fails with STORAGE_BLOCKED. `accepts`: whether a task restored from the journal after
-   * the browser lost the database may come back (undefined, or why not); without it nothing is restored.
+   * the open fails with STORAGE_BLOCKED. `recover`: what to do after an open that created the
+   * database or that the engine flagged (look for a lost queue, restore it: store/recovery.ts);
+   * pages load it lazily, the worker has it at hand.
    */
-  constructor(readonly name: string, private readonly blockedMs = 5_000, private readonly accepts?: (r: NewTaskRecord) => string | undefined) {}
+  constructor(readonly name: string, private readonly blockedMs = 5_000, private readonly recover?: Recover) {}
 
   /** Opens (or reopens after another tab's upgrade closed it) the database. */
   db(): Promise<IDBPDatabase<HalfsyncSchema>> {
@@ -195,8 +143,8 @@ export class TaskStore {
       async (db) => {
         db.addEventListener('close', () => this.forget());
         // A new (or engine-flagged) database: was a queue lost? Before anyone uses it.
-        if (info.created || info.dataLoss === 'total') {
-          this.reset = await recover(db, this.name, info, Date.now(), this.accepts ?? (() => 'this runner restores nothing')).catch(() => undefined) ?? this.reset;
+        if (this.recover && (info.created || info.dataLoss === 'total')) {
+          this.reset = await this.recover(db, info).catch(() => undefined) ?? this.reset;
         }
         return db;
       },
@@ -237,7 +185,7 @@ export class TaskStore {
    * parents records the results of those that succeeded (and fails at once if one will never
    * succeed); a task with a supersede key replaces the pending tasks of its key (latest wins).
    */
-  insert(records: readonly NewTaskRecord[], retentionOf: (name: string) => RetentionPolicy = () => DEFAULT_RETENTION): Promise<Inserted> {
+  insert(records: readonly NewTaskRecord[], retentionOf: (name: string) => RetentionPolicy = () => DEFAULT_RETENTION, linked?: LinkedInsert): Promise<Inserted> {
     return inTx(this, 'strict', 'storing deferred tasks', async (tx): Promise<Inserted> => {
       const store = tx.objectStore('tasks');
       // The common case, plain tasks: every request issued at once.
@@ -260,47 +208,9 @@ export class TaskStore {
       const results: Array<TaskRecord | HalfsyncError> = [];
       const changed = new Map<number, TaskRecord>();
       const put: Put = (x) => { changed.set(x.seq, x); void store.put(x); };
-      for (const record of records) results.push(await insertLinked(tx, { ...record }, retentionOf, put));
+      if (!linked) throw new TypeError('insert: a record with after or supersede needs the linked insert (store/ops.ts)');
+      for (const record of records) results.push(await linked(tx, { ...record }, retentionOf, put));
       return { results, changed: [...changed.values()] };
-    });
-  }
-
-  /**
-   * A user's operation on one task, by id: `retry` (failed → pending, and the tasks that failed
-   * because of it wait for it again; a task failed by a parent retries its failed parents),
-   * `cancel` (pending → cancelled, and the tasks after it fail), `acknowledge` (a finished task is
-   * deleted), or `update` (a pending task's payload is replaced).
-   */
-  async modify(id: string, op: 'retry' | 'cancel' | 'acknowledge' | 'update', now: number, retention: RetentionPolicy, payload?: unknown): Promise<{ changed: TaskRecord[]; removed: string[] }> {
-    return inTx(this, 'strict', `${op} of task ${id}`, async (tx) => {
-      const store = tx.objectStore('tasks');
-      const changed = new Map<number, TaskRecord>();
-      const removed: string[] = [];
-      const put: Put = (r) => { changed.set(r.seq, r); void store.put(r); };
-      const r = await store.index('id').get(id);
-      if (!r) throw new HalfsyncError('TASK_NOT_FOUND', `no task with id "${id}"; it was never deferred here or was already acknowledged`, { details: { id } });
-      const refuse = (what: string): never => {
-        throw new HalfsyncError('INVALID_TRANSITION', `cannot ${op} task "${r.name}" (${id}): it is ${r.status}; ${what}`, { details: { id, status: r.status } });
-      };
-      if (op === 'retry') {
-        if (r.status !== 'failed') refuse('only failed tasks can be retried');
-        await retryChain(tx, r, now, put, new Set());
-      } else if (op === 'cancel') {
-        if (r.status !== 'pending') refuse(r.status === 'running' ? 'wait for it to settle' : 'only pending tasks can be cancelled');
-        const up = cancel(r, now, retention);
-        put(up);
-        await failDescendants(tx, up, now, put);
-        if (r.lane !== undefined) await promote(tx, r.lane, now, put);
-      } else if (op === 'update') {
-        if (r.status !== 'pending') refuse(r.status === 'running' ? 'it is being sent; defer a new one (a supersede key makes it replace the last)' : 'only pending tasks can be changed');
-        put(next(r, now, { payload }));
-      } else {
-        if (r.status === 'pending' || r.status === 'running') refuse('cancel it or wait for it to finish first');
-        removed.push(id);
-        await store.delete(r.seq);
-        if (r.lane !== undefined) await promote(tx, r.lane, now, put);
-      }
-      return { changed: [...changed.values()], removed };
     });
   }
 

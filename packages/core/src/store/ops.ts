@@ -1,0 +1,109 @@
+import { HalfsyncError } from '../errors.js';
+import { cancel, next, requeue, type NewTaskRecord, type TaskRecord } from '../record.js';
+import type { RetentionPolicy } from '../task.js';
+import { dependencyFailed, failDescendants, placeInLane, promote, reviveDescendants, type Put } from './chain.js';
+import { add, inTx, type TaskStore, type Tx } from './store.js';
+
+// What only a page does to the store, loaded when first needed: the user's operations on one task
+// (retry, cancel, acknowledge, update) and defers with parents or a supersede key. The worker, and
+// pages that never use them, do not carry this code.
+
+/** Inserts a record with parents or a supersede key (see `TaskStore.insert`). */
+export async function insertLinked(tx: Tx, r: NewTaskRecord, retentionOf: (name: string) => RetentionPolicy, put: Put): Promise<TaskRecord | HalfsyncError> {
+  const store = tx.objectStore('tasks');
+  const now = r.createdAt;
+  if (r.after) {
+    for (const pid of r.after) {
+      const p = await store.index('id').get(pid);
+      if (!p) {
+        return new HalfsyncError('DEPENDENCY_UNKNOWN', `task "${r.name}" runs after task ${pid}, which is not stored (acknowledged or purged); nothing was stored`, { details: { id: r.id, after: pid } });
+      }
+      if (p.status === 'succeeded') r.parentResults = { ...r.parentResults, [pid]: { name: p.name, result: p.result } };
+      else if (p.status === 'failed' || p.status === 'cancelled' || p.status === 'superseded') {
+        // It may still run: retrying the parent revives it.
+        Object.assign(r, { status: 'failed', lastError: dependencyFailed(p, now) });
+        delete r.due;
+        delete r.lane;
+      }
+    }
+  }
+  if (r.supersede !== undefined && r.status === 'pending' && r.lane !== undefined) {
+    for (const m of await store.index('lane').getAll(r.lane)) {
+      if (m.status !== 'pending' || m.name !== r.name || m.supersede !== r.supersede) continue;
+      put(next(m, now, { status: 'superseded', supersededBy: r.id, lane: undefined, due: undefined, purgeAt: now + retentionOf(m.name).finishedMs }));
+      // The tasks that ran after the replaced one run after its replacement.
+      for (const c of await store.index('after').getAll(m.id)) {
+        put(next(c, now, { after: c.after!.map((x) => (x === m.id ? r.id : x)) }));
+      }
+    }
+  }
+  if (r.status === 'pending') placeInLane(r, r.lane === undefined ? undefined : await store.index('lane').getKey(r.lane));
+  return add(store, r);
+}
+
+/**
+ * Retries a failed task. One failed because a parent failed retries that parent instead (which
+ * revives it); a parent that succeeded is never run again.
+ */
+async function retryChain(tx: Tx, r: TaskRecord, now: number, put: Put, seen: Set<string>): Promise<void> {
+  if (seen.has(r.id)) return;
+  seen.add(r.id);
+  const store = tx.objectStore('tasks');
+  if (r.lastError?.code === 'DEPENDENCY_FAILED' && r.after) {
+    let parentRetried = false;
+    for (const pid of r.after) {
+      const p = await store.index('id').get(pid);
+      if (p?.status === 'failed') { await retryChain(tx, p, now, put, seen); parentRetried = true; }
+      else if (!p || p.status === 'cancelled' || p.status === 'superseded') {
+        throw new HalfsyncError('INVALID_TRANSITION', `cannot retry task "${r.name}" (${r.id}): it runs after task ${pid}, which ${p ? `was ${p.status}` : 'is gone'}; defer it again`, { details: { id: r.id, after: pid } });
+      }
+    }
+    if (parentRetried) return; // the parent's retry revived this task
+  }
+  const up = requeue(r, now);
+  if (r.orderKey !== undefined) up.lane = r.orderKey;
+  placeInLane(up, up.lane === undefined ? undefined : await store.index('lane').getKey(up.lane));
+  put(up);
+  await reviveDescendants(tx, up, now, put);
+}
+
+
+/**
+ * A user's operation on one task, by id: `retry` (failed → pending, and the tasks that failed
+ * because of it wait for it again; a task failed by a parent retries its failed parents),
+ * `cancel` (pending → cancelled, and the tasks after it fail), `acknowledge` (a finished task is
+ * deleted), or `update` (a pending task's payload is replaced).
+ */
+export async function modify(s: TaskStore, id: string, op: 'retry' | 'cancel' | 'acknowledge' | 'update', now: number, retention: RetentionPolicy, payload?: unknown): Promise<{ changed: TaskRecord[]; removed: string[] }> {
+  return inTx(s, 'strict', `${op} of task ${id}`, async (tx) => {
+    const store = tx.objectStore('tasks');
+    const changed = new Map<number, TaskRecord>();
+    const removed: string[] = [];
+    const put: Put = (r) => { changed.set(r.seq, r); void store.put(r); };
+    const r = await store.index('id').get(id);
+    if (!r) throw new HalfsyncError('TASK_NOT_FOUND', `no task with id "${id}"; it was never deferred here or was already acknowledged`, { details: { id } });
+    const refuse = (what: string): never => {
+      throw new HalfsyncError('INVALID_TRANSITION', `cannot ${op} task "${r.name}" (${id}): it is ${r.status}; ${what}`, { details: { id, status: r.status } });
+    };
+    if (op === 'retry') {
+      if (r.status !== 'failed') refuse('only failed tasks can be retried');
+      await retryChain(tx, r, now, put, new Set());
+    } else if (op === 'cancel') {
+      if (r.status !== 'pending') refuse(r.status === 'running' ? 'wait for it to settle' : 'only pending tasks can be cancelled');
+      const up = cancel(r, now, retention);
+      put(up);
+      await failDescendants(tx, up, now, put);
+      if (r.lane !== undefined) await promote(tx, r.lane, now, put);
+    } else if (op === 'update') {
+      if (r.status !== 'pending') refuse(r.status === 'running' ? 'it is being sent; defer a new one (a supersede key makes it replace the last)' : 'only pending tasks can be changed');
+      put(next(r, now, { payload }));
+    } else {
+      if (r.status === 'pending' || r.status === 'running') refuse('cancel it or wait for it to finish first');
+      removed.push(id);
+      await store.delete(r.seq);
+      if (r.lane !== undefined) await promote(tx, r.lane, now, put);
+    }
+    return { changed: [...changed.values()], removed };
+  });
+}
+
