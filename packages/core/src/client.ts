@@ -10,7 +10,9 @@ import { countTasks, loadAlive, queryTasks, recordById, type PageOptions, type T
 
 import { commitBatch, TaskStore } from './store/store.js';
 import { restorable, taskRegistry, DEFAULT_RETENTION, type AnyTaskDefinition, type TaskDefinition } from './task.js';
-import type { StorageResetInfo } from './store/recovery.js';
+import { journalClear, journalDelete, journalPut, recover, type StorageResetInfo } from './store/recovery.js';
+import { insertLinked, modify } from './store/ops.js';
+import { purgeOwner, setOwner } from './store/owner.js';
 import type { PageRunner } from './page-runner.js';
 import { Waker } from './waker.js';
 
@@ -179,10 +181,7 @@ export interface HalfsyncClient {
 
 interface Pending { record: NewTaskRecord; resolve(task: Task): void; reject(error: unknown): void }
 
-// What a page needs only when it is used, loaded then: a user's operations and chained defers, sign-in and purge, the journal.
-const ops = () => import('./store/ops.js');
-const owners = () => import('./store/owner.js');
-const journal = () => import('./store/recovery.js');
+
 
 const closedError = () => new HalfsyncError('CLIENT_CLOSED', 'this client was closed; create a new one with createClient()');
 
@@ -205,6 +204,8 @@ class Client implements HalfsyncClient {
   private readonly now: () => number;
   private readonly workerTimeoutMs: number;
   private batch: Pending[] = [];
+  /** The commit in flight: the next batch commits after it. */
+  private committing: Promise<void> = Promise.resolve();
   /** `persisted` of the tasks of this tab not yet committed (a twin defer shares it). */
   private readonly persisting = new Map<string, Promise<Task>>();
   private closed = false;
@@ -230,8 +231,8 @@ class Client implements HalfsyncClient {
     this.workerTimeoutMs = options.workerTimeoutMs ?? 10_000;
     this.now = options.now ?? Date.now;
     this.model = new TaskModel({ recentFinished: recent });
-    // Looking for a lost queue happens on a database's first open only: its code loads then.
-    this.store = new TaskStore(this.db, undefined, async (idb, info) => (await import('./store/recovery.js')).recover(idb, this.db, info, Date.now(), (r) => restorable(this.registry, r)));
+    // Looking for a lost queue happens on a database's first open (or one the engine flagged).
+    this.store = new TaskStore(this.db, undefined, (idb, info) => recover(idb, this.db, info, Date.now(), (r) => restorable(this.registry, r)));
     this.channel = openChannel(this.db, (m) => this.onMessage(m));
     this.waker = new Waker({
       db: this.db, model: this.model, autoRun: options.autoRun !== false, workerTimeoutMs: this.workerTimeoutMs,
@@ -268,7 +269,7 @@ class Client implements HalfsyncClient {
     const result = this.model.waitFor(record.id) as Promise<Result>;
     this.batch.push({ record, resolve, reject });
     // Every defer of this tick commits in one transaction.
-    if (this.batch.length === 1) queueMicrotask(() => void this.flush());
+    if (this.batch.length === 1) queueMicrotask(() => this.flush());
     return { id: record.id, persisted, result };
   }
 
@@ -284,22 +285,34 @@ class Client implements HalfsyncClient {
     const task = name === undefined ? undefined : this.registry.get(name);
     if (!task) throw new HalfsyncError('TASK_NOT_FOUND', `no task with id "${id}" that this client can change`, { details: { id } });
     const stored = checkPayload(task, payload, this.maxPayloadBytes);
-    const { changed, removed } = await (await ops()).modify(this.store, id, 'update', this.now(), task.retention, stored);
+    const { changed, removed } = await modify(this.store, id, 'update', this.now(), task.retention, stored);
     const views = this.model.apply(changed, removed, true);
     if (views.length > 0) this.post({ t: 'changed', tasks: views, removed });
   }
 
-  private async flush(): Promise<void> {
+  /**
+   * Commits the batch of this tick after the batches before it: commits keep the order of the
+   * defers (a task after a parent deferred a tick earlier finds it stored; lanes keep their order)
+   * even when one batch waits for code it loads lazily.
+   */
+  private flush(): void {
     const batch = this.batch;
     this.batch = [];
+    this.committing = this.committing.then(() => this.commit(batch)).catch((error: unknown) => {
+      // Nothing vanishes: a commit that failed in an unexpected way refuses its tasks with a code.
+      const coded = storageError(error, 'storing deferred tasks');
+      for (const b of batch) { this.model.dropProvisional(b.record.id, coded); b.reject(coded); this.persisting.delete(b.record.id); }
+    });
+  }
+
+  private async commit(batch: Pending[]): Promise<void> {
     const retentionOf = (name: string) => this.registry.get(name)?.retention ?? DEFAULT_RETENTION;
     const records = batch.map((b) => b.record);
-    // Chains and supersedes take the linked insert, loaded the first time one is deferred.
-    const linked = records.some((r) => r.after !== undefined || r.supersede !== undefined) ? (await ops()).insertLinked : undefined;
+    const linked = records.some((r) => r.after !== undefined || r.supersede !== undefined) ? insertLinked : undefined;
     const [{ results, changed: others }] = await Promise.all([
       commitBatch(this.store, records, retentionOf, linked),
       // The journal, beside the commit: a copy outside IndexedDB (a failure there loses nothing IndexedDB holds).
-      this.options.journal ? journal().then((j) => j.journalPut(this.db, records)).catch((e: unknown) => this.setLastError(storageError(e, 'writing the journal'))) : undefined,
+      this.options.journal ? journalPut(this.db, records).catch((e: unknown) => this.setLastError(storageError(e, 'writing the journal'))) : undefined,
     ]);
     const committed: TaskRecord[] = [];
     results.forEach((r, i) => {
@@ -348,8 +361,9 @@ class Client implements HalfsyncClient {
     await this.loading.catch(() => {});
     // The defers of this tick commit first, under the owner they were made by.
     while (this.batch.length > 0) await new Promise((r) => setTimeout(r, 0));
-    const { changed, removed } = await (await owners()).setOwner(this.store, owner, this.now(), discard);
-    if (removed.length > 0) await journal().then((j) => j.journalDelete(this.db, removed)).catch(() => {});
+    await this.committing;
+    const { changed, removed } = await setOwner(this.store, owner, this.now(), discard);
+    if (removed.length > 0) await journalDelete(this.db, removed).catch(() => {});
     const views = this.model.apply(changed, removed, true);
     this.post({ t: 'owner', owner, committed: true });
     if (views.length > 0 || removed.length > 0) this.post({ t: 'changed', tasks: views, removed });
@@ -363,9 +377,9 @@ class Client implements HalfsyncClient {
     }
     await this.loading.catch(() => {});
     const everyone = 'everyone' in options && options.everyone === true;
-    const { changed, removed } = await (await owners()).purgeOwner(this.store, everyone ? null : (options as { owner: string | undefined }).owner, this.now());
-    if (everyone) await (await journal()).journalClear(this.db);
-    else if (removed.length > 0) await journal().then((j) => j.journalDelete(this.db, removed)).catch(() => {});
+    const { changed, removed } = await purgeOwner(this.store, everyone ? null : (options as { owner: string | undefined }).owner, this.now());
+    if (everyone) await journalClear(this.db);
+    else if (removed.length > 0) await journalDelete(this.db, removed).catch(() => {});
     const views = this.model.apply(changed, removed, true);
     if (views.length > 0 || removed.length > 0) this.post({ t: 'changed', tasks: views, removed });
   }
@@ -451,9 +465,9 @@ class Client implements HalfsyncClient {
     if (this.closed) throw closedError();
     const name = this.model.get(id)?.name;
     const retention = (name && this.registry.get(name)?.retention) || DEFAULT_RETENTION;
-    const { changed, removed } = await (await ops()).modify(this.store, id, op, this.now(), retention);
+    const { changed, removed } = await modify(this.store, id, op, this.now(), retention);
     const done = [...removed, ...changed.filter((r) => r.status === 'cancelled').map((r) => r.id)];
-    if (done.length > 0) void journal().then((j) => j.journalDelete(this.db, done)).catch(() => {});
+    if (done.length > 0) void journalDelete(this.db, done).catch(() => {});
     const views = this.model.apply(changed, removed, true);
     if (views.length > 0 || removed.length > 0) this.post({ t: 'changed', tasks: views, removed });
     if (op === 'retry') this.waker.wake();
@@ -610,7 +624,7 @@ class Client implements HalfsyncClient {
     this.model.clearListeners();
     // Let the pending batch commit before closing the connection.
     const pending = this.batch.length > 0 ? new Promise((r) => queueMicrotask(() => r(undefined))) : Promise.resolve();
-    void pending.then(() => this.store.close());
+    void pending.then(() => this.committing).then(() => this.store.close());
   }
 }
 
