@@ -101,6 +101,29 @@ describe('chains: a task runs after its parents and reads their results', () => 
     await expect(t.client.retry(p.id)).rejects.toMatchObject({ code: 'INVALID_TRANSITION' });
   });
 
+  it('commits a task deferred a tick after its parent after the parent, even when the parent\'s commit is slow', async () => {
+    const t = client({ tasks });
+    await t.client.ready;
+    const { TaskStore } = await import('../src/store/store.js');
+    const real = TaskStore.prototype.insert;
+    let first = true;
+    const slow = async function (this: InstanceType<typeof TaskStore>, ...args: Parameters<typeof real>) {
+      if (first) { first = false; await new Promise((r) => setTimeout(r, 50)); }
+      return real.apply(this, args);
+    };
+    TaskStore.prototype.insert = slow;
+    try {
+      const o = t.client.defer(createOrder, { cart: 'c6' });
+      await Promise.resolve();
+      await new Promise((r) => setTimeout(r, 0));
+      const p = t.client.defer(pay, { cents: 2 }, { after: [o] });
+      await expect(Promise.all([o.persisted, p.persisted])).resolves.toHaveLength(2);
+      expect(t.client.get(p.id)!.seq!).toBeGreaterThan(t.client.get(o.id)!.seq!);
+    } finally {
+      TaskStore.prototype.insert = real;
+    }
+  });
+
   it('refuses a dependency on an unknown task, a task named twice, and malformed lists, before anything is written', async () => {
     const t = client({ tasks });
     await t.client.ready;
