@@ -6,6 +6,11 @@ import type { StorageResetInfo } from './store/recovery.js';
 export type ChannelMessage =
   /** Committed changes: tasks written and ids deleted. */
   | { readonly t: 'changed'; readonly tasks: readonly Task[]; readonly removed: readonly string[] }
+  /**
+   * A runner's changes (claims, settlements): the tasks without their payload, which a runner never
+   * changes and every tab holding the task has already; a tab that does not hold one skips it.
+   */
+  | { readonly t: 'progress'; readonly tasks: ReadonlyArray<Omit<Task, 'payload'>>; readonly removed: readonly string[] }
   /** A drain ended; `nextDueAt` tells pages when to wake the runner again. */
   | { readonly t: 'drained'; readonly summary: DrainSummary }
   /** A sync event ended (`browser-retry`: the worker rejected it so the browser retries). */
@@ -43,6 +48,12 @@ export type WorkerReply =
  * drain stops offline, pages register a tag starting with it on their `online` event.
  */
 export const onlineTag = (db: string): string => `halfsync:${db}:online`;
+
+/** A task without its payload, for a `progress` message. */
+export const withoutPayload = (t: Task): Omit<Task, 'payload'> => {
+  const { payload: _payload, ...rest } = t;
+  return rest;
+};
 
 /** The BroadcastChannel name for a database. */
 export const channelName = (db: string): string => `halfsync:${db}`;

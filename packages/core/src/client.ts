@@ -1,8 +1,8 @@
-import { openChannel, type ChannelMessage } from './channel.js';
+import { openChannel, withoutPayload, type ChannelMessage } from './channel.js';
 import { buildRecord, badOption, checkPayload, nonEmpty, provisional, type DeferHandle, type DeferOptions } from './deferral.js';
 import { HalfsyncError, storageError } from './errors.js';
 import type { DrainSummary } from './executor.js';
-import { TaskModel, type TaskSelector, type TaskSlice } from './model.js';
+import { nextTask, TaskModel, type TaskSelector, type TaskSlice } from './model.js';
 import { choosePath, askWorker, serviceWorkerProblem, type ClientMode, type ServiceWorkerOption, type WorkerLink } from './paths.js';
 import { requestPersistence } from './persistence.js';
 import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
@@ -211,6 +211,7 @@ class Client implements HalfsyncClient {
   private closed = false;
   private loaded = false;
   private readonly removedEarly = new Set<string>();
+  private readonly earlyProgress: Array<Extract<ChannelMessage, { t: 'progress' }>> = [];
   private link: WorkerLink | undefined;
   private runner: Promise<PageRunner> | undefined;
   private readonly cleanup: Array<() => void> = [];
@@ -327,9 +328,11 @@ class Client implements HalfsyncClient {
     results.forEach((r, i) => { if (!(r instanceof Error)) batch[i]!.resolve(this.model.get(r.id) ?? toTask(r)); });
     for (const b of batch) this.persisting.delete(b.record.id);
     if (views.length > 0) {
-      // After the callers awaiting `persisted` ran: the wake-up is not on their path.
-      setTimeout(() => this.waker.wake(), 0);
-      this.post({ t: 'changed', tasks: views, removed: [] });
+      // After the callers awaiting `persisted` ran: neither the wake-up nor the copy for other tabs is on their path.
+      nextTask(() => {
+        this.waker.committed();
+        this.post({ t: 'changed', tasks: views, removed: [] });
+      });
     }
   }
 
@@ -521,6 +524,7 @@ class Client implements HalfsyncClient {
     if (bad.length > 0) await this.store.quarantine(bad, this.now());
     this.model.apply(records.filter((r) => !this.removedEarly.has(r.id)), [], false);
     this.loaded = true;
+    for (const m of this.earlyProgress.splice(0)) this.model.applyProgress(m.tasks, m.removed);
     this.removedEarly.clear();
     await this.settleFromStore(this.model.waitedButUnknown());
   }
@@ -563,7 +567,7 @@ class Client implements HalfsyncClient {
       autoRun: this.options.autoRun !== false,
       onChange: (changed, removed) => {
         const views = this.model.apply(changed, removed, false);
-        if (views.length > 0 || removed.length > 0) this.post({ t: 'changed', tasks: views, removed });
+        if (views.length > 0 || removed.length > 0) this.post({ t: 'progress', tasks: views.map(withoutPayload), removed });
       },
       onRenew: (leases) => { this.model.renewLeases(leases); this.post({ t: 'leases', leases }); },
       onDrained: (summary) => { this.setLastError(undefined); this.waker.drained(summary); },
@@ -601,6 +605,10 @@ class Client implements HalfsyncClient {
     if (m.t === 'changed') {
       if (!this.loaded) for (const id of m.removed) this.removedEarly.add(id);
       this.model.apply(m.tasks, m.removed, false);
+    } else if (m.t === 'progress') {
+      // Before the load, this tab holds nothing to apply progress to: keep it for after.
+      if (!this.loaded) { this.earlyProgress.push(m); for (const id of m.removed) this.removedEarly.add(id); }
+      else this.model.applyProgress(m.tasks, m.removed);
     } else if (m.t === 'leases') this.model.renewLeases(m.leases);
     else if (m.t === 'drained') { this.setLastError(undefined); this.waker.drained(m.summary); }
     else if (m.t === 'error') this.setLastError(new HalfsyncError(m.code as HalfsyncError['code'], m.message));

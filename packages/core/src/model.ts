@@ -139,6 +139,19 @@ export class TaskModel {
     return views;
   }
 
+  /** Applies a runner's progress (tasks without payload) to the tasks this tab holds; others are skipped. */
+  applyProgress(items: ReadonlyArray<Omit<Task, 'payload'>>, removed: readonly string[]): void {
+    let any = removed.length > 0;
+    for (const p of items) {
+      const known = this.byId.get(p.id);
+      if (!known || known.seq === undefined || known.rev >= p.rev) continue;
+      this.put(known, Object.freeze({ ...p, payload: known.payload }) as Task);
+      any = true;
+    }
+    for (const id of removed) this.remove(id);
+    if (any) this.changed(false);
+  }
+
   /** Adds a task not yet committed (a defer of this tab). */
   addProvisional(view: Task): void {
     this.put(undefined, view);

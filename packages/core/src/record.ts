@@ -104,6 +104,8 @@ export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey'
   /** While a batch runs (or after its runner died): the id of the batch, shared by its members and sent as its idempotency key. */
   batch?: string;
   owner?: string;
+  /** Set once a task is deferred to run after this one. */
+  dependents?: true;
   /** Which executor holds the lease while running. */
   leaseOwner?: string;
   /** Set while the task takes part in its order key's lane (pending, running, failed). */

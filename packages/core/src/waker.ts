@@ -31,6 +31,8 @@ export interface WakerHost {
 const LEASE_GRACE_MS = 50;
 /** How long after waking the runner for an orphaned lease the waker looks again, if nothing changed. */
 const ORPHAN_RECHECK_MS = 5_000;
+/** How long commits are folded into the wake-up of a drain that has not ended (a runner that died says nothing). */
+const COMMIT_WAKE_WAIT_MS = 2_000;
 
 export class Waker {
   /** This tab schedules the timers (holds the waker lock, or there are no Web Locks). */
@@ -44,6 +46,11 @@ export class Waker {
   private readonly stop = new AbortController();
   private unsubscribe: (() => void) | undefined;
   private closed = false;
+  /** When this tab last woke the runner for its commits (undefined: that drain has ended). */
+  private waiting: number | undefined;
+  /** Commits made since, waiting for that drain to end. */
+  private commitsSince = false;
+  private foldTimer: ReturnType<typeof setTimeout> | undefined;
   /** Orphaned leases already woken for: task id → the lease it had, and when to look again. */
   private readonly orphans = new Map<string, { leaseUntil: number; again: number }>();
 
@@ -125,8 +132,31 @@ export class Waker {
     );
   }
 
+  /**
+   * Tasks were committed: wake the runner, once per drain. While a wake-up this tab asked for has
+   * not yet been answered by a drain's end, further commits are folded into one wake-up at that
+   * end (the drain under way may well pick them up; the next one surely does).
+   */
+  committed(): void {
+    if (this.closed) return;
+    if (this.waiting !== undefined && Date.now() - this.waiting < COMMIT_WAKE_WAIT_MS) {
+      this.commitsSince = true;
+      // No drain ended in time (a runner that died): the folded commits wake it themselves.
+      this.foldTimer ??= setTimeout(() => {
+        this.foldTimer = undefined;
+        if (this.commitsSince) { this.waiting = undefined; this.committed(); }
+      }, COMMIT_WAKE_WAIT_MS);
+      return;
+    }
+    this.waiting = Date.now();
+    this.commitsSince = false;
+    this.wake();
+  }
+
   /** A drain ended somewhere (this tab's runner, another tab's, the worker). */
   drained(summary: DrainSummary): void {
+    this.waiting = undefined;
+    if (this.commitsSince) { this.commitsSince = false; this.committed(); }
     // Offline, the next due time means nothing: the network's return wakes the runner.
     this.nextDueAt = summary.stopped === 'offline' ? undefined : summary.nextDueAt;
     this.plan();
@@ -189,6 +219,7 @@ export class Waker {
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
+    clearTimeout(this.foldTimer);
     this.unsubscribe?.();
     this.stop.abort();
   }

@@ -1,4 +1,4 @@
-import { onlineTag, openChannel, type ChannelMessage, type WorkerReply, type WorkerRequest } from './channel.js';
+import { onlineTag, openChannel, withoutPayload, type ChannelMessage, type WorkerReply, type WorkerRequest } from './channel.js';
 import { HalfsyncError, storageError } from './errors.js';
 import { Executor, type DrainSummary } from './executor.js';
 import { toTask } from './record.js';
@@ -123,7 +123,7 @@ export function serve(options: ServeOptions): HalfsyncWorker {
   let lastDrain: DrainSummary | undefined;
   const executor = new Executor({
     store, tasks, concurrency: options.concurrency, leaseMs: options.leaseMs,
-    onChange: (changed, removed) => channel?.postMessage({ t: 'changed', tasks: changed.map(toTask), removed } satisfies ChannelMessage),
+    onChange: (changed, removed) => channel?.postMessage({ t: 'progress', tasks: changed.map((r) => withoutPayload(toTask(r))), removed } satisfies ChannelMessage),
     onRenew: (leases) => channel?.postMessage({ t: 'leases', leases } satisfies ChannelMessage),
   });
   // A drain that failed (IndexedDB refused, say) is told to every page; the next wake tries again.

@@ -18,6 +18,8 @@ export async function insertLinked(tx: Tx, r: NewTaskRecord, retentionOf: (name:
       if (!p) {
         return new HalfsyncError('DEPENDENCY_UNKNOWN', `task "${r.name}" runs after task ${pid}, which is not stored (acknowledged or purged); nothing was stored`, { details: { id: r.id, after: pid } });
       }
+      // The parent learns it has dependents: only such parents look for them when they succeed.
+      if (!p.dependents) put(next(p, now, { dependents: true }));
       if (p.status === 'succeeded') r.parentResults = { ...r.parentResults, [pid]: { name: p.name, result: p.result } };
       else if (p.status === 'failed' || p.status === 'cancelled' || p.status === 'superseded') {
         // It may still run: retrying the parent revives it.

@@ -2,6 +2,7 @@ import { retryDelay, unreachableDelay } from '../backoff.js';
 import type { Outcome } from '../failure.js';
 import { next, parentsDone, recordProblem, type TaskError, type TaskRecord } from '../record.js';
 import { currentOwner } from './owner.js';
+import { unwrap } from 'idb';
 import { claim, release, renew, retryLater, reviveNow, succeed, unreachableLater } from './transitions.js';
 import { DEFAULT_RETENTION, DEFAULT_RETRY, type LaneFailurePolicy, type RetentionPolicy, type RetryPolicy, type TaskOptions } from '../task.js';
 import { failFor, parentSucceeded, promote, settleLane } from './chain.js';
@@ -100,7 +101,9 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
     const claimed: TaskRecord[] = [];
     const counts = { succeeded: 0, retried: 0, failed: 0, quarantined: 0, purged: 0 };
     const writes: Array<Promise<unknown>> = [];
-    const put = (r: TaskRecord) => { changed.set(r.seq, r); writes.push(store.put(r)); };
+    // Writes go straight on the IndexedDB requests (no promise each): the commit waits for them all.
+    const rawTasks = unwrap(store) as IDBObjectStore;
+    const put = (r: TaskRecord) => { changed.set(r.seq, r); rawTasks.put(r); };
 
     // 1. Settlements.
     const leftLanes = new Set<string>();
@@ -141,9 +144,8 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
       counts.failed++;
       if (r.lane !== undefined && up.lane === undefined) leftLanes.add(r.lane);
     }
-    // Successes hand their results to the tasks that run after them (one index read each, at once).
-    const children = await Promise.all(succeededNow.map((r) => store.index('after').count(r.id)));
-    for (let i = 0; i < succeededNow.length; i++) if (children[i]! > 0) await parentSucceeded(tx, succeededNow[i]!, now, put);
+    // Successes hand their results to the tasks that run after them (only parents marked as having any).
+    for (const r of succeededNow) if (r.dependents) await parentSucceeded(tx, r, now, put);
     // 2. The next task of each lane a settlement left may run (in this same step).
     for (const lane of leftLanes) await promote(tx, lane, now, put);
     for (const lane of batchLanes) await settleLane(tx, lane, now, put);
