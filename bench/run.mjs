@@ -18,7 +18,10 @@ import { cpus, loadavg, totalmem, release } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromiumArgs, chromiumPath } from '../scripts/browsers.mjs';
+import { chromiumArgs, chromiumPath, firefoxPath } from '../scripts/browsers.mjs';
+import puppeteer from 'puppeteer-core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { startServer } from './server.mjs';
 import { heapAfterGc, summariseProfile, workerSession } from './cdp.mjs';
 
@@ -341,6 +344,57 @@ await group('scale', async () => {
     if (n / plan.scaleBurst >= 10) compare(`scale.deferTail.${n}`, `defer per task, last tenth vs first tenth of ${n}`, `scale.${n}.deferLast`, `scale.${n}.deferFirst`, { op: '<=', value: 1.25 });
     const d = drainCount(n);
     compare(`scale.drainTail.${n}`, `drain per task, last tenth vs first tenth of ${d === n ? 'all' : `the first ${d}`} of ${n}`, `scale.${n}.drainLast`, `scale.${n}.drainFirst`, { op: '<=', value: 1.25 });
+  }
+});
+
+// ---- Firefox ESR: the burst, one at a time, the drain, beside raw IndexedDB and workbox ------------
+
+await group('firefox', async () => {
+  // The tiny run (part of npm test) leaves Firefox to the cross-engine suite unless asked.
+  if (tiny && !only?.includes('firefox')) return;
+  const executable = firefoxPath();
+  if (!executable) { notes.push('Firefox ESR is not installed here: no Firefox figures'); return; }
+  const home = mkdtempSync(join(tmpdir(), 'halfsync-bench-firefox-'));
+  const ff = await puppeteer.launch({ browser: 'firefox', executablePath: executable, headless: true, userDataDir: join(home, 'profile'), env: { ...process.env, HOME: home } });
+  try {
+    const fx = (await ff.pages())[0] ?? (await ff.newPage());
+    await fx.goto(`${server.origin}/`, { waitUntil: 'load' });
+    await fx.evaluate(() => window.bench.ready);
+    const callFx = (fn, arg) => fx.evaluate((f, a) => window.bench[f](a), fn, arg);
+    notes.push(`Firefox figures: ${(await ff.version()).replace(/^firefox\//i, 'Firefox ')} through puppeteer-core (WebDriver BiDi), headless, the same page and worker`);
+    const n = plan.burst;
+    const b = await rounds(`firefox: burst of ${n}`, {
+      halfsync: (warm) => callFx('burst', { which: 'halfsync', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
+      raw: (warm) => callFx('burst', { which: 'raw', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
+      workbox: (warm) => callFx('workbox', { op: 'wbPush', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
+    });
+    figure('firefox.burst.halfsync', 'ms/task', `Firefox: ${n} defers in one tick → all persisted, 1 KB`, b.halfsync.map((r) => r.perTask));
+    figure('firefox.burst.raw', 'ms/task', `Firefox: raw idb, ${n} puts in one strict transaction`, b.raw.map((r) => r.perTask));
+    figure('firefox.burst.workbox', 'ms/request', `Firefox: workbox Queue.pushRequest × ${n}`, b.workbox.map((r) => r.perTask));
+    compare('firefox.burst.raw', 'Firefox: burst vs raw one-transaction batch', 'firefox.burst.halfsync', 'firefox.burst.raw', { op: '<=', value: 1.1 });
+    compare('firefox.burst.workbox', 'Firefox: burst, times faster than workbox pushRequest', 'firefox.burst.halfsync', 'firefox.burst.workbox', { op: '>=', value: 10 }, { invert: true });
+    const sn = plan.serial;
+    const one = await rounds('firefox: defer → persisted, one at a time', {
+      halfsync: (warm) => callFx('serial', { which: 'halfsync', n: warm ? warmN(sn) : sn, bytes: 1024, seed: seed++ }),
+      raw: (warm) => callFx('serial', { which: 'raw', n: warm ? warmN(sn) : sn, bytes: 1024, seed: seed++ }),
+    });
+    figure('firefox.serial.halfsync', 'ms/task', `Firefox: defer → persisted, one at a time (${sn})`, one.halfsync.map((r) => r.perTask));
+    figure('firefox.serial.raw', 'ms/task', 'Firefox: raw idb put, own strict transaction', one.raw.map((r) => r.perTask));
+    compare('firefox.serial', 'Firefox: defer → persisted vs raw put', 'firefox.serial.halfsync', 'firefox.serial.raw', { op: '<=', value: 1.2 });
+    const dn = plan.http;
+    const d = await rounds(`firefox: drain ${dn} http tasks`, {
+      halfsync: (warm) => { const m = warm ? warmN(dn) : dn; return counted('hs', m, () => callFx('drainHttp', { n: m, bytes: 1024, seed: seed++ })); },
+      raw: (warm) => { const m = warm ? warmN(dn) : dn; return counted('raw', m, () => callFx('rawFetch', { n: m, bytes: 1024, seed: seed++, concurrency: 4 })); },
+      workbox: (warm) => { const m = warm ? warmN(dn) : dn; return counted('wb', m, () => callFx('workbox', { op: 'wbReplay', n: m, bytes: 1024, seed: seed++ })); },
+    });
+    figure('firefox.drain.halfsync', 'ms/task', `Firefox: worker drain() of ${dn} http tasks, concurrency 4`, d.halfsync.map((r) => r.perTask));
+    figure('firefox.drain.raw', 'ms/request', 'Firefox: raw fetch loop in the worker, concurrency 4', d.raw.map((r) => r.perTask));
+    figure('firefox.drain.workbox', 'ms/request', 'Firefox: workbox Queue.replayRequests()', d.workbox.map((r) => r.perTask));
+    compare('firefox.drain.raw', 'Firefox: drain vs raw fetch loop', 'firefox.drain.halfsync', 'firefox.drain.raw', { op: '<=', value: 1.1 });
+    compare('firefox.drain.workbox', 'Firefox: drain, times faster than workbox replayRequests', 'firefox.drain.halfsync', 'firefox.drain.workbox', undefined, { invert: true });
+  } finally {
+    await ff.close().catch(() => {});
+    rmSync(home, { recursive: true, force: true });
   }
 });
 
