@@ -1,9 +1,9 @@
 // Guarantee 11, "Bounded": a tab's time and memory follow the work in flight, not the history kept.
 // Finished tasks are paged from indexes; changes cost what changed; one notification per tick.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { freshDb } from './helpers.js';
+import { clientPool, freshDb } from './helpers.js';
 import type { HalfsyncError} from '../src/index.js';
-import { createClient, defineTask, DeferredActionObserver, PermanentError, type HalfsyncClient, type Task } from '../src/index.js';
+import { defineTask, DeferredActionObserver, PermanentError, type Task } from '../src/index.js';
 import { TaskStore, inTx } from '../src/store/store.js';
 import type { NewTaskRecord } from '../src/record.js';
 
@@ -12,13 +12,8 @@ const other = defineTask('other', { run: () => 'x' });
 const refuse = defineTask('refuse', { run: (_: { n: number }) => { throw new PermanentError('no'); } });
 const tasks = [echo, other, refuse];
 
-const clients: HalfsyncClient[] = [];
-const open = (db: string, extra = {}) => {
-  const c = createClient({ tasks, dbName: db, persistStorage: false, ...extra });
-  clients.push(c);
-  return c;
-};
-afterEach(() => { while (clients.length) clients.pop()!.close(); vi.restoreAllMocks(); });
+const { open, closeAll } = clientPool(tasks);
+afterEach(() => { closeAll(); vi.restoreAllMocks(); });
 const tick = () => new Promise((r) => setTimeout(r, 0));
 const until = async (check: () => boolean, what: string): Promise<void> => {
   for (let i = 0; i < 500; i++) { if (check()) return; await new Promise((r) => setTimeout(r, 5)); }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { freshDb } from './helpers.js';
-import { createClient, defineTask, HalfsyncError, PermanentError, type HalfsyncClient, type Task } from '../src/index.js';
+import { clientPool, freshDb } from './helpers.js';
+import { createClient, defineTask, HalfsyncError, PermanentError, type Task } from '../src/index.js';
 import { TaskStore } from '../src/store/store.js';
 
 const echo = defineTask('echo', { run: (p: { text: string }) => p.text.toUpperCase() });
@@ -11,13 +11,8 @@ const gated = defineTask('gated', {
 });
 const tasks = [echo, reject, gated];
 
-const clients: HalfsyncClient[] = [];
-const open = (db: string, extra = {}) => {
-  const c = createClient({ tasks, dbName: db, persistStorage: false, ...extra });
-  clients.push(c);
-  return c;
-};
-afterEach(() => { while (clients.length) clients.pop()!.close(); vi.restoreAllMocks(); });
+const { clients, open, closeAll } = clientPool(tasks);
+afterEach(() => { closeAll(); vi.restoreAllMocks(); });
 
 const codeOf = (fn: () => unknown): string | undefined => {
   try { fn(); } catch (e) { return (e as HalfsyncError).code; }

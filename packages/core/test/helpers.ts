@@ -3,6 +3,7 @@ import { Executor, type ExecutorOptions } from '../src/executor.js';
 import { TaskStore } from '../src/store/store.js';
 import { taskRegistry, type AnyTaskDefinition } from '../src/task.js';
 import type { NewTaskRecord, TaskRecord } from '../src/record.js';
+import { createClient, type ClientOptions, type HalfsyncClient } from '../src/index.js';
 
 let n = 0;
 /** A fresh database name per test. */
@@ -36,4 +37,19 @@ export function rig(tasks: AnyTaskDefinition[], opts: Partial<ExecutorOptions> &
   const all = async () => (await store.db()).getAll('tasks');
   const byId = async (id: string) => (await store.db()).getFromIndex('tasks', 'id', id);
   return { store, clock, executor, insert, all, byId };
+}
+
+/**
+ * Opens clients over the given tasks (no persistence prompt) and remembers them, so that
+ * `closeAll` in an `afterEach` leaves no client running into the next test.
+ */
+export function clientPool(tasks: AnyTaskDefinition[], defaults: Partial<ClientOptions> = {}) {
+  const clients: HalfsyncClient[] = [];
+  const open = (db: string, extra: Partial<ClientOptions> = {}): HalfsyncClient => {
+    const c = createClient({ tasks, dbName: db, persistStorage: false, ...defaults, ...extra });
+    clients.push(c);
+    return c;
+  };
+  const closeAll = (): void => { while (clients.length) clients.pop()!.close(); };
+  return { clients, open, closeAll };
 }

@@ -2,8 +2,8 @@
 // owner is signed in; sign-out keeps or discards that user's work, by the app's choice.
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freshDb } from './helpers.js';
-import { createClient, defineTask, PermanentError, type HalfsyncClient } from '../src/index.js';
+import { clientPool, freshDb } from './helpers.js';
+import { defineTask, PermanentError } from '../src/index.js';
 import { TaskStore } from '../src/store/store.js';
 
 const ran: Array<{ n: number; owner: string | undefined }> = [];
@@ -11,13 +11,8 @@ const order = defineTask('order', { run: (p: { n: number }, ctx) => { ran.push({
 const bad = defineTask('bad', { run: () => { throw new PermanentError('no'); } });
 const tasks = [order, bad];
 
-const clients: HalfsyncClient[] = [];
-const open = (db: string, extra = {}) => {
-  const c = createClient({ tasks, dbName: db, persistStorage: false, autoRun: false, ...extra });
-  clients.push(c);
-  return c;
-};
-afterEach(() => { while (clients.length) clients.pop()!.close(); ran.length = 0; });
+const { open, closeAll } = clientPool(tasks, { autoRun: false });
+afterEach(() => { closeAll(); ran.length = 0; });
 const raw = async (db: string) => {
   const store = new TaskStore(db);
   const d = await store.db();
