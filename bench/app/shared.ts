@@ -90,7 +90,7 @@ export const WORKER_DB = 'bench-worker';
 /**
  * A database with one object store and no index: the least a durable queue can do. `indexed`
  * gives the store the indexes halfsync's `tasks` store has (id unique, due, lane, purge, and the
- * bounded client's status, name and orderKey), to tell the cost of keeping them from the library's own.
+ * bounded client's status, name and orderKey, the chains' after and the owners' owner), to tell the cost of keeping them from the library's own.
  */
 export function openRaw(name: string, indexed = false): Promise<IDBPDatabase> {
   return openDB(name, 1, {
@@ -104,6 +104,8 @@ export function openRaw(name: string, indexed = false): Promise<IDBPDatabase> {
       store.createIndex('status', ['status', 'createdAt']);
       store.createIndex('name', ['name', 'createdAt']);
       store.createIndex('orderKey', ['orderKey', 'createdAt']);
+      store.createIndex('after', 'after', { multiEntry: true });
+      store.createIndex('owner', 'owner');
     },
   });
 }
