@@ -28,7 +28,8 @@ for (const c of r.comparisons.filter((c) => c.target)) {
   }
   const a = r.figures[c.of];
   const b = r.figures[c.to];
-  say(`| ${c.what} | ${rng(a)} ${a.unit} | ${rng(b)} ${b.unit} | ${rng(c.ratio, x)} | ${c.target} | ${verdict} |`);
+  const show = (f) => (f.unit === 'bytes' ? rng(f, mb) : `${rng(f)} ${f.unit}`);
+  say(`| ${c.what} | ${show(a)} | ${show(b)} | ${rng(c.ratio, x)} | ${c.target} | ${verdict} |`);
 }
 say();
 say('Other ratios (no target):');
