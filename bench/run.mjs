@@ -430,6 +430,19 @@ if (flag('profile')) {
     await profileOf('page-burst', pageSession, () => call('burst', { which: 'halfsync', n, bytes: 1024, seed: 8 }), onPage);
     await profileOf('page-cost-1KB', pageSession, () => call('deferCost', { bytes: 1024, calls: n, mode: 'ticks', seed: 9 }), onPage);
     await profileOf('worker-drain-http', worker, () => call('drainHttp', { n, bytes: 1024, seed: 10 }), inDrain);
+    // One at a time with the worker draining each task as it lands: page and worker at once.
+    for (const session of [pageSession, worker]) {
+      await session.send('Profiler.enable');
+      await session.send('Profiler.setSamplingInterval', { interval: 100 });
+      await session.send('Profiler.start');
+    }
+    await call('serialWorker', { n: tiny ? 10 : 300, bytes: 1024, seed: 11 });
+    for (const [name, session, focus] of [['page-serial-worker', pageSession, onPage], ['worker-serial-worker', worker, inDrain]]) {
+      const { profile } = await session.send('Profiler.stop');
+      writeFileSync(join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+      profiles[name] = summariseProfile(profile, join(here, '.dist', 'app'), { focus });
+      log(`profiled ${name}: ${relative(repo, join(dir, `${name}.cpuprofile`))}`);
+    }
     const sn = Number(value('profile-scale') ?? (tiny ? 200 : 10_000));
     await call('scaleDefer', { n: sn, burst: plan.scaleBurst });
     await profileOf('worker-drain-noop', worker, () => call('scaleDrain', { count: plan.scaleSample }), inDrain);

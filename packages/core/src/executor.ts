@@ -237,7 +237,11 @@ export class Executor {
         else out.claimed.forEach(release);
         fill();
         const progress = out.claimed.length + out.changed.length + out.removed.length > 0;
-        if (inflight.size === 0 && ready.length === 0 && settled.length === 0 && !progress) {
+        // A step taken idle that only wrote settlements and found nothing to claim, purge or revive
+        // has already read what comes next (in the same transaction, after its writes): another
+        // step would find the same.
+        const settledOnly = idle && out.claimed.length === 0 && out.removed.length === 0 && out.revived === 0;
+        if (inflight.size === 0 && ready.length === 0 && settled.length === 0 && (!progress || settledOnly)) {
           if (!this.swept) {
             this.swept = true;
             const swept = await sweep(store, this.now());
