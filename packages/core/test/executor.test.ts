@@ -20,6 +20,23 @@ describe('executor: settling', () => {
     expect(done?.lane).toBeUndefined();
   });
 
+  it('drains one task in two steps: the claim, then the settlement that also finds nothing more', async () => {
+    const r = rig([ok]);
+    await r.executor.drain(); // the first drain also sweeps once
+    await r.insert('ok', { n: 1 });
+    let steps = 0;
+    const tx = r.store.tx.bind(r.store);
+    r.store.tx = (d) => { steps++; return tx(d); };
+    expect(await r.executor.drain()).toMatchObject({ ran: 1, succeeded: 1, stopped: 'idle' });
+    expect(steps).toBe(2);
+    // A retry scheduled by the settling step is reported from that same step.
+    const later = defineTask('later', { run: () => { throw new RetryableError('busy', { retryAfterMs: 5_000 }); } });
+    const r2 = rig([later]);
+    await r2.executor.drain();
+    await r2.insert('later', {});
+    expect(await r2.executor.drain()).toMatchObject({ retried: 1, nextDueAt: r2.clock.now() + 5_000 });
+  });
+
   it('keeps a succeeded task for its retention, then purges it', async () => {
     const short = defineTask('short', { run: () => 1, retention: { finishedMs: 10_000 } });
     const r = rig([short]);
