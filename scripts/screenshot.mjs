@@ -20,9 +20,12 @@ try {
   await page.locator('.chip[data-status="succeeded"]').nth(3).waitFor();
   await page.getByRole('button', { name: 'Continue shopping' }).click();
   await page.getByRole('button', { name: 'Add one Half-Sync tee' }).click();
-  await page.getByLabel('Failing (500)').check();
+  // The switch is set once the backend answers: click, then wait for it to show.
+  await page.getByLabel('Failing (500)').click();
+  await page.locator('input[name="backend"][value="failing"]:checked').waitFor();
   await page.getByRole('button', { name: /^Pay/ }).click();
-  await page.locator('tr[data-task-id]').filter({ hasText: 'HTTP_500' }).nth(3).waitFor({ timeout: 15_000 });
+  // The order fails with 500 and retries; what depends on it waits for it.
+  await page.locator('tr[data-task-id]').filter({ hasText: 'HTTP_500' }).first().waitFor({ timeout: 15_000 });
   await page.screenshot({ path: out });
   console.log(`wrote ${out}`);
 } finally {

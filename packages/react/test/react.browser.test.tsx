@@ -205,6 +205,9 @@ describe('HalfsyncDevtools', () => {
     expect(childRow.querySelector('[data-depth]')?.getAttribute('data-depth')).toBe('1');
     expect(childRow.textContent).toContain('order: A-1, step: 2');
     expect(childRow.querySelector('[data-owner]')?.textContent).toBe('ada');
+    // The child is due as far as its own schedule goes, but it runs after its parent.
+    expect(childRow.querySelectorAll('td')[4]?.textContent).toBe('after its parents');
+    expect(document.querySelector(`tr[data-task-id="${parent.id}"]`)!.querySelectorAll('td')[4]?.textContent).toMatch(/in \d+s/);
   });
 
   it('shows tries that could not reach the server apart from attempts, as waiting rather than failing', async () => {

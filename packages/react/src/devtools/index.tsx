@@ -39,7 +39,11 @@ function relative(at: number | undefined, now: number): string {
   return d > 0 ? `in ${d}s` : `${-d}s ago`;
 }
 
-function Row({ task, client, now, depth }: { task: Task; client: HalfsyncClient; now: number; depth: number }) {
+/** Whether a pending task still waits for a parent this tab holds that has not succeeded. */
+const waitsForParents = (task: Task, byId: ReadonlyMap<string, Task>): boolean =>
+  task.after?.some((id) => { const p = byId.get(id); return p !== undefined && p.status !== 'succeeded'; }) ?? false;
+
+function Row({ task, client, now, depth, parentsPending }: { task: Task; client: HalfsyncClient; now: number; depth: number; parentsPending: boolean }) {
   const [busy, setBusy] = useState<string | undefined>();
   const [problem, setProblem] = useState<string | undefined>();
   const act = (op: 'retry' | 'cancel' | 'acknowledge') => {
@@ -56,7 +60,7 @@ function Row({ task, client, now, depth }: { task: Task; client: HalfsyncClient;
       <td style={s.cell}><span style={badge(task.status)}>{task.status}</span></td>
       <td style={s.cell}>{task.attempts}</td>
       <td style={s.cell} title="tries that could not reach the server (offline, refused): not counted as attempts">{task.unreachable || ''}</td>
-      <td style={s.cell}>{task.status === 'pending' ? relative(task.nextRunAt, now) : ''}</td>
+      <td style={s.cell}>{task.status !== 'pending' ? '' : parentsPending ? 'after its parents' : relative(task.nextRunAt, now)}</td>
       <td style={s.cell}>{task.orderKey ?? ''}</td>
       <td style={s.cell} data-owner={task.owner ?? ''}>{task.owner ?? ''}{task.status === 'pending' && task.owner !== client.owner ? ' (waits for its owner)' : ''}</td>
       <td style={s.cell}>{task.meta ? Object.entries(task.meta).map(([k, v]) => `${k}: ${String(v)}`).join(', ') : ''}</td>
@@ -124,6 +128,7 @@ function Panel({ client, initialOpen = false, position = 'bottom-right', title =
   const [open, setOpen] = useState(initialOpen);
   const [draining, setDraining] = useState(false);
   const now = useNow(open);
+  const byId = new Map(tasks.map((t) => [t.id, t]));
   const counts = tasks.reduce<Record<string, number>>((acc, t) => { acc[t.status] = (acc[t.status] ?? 0) + 1; return acc; }, {});
   const summary = (['pending', 'running', 'failed', 'succeeded'] as const).filter((k) => counts[k]).map((k) => `${counts[k]} ${k}`).join(' · ') || 'empty';
   const place: CSSProperties = position === 'inline' ? {} : { position: 'fixed', bottom: 12, [position === 'bottom-left' ? 'left' : 'right']: 12, zIndex: 2147483000, maxHeight: '60vh', overflow: 'auto' };
@@ -152,7 +157,7 @@ function Panel({ client, initialOpen = false, position = 'bottom-right', title =
             <tr>{['task', 'status', 'attempts', 'unreachable', 'next run', 'order key', 'owner', 'meta', 'last error', ''].map((h) => <th key={h} style={{ ...s.cell, borderTop: 0 }}>{h}</th>)}</tr>
           </thead>
           <tbody>
-            {tasks.length === 0 ? <tr><td style={s.cell} colSpan={10}>no tasks</td></tr> : chains(tasks).map(({ task, depth }) => <Row key={task.id} task={task} client={client} now={now} depth={depth} />)}
+            {tasks.length === 0 ? <tr><td style={s.cell} colSpan={10}>no tasks</td></tr> : chains(tasks).map(({ task, depth }) => <Row key={task.id} task={task} client={client} now={now} depth={depth} parentsPending={waitsForParents(task, byId)} />)}
           </tbody>
         </table>
       )}
