@@ -2,9 +2,9 @@ import pg from 'pg';
 import type { Pool, PoolClient } from 'pg';
 import { HalfsyncServerError } from '../errors.js';
 import type { Reply } from '../reply.js';
-import type { ClaimRef, IdempotencyRecord, IdempotencyStore, TransactionOutcome } from '../store.js';
+import type { ClaimRef, IdempotencyStore, TransactionOutcome } from '../store.js';
 import type { StoredResponse } from '../stored.js';
-import { checkTableName, decodeHeaders, encodeHeaders } from './sql.js';
+import { checkTableName, encodeHeaders, toRecord, type KeyRow } from './sql.js';
 
 /** Options of {@link postgresStore}: a `pool` you made, or a `connectionString` for a pool the store makes. */
 export interface PostgresStoreOptions {
@@ -35,18 +35,6 @@ export interface PostgresStore extends IdempotencyStore<PoolClient, Reply | Prom
   ready(): Promise<void>;
 }
 
-interface Row {
-  scope: string;
-  key: string;
-  fingerprint: string;
-  state: 'running' | 'completed';
-  owner: string;
-  locked_until: string;
-  expires_at: string;
-  status: number | null;
-  headers: string | null;
-  body: Buffer | null;
-}
 
 /**
  * Creates a PostgreSQL store. Keys are claimed with `INSERT ... ON CONFLICT DO NOTHING` on the primary key,
@@ -152,7 +140,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       return (await run(sql.insert, [r.scope, r.key, r.fingerprint, r.owner, r.lockedUntil, r.expiresAt])).rowCount === 1;
     },
     async get(scope, key) {
-      const row = (await run(sql.get, [scope, key])).rows[0] as Row | undefined;
+      const row = (await run(sql.get, [scope, key])).rows[0] as KeyRow | undefined;
       return row && toRecord(row);
     },
     async takeOver(r, previous) {
@@ -208,21 +196,5 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       closed = true;
       if (owned) await pool.end();
     },
-  };
-}
-
-function toRecord(row: Row): IdempotencyRecord {
-  return {
-    scope: row.scope,
-    key: row.key,
-    fingerprint: row.fingerprint,
-    state: row.state,
-    owner: row.owner,
-    lockedUntil: Number(row.locked_until),
-    expiresAt: Number(row.expires_at),
-    response:
-      row.state === 'completed' && row.status !== null
-        ? { status: row.status, headers: decodeHeaders(row.headers), body: new Uint8Array(row.body ?? new Uint8Array(0)) }
-        : undefined,
   };
 }

@@ -3,9 +3,9 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { HalfsyncServerError } from '../errors.js';
 import type { Reply } from '../reply.js';
-import type { IdempotencyRecord, IdempotencyStore, TransactionOutcome } from '../store.js';
+import type { IdempotencyStore, TransactionOutcome } from '../store.js';
 import type { StoredResponse } from '../stored.js';
-import { checkTableName, decodeHeaders, encodeHeaders } from './sql.js';
+import { checkTableName, encodeHeaders, toRecord, type KeyRow } from './sql.js';
 
 /** Options of {@link sqliteStore}: a `file` to open, or a `database` you opened. */
 export interface SqliteStoreOptions {
@@ -35,18 +35,6 @@ export interface SqliteStore extends IdempotencyStore<Database.Database, Reply> 
   readonly table: string;
 }
 
-interface Row {
-  scope: string;
-  key: string;
-  fingerprint: string;
-  state: 'running' | 'completed';
-  owner: string;
-  locked_until: number;
-  expires_at: number;
-  status: number | null;
-  headers: string | null;
-  body: Buffer | null;
-}
 
 /**
  * Creates a SQLite store and its table. One process, or several on one machine sharing the file:
@@ -99,7 +87,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       `INSERT INTO ${t} (scope, key, fingerprint, state, owner, locked_until, expires_at)
        VALUES (@scope, @key, @fingerprint, 'running', @owner, @lockedUntil, @expiresAt) ON CONFLICT (scope, key) DO NOTHING`,
     ),
-    get: db.prepare<[string, string], Row>(`SELECT * FROM ${t} WHERE scope = ? AND key = ?`),
+    get: db.prepare<[string, string], KeyRow>(`SELECT * FROM ${t} WHERE scope = ? AND key = ?`),
     takeOver: db.prepare(
       `UPDATE ${t} SET fingerprint = @fingerprint, state = 'running', owner = @owner, locked_until = @lockedUntil,
          expires_at = @expiresAt, status = NULL, headers = NULL, body = NULL
@@ -176,21 +164,5 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     async close() {
       if (owned && db.open) db.close();
     },
-  };
-}
-
-function toRecord(row: Row): IdempotencyRecord {
-  return {
-    scope: row.scope,
-    key: row.key,
-    fingerprint: row.fingerprint,
-    state: row.state,
-    owner: row.owner,
-    lockedUntil: Number(row.locked_until),
-    expiresAt: Number(row.expires_at),
-    response:
-      row.state === 'completed' && row.status !== null
-        ? { status: row.status, headers: decodeHeaders(row.headers), body: new Uint8Array(row.body ?? new Uint8Array(0)) }
-        : undefined,
   };
 }
