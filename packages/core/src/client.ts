@@ -1,5 +1,5 @@
 import { openChannel, withoutPayload, type ChannelMessage } from './channel.js';
-import { buildRecord, badOption, checkPayload, nonEmpty, provisional, type DeferHandle, type DeferOptions } from './deferral.js';
+import { buildRecord, badOption, checkPayload, nonEmpty, type DeferHandle, type DeferOptions } from './deferral.js';
 import { HalfsyncError, storageError } from './errors.js';
 import type { DrainSummary } from './executor.js';
 import { nextTask, TaskModel, type TaskSelector, type TaskSlice } from './model.js';
@@ -266,7 +266,8 @@ class Client implements HalfsyncClient {
     const persisted = new Promise<Task>((res, rej) => { resolve = res; reject = rej; });
     persisted.catch(() => {});
     this.persisting.set(record.id, persisted);
-    this.model.addProvisional(provisional(record));
+    // The view of a task not yet committed: no seq yet.
+    this.model.addProvisional(toTask(record as TaskRecord));
     const result = this.model.waitFor(record.id) as Promise<Result>;
     this.batch.push({ record, resolve, reject });
     // Every defer of this tick commits in one transaction.
@@ -287,8 +288,13 @@ class Client implements HalfsyncClient {
     if (!task) throw new HalfsyncError('TASK_NOT_FOUND', `no task with id "${id}" that this client can change`, { details: { id } });
     const stored = checkPayload(task, payload, this.maxPayloadBytes);
     const { changed, removed } = await modify(this.store, id, 'update', this.now(), task.retention, stored);
+    this.publish(changed, removed);
+  }
+
+  /** Applies what this tab committed and sends the same to the other tabs. */
+  private publish(changed: readonly TaskRecord[], removed: readonly string[]): void {
     const views = this.model.apply(changed, removed, true);
-    if (views.length > 0) this.post({ t: 'changed', tasks: views, removed });
+    if (views.length > 0 || removed.length > 0) this.post({ t: 'changed', tasks: views, removed });
   }
 
   /**
@@ -367,9 +373,8 @@ class Client implements HalfsyncClient {
     await this.committing;
     const { changed, removed } = await setOwner(this.store, owner, this.now(), discard);
     if (removed.length > 0) await journalDelete(this.db, removed).catch(() => {});
-    const views = this.model.apply(changed, removed, true);
     this.post({ t: 'owner', owner, committed: true });
-    if (views.length > 0 || removed.length > 0) this.post({ t: 'changed', tasks: views, removed });
+    this.publish(changed, removed);
     this.waker.wake({ fresh: true });
   }
 
@@ -383,8 +388,7 @@ class Client implements HalfsyncClient {
     const { changed, removed } = await purgeOwner(this.store, everyone ? null : (options as { owner: string | undefined }).owner, this.now());
     if (everyone) await journalClear(this.db);
     else if (removed.length > 0) await journalDelete(this.db, removed).catch(() => {});
-    const views = this.model.apply(changed, removed, true);
-    if (views.length > 0 || removed.length > 0) this.post({ t: 'changed', tasks: views, removed });
+    this.publish(changed, removed);
   }
 
   // ---- a lost database --------------------------------------------------------------------
@@ -471,8 +475,7 @@ class Client implements HalfsyncClient {
     const { changed, removed } = await modify(this.store, id, op, this.now(), retention);
     const done = [...removed, ...changed.filter((r) => r.status === 'cancelled').map((r) => r.id)];
     if (done.length > 0) void journalDelete(this.db, done).catch(() => {});
-    const views = this.model.apply(changed, removed, true);
-    if (views.length > 0 || removed.length > 0) this.post({ t: 'changed', tasks: views, removed });
+    this.publish(changed, removed);
     if (op === 'retry') this.waker.wake();
   }
 

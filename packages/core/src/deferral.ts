@@ -166,11 +166,3 @@ function checkAfter(name: string, after: DeferOptions['after'], isKnown: (id: st
   if (new Set(ids).size !== ids.length) badOption(`task "${name}": after names a task twice`);
   return ids;
 }
-
-/** The view of a task not yet committed (no seq). */
-export const provisional = (r: NewTaskRecord): Task => Object.freeze({
-  id: r.id, seq: undefined, name: r.name, payload: r.payload, status: r.status, attempts: 0, unreachable: 0, createdAt: r.createdAt,
-  updatedAt: r.updatedAt, nextRunAt: r.nextRunAt, leaseUntil: undefined, orderKey: r.orderKey,
-  idempotencyKey: r.idempotencyKey, lastError: undefined, result: undefined, rev: r.rev,
-  after: r.after, meta: r.meta, supersede: r.supersede, supersededBy: undefined, owner: r.owner,
-});

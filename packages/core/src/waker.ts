@@ -1,12 +1,12 @@
 import { onlineTag, type ChannelMessage } from './channel.js';
 import { HalfsyncError } from './errors.js';
 import type { DrainSummary } from './executor.js';
-import type { TaskModel } from './model.js';
+import type { TaskModel, TaskSlice } from './model.js';
 import type { PageRunner } from './page-runner.js';
 import { askWorker, type ClientMode, type WorkerLink } from './paths.js';
 
-// Waking whatever runs the tasks: a Background Sync registration per commit, a message to the
-// worker, or the page runner; and the timers for retries coming due and leases left by a dead
+// Waking whatever runs the tasks: a Background Sync registration (one per drain's worth of
+// commits), a message to the worker, or the page runner; and the timers for retries coming due and leases left by a dead
 // runner. Timers run in one tab only, elected with a Web Lock, so N tabs do not wake the runner N
 // times for the same due time.
 
@@ -53,8 +53,12 @@ export class Waker {
   private foldTimer: ReturnType<typeof setTimeout> | undefined;
   /** Orphaned leases already woken for: task id → the lease it had, and when to look again. */
   private readonly orphans = new Map<string, { leaseUntil: number; again: number }>();
+  /** The running tasks this tab holds: the only ones with leases to watch. */
+  private readonly running: TaskSlice;
 
-  constructor(private readonly host: WakerHost) {}
+  constructor(private readonly host: WakerHost) {
+    this.running = host.model.select({ status: 'running' });
+  }
 
   /** Joins the election once the mode is known (page mode: the page runner's leader wakes itself). */
   start(): void {
@@ -62,8 +66,8 @@ export class Waker {
     const locks = typeof navigator === 'undefined' ? undefined : (navigator as { locks?: LockManager }).locks;
     const win = () => {
       this.elected = true;
-      // Replan whenever the tab's view changes (a task claimed, a lease renewed): at most once per task.
-      this.unsubscribe = this.host.model.subscribe(() => this.plan());
+      // Replan whenever a running task changes (claimed, renewed, settled): at most once per task.
+      this.unsubscribe = this.running.subscribe(() => this.plan());
       this.plan();
     };
     if (!locks) { win(); return; }
@@ -171,7 +175,12 @@ export class Waker {
   private plan(): void {
     if (!this.elected || this.closed) return;
     let at = this.nextDueAt ?? Infinity;
-    for (const t of this.host.model.values()) {
+    const running = this.running.getSnapshot();
+    if (this.orphans.size > 0) {
+      const ids = new Set(running.map((t) => t.id));
+      for (const id of this.orphans.keys()) if (!ids.has(id)) this.orphans.delete(id);
+    }
+    for (const t of running) {
       const look = this.leaseCheckAt(t);
       if (look !== undefined && look < at) at = look;
     }
@@ -191,7 +200,7 @@ export class Waker {
     const due = this.nextDueAt !== undefined && this.nextDueAt <= now;
     // A lease renewed since the timer was set is not a dead runner: no false wake for it.
     let orphan = false;
-    for (const t of this.host.model.values()) {
+    for (const t of this.running.getSnapshot()) {
       const look = this.leaseCheckAt(t);
       if (look === undefined || look > now) continue;
       orphan = true;

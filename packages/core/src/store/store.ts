@@ -13,6 +13,9 @@ export type Recover = (db: IDBPDatabase<HalfsyncSchema>, info: OpenInfo) => Prom
 export type Tx = IDBPTransaction<HalfsyncSchema, ('tasks' | 'quarantine' | 'state')[], 'readwrite'>;
 
 const isCloneError = (error: unknown) => (error as { name?: string } | null)?.name === 'DataCloneError';
+/** A payload the browser would not store (add() threw a DataCloneError): the task is refused, the batch's others keep their place. */
+const refused = (r: NewTaskRecord, error: unknown) =>
+  new HalfsyncError('PAYLOAD_NOT_CLONEABLE', `task "${r.name}": this browser refused to store the payload (${(error as Error).message})`, { cause: error });
 
 /**
  * Group commit: every record of one tick in one transaction. If the batch as a whole fails (a full
@@ -53,7 +56,7 @@ export function add(store: { add(value: TaskRecord): Promise<number> }, r: NewTa
   } catch (error) {
     // add() throws at once for a value the browser refuses (DataCloneError).
     if (!isCloneError(error)) throw error;
-    return Promise.resolve(new HalfsyncError('PAYLOAD_NOT_CLONEABLE', `task "${r.name}": this browser refused to store the payload (${(error as Error).message})`, { cause: error }));
+    return Promise.resolve(refused(r, error));
   }
 }
 
@@ -206,7 +209,7 @@ export class TaskStore {
             req.onsuccess = () => { r.seq = req.result as number; };
           } catch (error) {
             if (!isCloneError(error)) throw error;
-            return new HalfsyncError('PAYLOAD_NOT_CLONEABLE', `task "${r.name}": this browser refused to store the payload (${(error as Error).message})`, { cause: error });
+            return refused(r, error);
           }
           if (r.lane !== undefined) taken.add(r.lane);
           return r;
