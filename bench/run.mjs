@@ -7,7 +7,7 @@
 // (--tiny: bench/.dist/results-tiny.json, cut sizes, 2 repetitions, no 10k/100k scale).
 // Exits non-zero if any measurement throws; a missed target is reported, not an error.
 //
-//   node bench/run.mjs [--tiny] [--only=cost,serial,burst,drain,scale] [--reps=N] [--scale=1000,10000]
+//   node bench/run.mjs [--tiny] [--only=cost,serial,bounded,burst,drain,scale,firefox] [--reps=N] [--scale=1000,10000]
 //                      [--scale-full] [--scale-serve] [--profile] [--out=file]
 // (--profile adds CPU profiles of the page and the worker: bench/.dist/profiles/*.cpuprofile;
 // --profile-scale=N: the queue size of the noop drain profile, 10,000 by default)
@@ -261,11 +261,13 @@ await group('burst', async () => {
     rawIndexed: (warm) => call('burst', { which: 'rawIndexed', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
     deferFetch: (warm) => call('burst', { which: 'deferFetch', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
     journal: (warm) => call('burst', { which: 'journal', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
+    worker: (warm) => call('burstWorker', { n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
     workbox: (warm) => call('workbox', { op: 'wbPush', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
   });
   figure('burst.halfsync', 'ms/task', `${n} defers in one tick → all persisted, 1 KB`, res.halfsync.map((r) => r.perTask));
   figure('burst.halfsync.sync', 'ms/task', `  of which the ${n} defer() calls themselves`, res.halfsync.map((r) => r.syncMs / n));
   figure('burst.journal', 'ms/task', `  the same burst with the journal on`, res.journal.map((r) => r.perTask));
+  figure('burst.worker', 'ms/task', `  the same burst with the worker (sync path) draining`, res.worker.map((r) => r.perTask));
   figure('burst.raw', 'ms/task', `raw idb: ${n} puts in one strict transaction, 1 KB`, res.raw.map((r) => r.perTask));
   figure('burst.rawIndexed', 'ms/task', `  the same into a store with halfsync's nine indexes`, res.rawIndexed.map((r) => r.perTask));
   figure('burst.deferFetch', 'ms/request', `${n} deferFetch() in one tick → all persisted, 1 KB JSON body`, res.deferFetch.map((r) => r.perTask));
@@ -275,6 +277,8 @@ await group('burst', async () => {
   compare('burst.indexed', '  (vs the raw batch with the same indexes)', 'burst.halfsync', 'burst.rawIndexed');
   compare('burst.journal', 'burst, journal on vs off', 'burst.journal', 'burst.halfsync');
   compare('burst.workbox', 'burst: times faster than workbox pushRequest', 'burst.halfsync', 'burst.workbox', { op: '>=', value: 10 }, { invert: true, design: { op: '>=', value: 12 } });
+  compare('burst.worker.raw', 'burst with the worker vs raw one-transaction batch', 'burst.worker', 'burst.raw', { op: '<=', value: 1.25 });
+  compare('burst.worker.workbox', 'burst with the worker: times faster than workbox pushRequest', 'burst.worker', 'burst.workbox', { op: '>=', value: 10 }, { invert: true });
   compare('burst.deferFetch.workbox', 'deferFetch burst: times faster than workbox pushRequest', 'burst.deferFetch', 'burst.workbox', undefined, { invert: true });
 });
 

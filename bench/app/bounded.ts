@@ -104,6 +104,26 @@ export async function burstSubscribed(a: { n: number; finished: number; react: b
   }
 }
 
+/** A burst of defers in one tick → all persisted, through the worker (the sync path users run; it drains them as they land). */
+export async function burstWorker(a: { n: number; bytes: number; seed: number }) {
+  const { list } = payloads(a.n, a.bytes, a.seed);
+  await deleteDb(WORKER_DB);
+  const client = open(WORKER_DB, true);
+  const mode = await client.ready;
+  try {
+    if (mode !== 'sync') throw new Error(`burst with the worker: the client chose ${mode}, not sync`);
+    await nextTask();
+    const t0 = performance.now();
+    const handles = list.map((p) => client.defer(noop, p));
+    await Promise.all(handles.map((h) => h.persisted));
+    const ms = performance.now() - t0;
+    return { ms, perTask: ms / a.n };
+  } finally {
+    client.close();
+    await deleteDb(WORKER_DB);
+  }
+}
+
 /** defer → persisted one at a time through the worker (the sync path users run). */
 export async function serialWorker(a: { n: number; bytes: number; seed: number }) {
   const { list, meanBytes } = payloads(a.n, a.bytes, a.seed);

@@ -3,7 +3,7 @@
 // statistics. A fresh IndexedDB database per repetition, deleted afterwards.
 import { createClient, type AnyTaskDefinition, type DeferHandle, type HalfsyncClient } from '@halfsync/core';
 import { deferFetch, httpTask } from '@halfsync/core/http';
-import { burstSubscribed, serialWorker, startCost } from './bounded';
+import { burstSubscribed, burstWorker, serialWorker, startCost } from './bounded';
 import {
   deleteDb, endpoint, heapUsed, JSON_HEADERS, noop, openRaw, payloads, RAW_STORE, rawRecord, smallPayload, taskYielder,
   bodies, type SwReply, type SwRequest, type SwTiming,
@@ -316,7 +316,7 @@ async function info() {
 
 const bench = {
   ready: registration.then(() => true), info, deferCost, cloneCost, serial, burst, drainHttp, rawFetch, workbox, scaleDefer, scaleDrain, scaleEnd,
-  startCost, burstSubscribed, serialWorker,
+  startCost, burstSubscribed, serialWorker, burstWorker,
 };
 (window as unknown as { bench: typeof bench }).bench = bench;
 export type Bench = typeof bench;
