@@ -180,7 +180,7 @@ export function createIdempotencyLayer<Tx = never, Out = never>(options: Idempot
       unavailableRetryAfter,
     );
 
-  let nextPurgeAt = 0;
+  let nextPurgeAt = purgeIntervalMs === Infinity ? Infinity : 0;
   const maybePurge = () => {
     const now = clock();
     if (now < nextPurgeAt) return;
@@ -188,10 +188,9 @@ export function createIdempotencyLayer<Tx = never, Out = never>(options: Idempot
     store.purge(now).catch((error: unknown) => report('STORE_UNAVAILABLE', 'deleting expired idempotency records failed', error));
   };
 
-  const encode = (reply: Reply): StoredResponse | undefined => {
-    const parts = replyParts(reply);
-    return parts.status >= 500 ? undefined : toStored(parts.status, parts.headers, parts.body, keep);
-  };
+  /** What a transaction's reply stores (a 5xx: nothing, the retry runs again). */
+  const stored = (parts: ReturnType<typeof replyParts>): StoredResponse | undefined =>
+    parts.status >= 500 ? undefined : toStored(parts.status, parts.headers, parts.body, keep);
 
   type Claim = { claimed: RunningRecord } | { answer: Response };
   async function claimKey(scope: string, key: string, fingerprint: string): Promise<Claim> {
@@ -240,12 +239,20 @@ export function createIdempotencyLayer<Tx = never, Out = never>(options: Idempot
   }
 
   function heartbeat(claim: ClaimRef): () => void {
-    // A renewal still in flight when the handler ends finds the record completed: that is no lost lock.
+    // A renewal still in flight when the handler ends (or its transaction commits) finds the record
+    // completed: that is no lost lock.
     let running = true;
+    const stop = () => {
+      running = false;
+      clearInterval(timer);
+    };
     const timer = setInterval(() => {
       store.renew(claim, clock() + lockMs).then(
         (held) => {
-          if (!held && running) report('LOCK_LOST', `the claim on key "${claim.key}" was taken over while its handler ran; raise lockTimeoutMs above the store's longest stall`, undefined, { key: claim.key });
+          if (held || !running) return;
+          // Said once: the claim is gone for good.
+          stop();
+          report('LOCK_LOST', `the claim on key "${claim.key}" was taken over while its handler ran; raise lockTimeoutMs above the store's longest stall`, undefined, { key: claim.key });
         },
         (error: unknown) => {
           if (running) report('STORE_UNAVAILABLE', `renewing the claim on key "${claim.key}" failed`, error, { key: claim.key });
@@ -253,13 +260,11 @@ export function createIdempotencyLayer<Tx = never, Out = never>(options: Idempot
       );
     }, Math.max(50, Math.floor(lockMs / 3)));
     (timer as { unref?: () => void }).unref?.();
-    return () => {
-      running = false;
-      clearInterval(timer);
-    };
+    return stop;
   }
 
-  function contextFor(claim: RunningRecord | undefined) {
+  /** The handler's context; `stop` ends the claim's renewals (once its transaction committed, there is no claim to keep). */
+  function contextFor(claim: RunningRecord | undefined, stop: () => void = () => {}) {
     const state = { used: false, committed: undefined as ReturnType<typeof replyParts> | undefined, lockLost: false };
     const context: IdempotencyContext<Tx, Out> = {
       key: claim?.key,
@@ -270,14 +275,17 @@ export function createIdempotencyLayer<Tx = never, Out = never>(options: Idempot
         }
         if (state.used) throw new HalfsyncServerError('TRANSACTION_ALREADY_USED', 'transaction() runs once per request: put the whole effect in one piece of work');
         state.used = true;
+        // The reply is read and checked once: for the record, and for the answer.
+        let read: ReturnType<typeof replyParts> | undefined;
+        const encode = (reply: Reply) => stored((read = replyParts(reply)));
         const outcome = await run.call(store, claim && { scope: claim.scope, key: claim.key, owner: claim.owner, expiresAt: clock() + expiresAfterMs }, work, encode);
         if (outcome.status === 'lock-lost') {
           state.lockLost = true;
           report('LOCK_LOST', `the claim on key "${claim?.key}" was taken over before its transaction committed; the transaction was rolled back`, undefined, { key: claim?.key });
           throw new HalfsyncServerError('LOCK_LOST', `another request took over Idempotency-Key "${claim?.key}"; this one's effect was rolled back`, { details: { key: claim?.key } });
         }
-        const parts = replyParts(outcome.reply);
-        if (outcome.status === 'committed' && claim) state.committed = parts;
+        const parts = read ?? replyParts(outcome.reply);
+        if (outcome.status === 'committed' && claim) { state.committed = parts; stop(); }
         return toResponse(parts.status, parts.headers, parts.body);
       },
     };
@@ -311,14 +319,15 @@ export function createIdempotencyLayer<Tx = never, Out = never>(options: Idempot
 
     const claim = await claimKey(scope, key, fingerprint);
     if ('answer' in claim) return claim.answer;
-    const { context, state } = contextFor(claim.claimed);
     const stop = heartbeat(claim.claimed);
+    const { context, state } = contextFor(claim.claimed, stop);
     let response: Response;
     try {
       response = await downstream(context, body);
     } catch (error) {
       stop();
       if (state.lockLost) return inProgress(key);
+      // After a commit the error surfaces as itself (a bug to see), and a retry gets the committed reply.
       if (!state.committed) await releaseQuietly(claim.claimed);
       throw error;
     }

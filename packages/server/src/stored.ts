@@ -23,8 +23,13 @@ export const NEVER_STORED: readonly string[] = [
   'content-length', 'date', 'idempotent-replayed',
 ];
 
-/** Headers left out unless `only` names them: a session cookie must not be handed to whoever replays a key. */
-export const NOT_STORED_BY_DEFAULT: readonly string[] = ['set-cookie', 'set-cookie2'];
+/**
+ * Headers left out unless `only` names them: a session cookie must not be handed to whoever replays a key,
+ * and CORS's answer belongs to the request at hand (the adapters keep what CORS middleware set for it).
+ */
+export const NOT_STORED_BY_DEFAULT: readonly string[] = [
+  'set-cookie', 'set-cookie2', 'access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers',
+];
 
 /** Returns the predicate that decides whether a header is stored. */
 export function headerFilter(policy: HeaderPolicy = {}): (name: string) => boolean {

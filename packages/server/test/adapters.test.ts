@@ -2,6 +2,7 @@
 import Database from 'better-sqlite3';
 import express from 'express';
 import { Hono } from 'hono';
+import { cors } from 'hono/cors';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { idempotent, jsonReply, memoryStore, type HalfsyncServerError } from '@halfsync/server';
@@ -104,6 +105,26 @@ describe('Express', () => {
     expect([missing.status, ((await missing.json()) as { code: string }).code]).toEqual([400, 'IDEMPOTENCY_KEY_MISSING']);
     expect(await (await fetch(`${r.base}/api/orders`)).json()).toEqual({ list: [] });
     expect(s.runs()).toBe(1);
+  });
+
+  it('every answer keeps what CORS middleware in front set for the request at hand; a replay does not carry the first caller\'s', async () => {
+    let runs = 0;
+    const app = express();
+    app.use((req, res, next) => { res.setHeader('access-control-allow-origin', req.headers.origin ?? '*'); res.setHeader('x-request-id', 'r'); next(); });
+    app.use(express.json(), idempotency({ store: memoryStore() }));
+    app.post('/slow', async (_req, res) => { runs++; await new Promise((r) => setTimeout(r, 200)); res.status(201).json({ runs }); });
+    const r = await start(app);
+    const from = (origin: string, key: string | null, body?: string) => post(`${r.base}/slow`, key, body, { origin });
+    const first = from('https://a.test', 'k');
+    await vi.waitFor(() => expect(runs).toBe(1));
+    const busy = await from('https://b.test', 'k');
+    expect([busy.status, busy.headers.get('access-control-allow-origin'), busy.headers.get('x-request-id')]).toEqual([409, 'https://b.test', 'r']);
+    expect((await first).headers.get('access-control-allow-origin')).toBe('https://a.test');
+    const replay = await from('https://c.test', 'k');
+    expect([replay.status, replay.headers.get('idempotent-replayed'), replay.headers.get('access-control-allow-origin')]).toEqual([201, 'true', 'https://c.test']);
+    const missing = await from('https://d.test', null);
+    expect([missing.status, missing.headers.get('access-control-allow-origin')]).toEqual([400, 'https://d.test']);
+    expect(runs).toBe(1);
   });
 
   it('captures responses written in pieces with writeHead, write and end', async () => {
@@ -258,6 +279,20 @@ describe('Hono', () => {
     expect((await send(a.hono, '/api/orders', null)).status).toBe(400);
     expect(await (await a.hono.request('/api/orders')).json()).toEqual({ list: [] });
     expect(a.runs()).toBe(1);
+  });
+
+  it('every answer keeps the headers Hono\'s cors() set for the request at hand; a replay does not carry the first caller\'s', async () => {
+    const hono = new Hono();
+    hono.use('*', cors({ origin: (origin) => origin }));
+    hono.use('*', honoIdempotency({ store: memoryStore() }));
+    hono.post('/orders', (c) => c.json({ ok: true }, 201));
+    const from = (origin: string, key: string | null) =>
+      hono.request('/orders', { method: 'POST', headers: { origin, 'content-type': 'application/json', ...(key === null ? {} : { 'idempotency-key': key }) }, body: '{}' });
+    expect((await from('https://a.test', 'k')).headers.get('access-control-allow-origin')).toBe('https://a.test');
+    const replay = await from('https://b.test', 'k');
+    expect([replay.headers.get('idempotent-replayed'), replay.headers.get('access-control-allow-origin')]).toEqual(['true', 'https://b.test']);
+    const missing = await from('https://c.test', null);
+    expect([missing.status, missing.headers.get('access-control-allow-origin')]).toEqual([400, 'https://c.test']);
   });
 
   it('a route that throws gets Hono\'s 500 and records nothing', async () => {

@@ -515,6 +515,69 @@ describe('the transactional mode', () => {
   });
 });
 
+describe('the claim while its handler runs', () => {
+  it('is not reported lost once its transaction committed, however long the handler goes on after', async () => {
+    const errors: string[] = [];
+    const handle = idempotent(async (_req, { transaction }) => {
+      const answer = await transaction(() => jsonReply({ ok: true }, { status: 201 }));
+      await new Promise((r) => setTimeout(r, 300)); // six renewal periods of a 150 ms lock
+      return answer;
+    }, { store: memoryStore(), lockTimeoutMs: 150, onError: (e) => errors.push(e.code) });
+    expect((await handle(request('/orders', { key: 'k', body: 'x' }))).status).toBe(201);
+    expect(errors).toEqual([]);
+  });
+
+  it('reports a lost claim once, not at every renewal', async () => {
+    const store = memoryStore();
+    const errors: string[] = [];
+    let release!: () => void;
+    const handle = idempotent(async () => {
+      const record = (await store.get('', 'k'))!;
+      await store.takeOver({ ...record, owner: 'another-request' }, record);
+      await new Promise<void>((r) => { release = r; setTimeout(r, 300); });
+      return new Response('late', { status: 201 });
+    }, { store, lockTimeoutMs: 150, onError: (e) => errors.push(e.code) });
+    const answer = await handle(request('/orders', { key: 'k', body: 'x' }));
+    release();
+    expect(answer.status).toBe(503);
+    // One from the renewals, one from the response that could not be recorded.
+    expect(errors).toEqual(['LOCK_LOST', 'LOCK_LOST']);
+  });
+
+  it('is neither taken over nor purged past expiresAfterMs while its lock is renewed', async () => {
+    let now = 0;
+    const store = memoryStore();
+    let runs = 0;
+    let finish!: () => void;
+    const handle = idempotent(async () => {
+      runs++;
+      await new Promise<void>((r) => { finish = r; });
+      return new Response('done', { status: 201 });
+    }, { store, expiresAfterMs: 1_000, lockTimeoutMs: 10_000, now: () => now });
+    const first = handle(request('/orders', { key: 'k', body: 'x' }));
+    await vi.waitFor(() => expect(runs).toBe(1));
+    now = 2_000; // past the record's expiry, inside its lock
+    const retry = await handle(request('/orders', { key: 'k', body: 'x' }));
+    expect([retry.status, (await problemOf(retry)).code]).toEqual([409, 'IDEMPOTENCY_KEY_IN_USE']);
+    expect(await store.purge(now)).toBe(0);
+    finish();
+    expect((await first).status).toBe(201);
+    expect(runs).toBe(1);
+  });
+
+  it('purgeIntervalMs: Infinity never purges, not even at the first request', async () => {
+    let now = 0;
+    const store = memoryStore();
+    const earlier = layer(async () => new Response('ok'), { store, expiresAfterMs: 1_000, now: () => now });
+    for (const key of ['a', 'b']) await earlier(request('/x', { key }));
+    now = 1_000_000; // both expired
+    const handle = layer(async () => new Response('ok'), { store, expiresAfterMs: 1_000, purgeIntervalMs: Infinity, now: () => now });
+    await handle(request('/x', { key: 'c' }));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(store.size).toBe(3);
+  });
+});
+
 describe('HalfsyncServerError', () => {
   it('carries a code and details', () => {
     const e = new HalfsyncServerError('STORE_CLOSED', 'closed', { details: { key: 'k' } });

@@ -37,6 +37,8 @@ export function idempotency<Tx = never, Out = never>(options: IdempotencyOptions
   return async (c, next) => {
     const raw = c.req.raw;
     const passed = new Response(null);
+    // What middleware before this one set for this request (CORS, a request id): every answer keeps it.
+    const before = new Headers(c.res?.headers);
     const response = await layer.handle(
       { request: raw, readBody: (limit) => readLimited(raw.clone().body, limit, raw.headers.get('content-length')) },
       async (context, body) => {
@@ -47,10 +49,13 @@ export function idempotency<Tx = never, Out = never>(options: IdempotencyOptions
       },
     );
     if (response === passed) return;
-    // Hono merges the headers of the response being replaced into the new one; start from none.
+    // Hono merges the headers of the response being replaced (the handler's, when the answer is another)
+    // into the new one: start from what was set before the handler instead.
+    const out = new Response(response.body, response);
+    before.forEach((value, name) => { if (name !== 'set-cookie' && !out.headers.has(name)) out.headers.set(name, value); });
     c.res = undefined;
-    c.res = response;
-    return response;
+    c.res = out;
+    return out;
   };
 }
 

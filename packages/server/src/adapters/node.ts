@@ -1,8 +1,9 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { concat, TOO_LARGE } from '../body.js';
 import { HalfsyncServerError } from '../errors.js';
 import { createIdempotencyLayer, type IdempotencyContext, type IdempotencyOptions } from '../idempotency.js';
 import type { IdempotencyStore } from '../store.js';
+import { nullBodyStatus } from '../stored.js';
 import { contextFor } from './context.js';
 
 /** A Connect/Express middleware; with node:http, call it with the rest of your handler as `next`. */
@@ -42,6 +43,8 @@ export function idempotency<Tx = never, Out = never>(options: IdempotencyOptions
       return;
     }
     const passed = new Response(null);
+    // What middleware before this one set for this request (CORS, a request id): every answer keeps it.
+    const before = res.getHeaders();
     let handedOn = false;
     let capture: Capture | undefined;
     layer
@@ -59,7 +62,7 @@ export function idempotency<Tx = never, Out = never>(options: IdempotencyOptions
       .then(
         async (response) => {
           if (response === passed) return;
-          await writeResponse(res, response, req);
+          await writeResponse(res, response, req, before);
         },
         (error: unknown) => {
           capture?.restore();
@@ -149,11 +152,14 @@ export function toRequest(req: IncomingMessage): Request {
 }
 
 /**
- * Sends a Fetch `Response` through a node:http response. When the request body was not read to its end
- * (a 413, say), the connection is closed after the response rather than reading the rest.
+ * Sends a Fetch `Response` through a node:http response. Headers already set on `res` are dropped (a handler's,
+ * when the answer is another), but for `base`, which the response's own headers override. When the request
+ * body was not read to its end (a 413, say), the connection is closed after the response rather than reading
+ * the rest.
  */
-export async function writeResponse(res: ServerResponse, response: Response, req?: IncomingMessage): Promise<void> {
+export async function writeResponse(res: ServerResponse, response: Response, req?: IncomingMessage, base?: OutgoingHttpHeaders): Promise<void> {
   for (const name of res.getHeaderNames()) res.removeHeader(name);
+  if (base) for (const [name, value] of Object.entries(base)) if (value !== undefined) res.setHeader(name, value);
   res.statusCode = response.status;
   if (response.statusText) res.statusMessage = response.statusText;
   response.headers.forEach((value, name) => {
@@ -392,8 +398,7 @@ function captureResponse(res: ServerResponse): Capture {
         for (const v of Array.isArray(value) ? value : [value]) headers.append(name, String(v));
       }
       const status = res.statusCode;
-      const empty = status === 204 || status === 205 || status === 304;
-      settle(new Response(empty ? null : concat(chunks), { status, statusText: res.statusMessage || undefined, headers }));
+      settle(new Response(nullBodyStatus(status) ? null : concat(chunks), { status, statusText: res.statusMessage || undefined, headers }));
     } catch (error) {
       failed(error);
     }

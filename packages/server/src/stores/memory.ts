@@ -89,7 +89,7 @@ export function memoryStore(): MemoryStore {
       open();
       let n = 0;
       for (const [k, r] of records) {
-        if (r.expiresAt <= now) {
+        if (r.expiresAt <= now && (r.state === 'completed' || r.lockedUntil <= now)) {
           records.delete(k);
           n++;
         }

@@ -115,7 +115,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     complete: `UPDATE ${t} SET state = 'completed', status = $4, headers = $5, body = $6, expires_at = $7
                WHERE scope = $1 AND key = $2 AND owner = $3 AND state = 'running'`,
     release: `DELETE FROM ${t} WHERE scope = $1 AND key = $2 AND owner = $3 AND state = 'running'`,
-    purge: `DELETE FROM ${t} WHERE expires_at <= $1`,
+    purge: `DELETE FROM ${t} WHERE expires_at <= $1 AND (state = 'completed' OR locked_until <= $1)`,
   };
   const completion = (claim: ClaimRef, response: StoredResponse, expiresAt: number) => [
     claim.scope, claim.key, claim.owner, response.status, encodeHeaders(response.headers),

@@ -99,7 +99,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
        WHERE scope = @scope AND key = @key AND owner = @owner AND state = 'running'`,
     ),
     release: db.prepare(`DELETE FROM ${t} WHERE scope = @scope AND key = @key AND owner = @owner AND state = 'running'`),
-    purge: db.prepare(`DELETE FROM ${t} WHERE expires_at <= ?`),
+    purge: db.prepare(`DELETE FROM ${t} WHERE expires_at <= @now AND (state = 'completed' OR locked_until <= @now)`),
   };
   const completion = (claim: { scope: string; key: string; owner: string }, response: StoredResponse, expiresAt: number) => ({
     scope: claim.scope, key: claim.key, owner: claim.owner, expiresAt,
@@ -131,7 +131,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       q.release.run({ scope: claim.scope, key: claim.key, owner: claim.owner });
     },
     async purge(now) {
-      return q.purge.run(now).changes;
+      return q.purge.run({ now }).changes;
     },
     async transaction(claim, work, encode) {
       let outcome: TransactionOutcome | undefined;
