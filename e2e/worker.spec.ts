@@ -210,6 +210,43 @@ test('with every tab closed, a failing sync is rejected so the browser retries i
   }
 });
 
+test('with every tab closed, a network drop mid-replay ends the sync unfinished, and the browser\'s retry sends the rest once online', async () => {
+  // The browser's own retry schedule, shortened from 5 and 15 minutes to 2 and 4 seconds.
+  const browser = await chromium.launch({
+    executablePath: chromiumPath(), headless: true,
+    args: [...chromiumArgs, '--force-fieldtrials=BackgroundSync/Test', '--force-fieldtrial-params=BackgroundSync.Test:initial_retry_delay_sec/2/retry_delay_factor/2/max_sync_attempts/5'],
+  });
+  try {
+    const context = await browser.newContext({ baseURL: ORIGIN });
+    let page = await context.newPage();
+    await openApp(page, 'holdMs=0&concurrency=1');
+    let hs = await halfsyncKit(page);
+    await hs.offline();
+    const ids = await deferOps(page, [1, 2, 3, 4, 5, 6]);
+    await page.close();
+    // Each request takes a while, so the network can drop while the replay is under way.
+    await control({ default: { status: 200, delayMs: 400 } });
+    await context.setOffline(false);
+    await serverUntil((x) => x.applied.length >= 1, 'the replay to start', 20_000);
+    await context.setOffline(true);
+    const cut = (await log()).applied.length;
+    expect(cut).toBeLessThan(6);
+    // Still no window open: Chromium refuses a sync registered for the network's return, so only
+    // the browser's retry of the unfinished event can send the rest.
+    await new Promise((r) => setTimeout(r, 1_000));
+    await context.setOffline(false);
+    const l = await serverUntil((x) => x.applied.length === 6, 'the rest of the queue after the browser\'s retry', 30_000);
+    expect([...byKey(l).values()].every((n) => n >= 1)).toBe(true);
+    expect(new Set(l.applied.map((a) => a.key)).size).toBe(6);
+    page = await context.newPage();
+    await openApp(page, 'holdMs=0');
+    hs = await halfsyncKit(page);
+    for (const id of ids) expect((await hs.waitForTask(id, 'succeeded')).status).toBe('succeeded');
+  } finally {
+    await browser.close();
+  }
+});
+
 test('a classic (IIFE) build of the same worker works as well as the module one', async ({ page }) => {
   expect(await openApp(page, 'swurl=/sw-classic.js&swtype=classic')).toBe('sync');
   const hs = await halfsyncKit(page);

@@ -64,12 +64,16 @@ const BROWSER_RETRY_MS = 5 * 60_000;
  * `browser-retry` (reject, so the browser retries the sync in 5 then 15 minutes even if every tab
  * is closed). On the last chance it always resolves: the work stays queued for the next wake-up
  * (a page load, an `online` event, a periodic sync). When the drain stopped because the browser
- * went offline it resolves too: a sync registered for the return of the network wakes the worker.
+ * went offline it resolves if a sync for the return of the network could be registered (it wakes
+ * the worker then), and rejects if not (Chromium refuses it with no window open): the browser
+ * retries a rejected sync once it is online again.
  */
-export function syncVerdict(summary: DrainSummary, now: number, lastChance: boolean, pageOpen: boolean): 'done' | 'browser-retry' {
+export function syncVerdict(summary: DrainSummary, now: number, lastChance: boolean, pageOpen: boolean, onlineRegistered = false): 'done' | 'browser-retry' {
   const left = summary.dueNow > 0 || summary.nextDueAt !== undefined;
-  // Offline, the worker has registered a sync that the browser fires when the network returns.
-  if (!left || lastChance || summary.stopped === 'offline') return 'done';
+  if (!left || lastChance) return 'done';
+  // Offline: a sync registered for the network's return wakes the worker. Chromium refuses that
+  // registration while no window is open; then only the browser's retry of this event is left.
+  if (summary.stopped === 'offline') return onlineRegistered ? 'done' : 'browser-retry';
   if (pageOpen && summary.nextDueAt !== undefined && summary.nextDueAt - now < BROWSER_RETRY_MS && summary.dueNow === 0) return 'done';
   return 'browser-retry';
 }
@@ -134,7 +138,7 @@ export function serve(options: ServeOptions): HalfsyncWorker {
   const report = (summary: DrainSummary) => {
     lastDrain = summary;
     channel?.postMessage({ t: 'drained', summary } satisfies ChannelMessage);
-    if (summary.stopped === 'offline') registerOnline();
+    if (summary.stopped === 'offline') void registerOnline();
     // A worker starting alone after the browser lost the database says so to every page, once (the
     // state store keeps it for pages opened later).
     if (store.reset && !resetTold) {
@@ -150,17 +154,20 @@ export function serve(options: ServeOptions): HalfsyncWorker {
   // cannot spin.
   let onlineRegisteredAt = -Infinity;
   let onlineTimer: ReturnType<typeof setTimeout> | undefined;
-  const registerOnline = () => {
+  /** The last registration's outcome: whether the browser accepted it. */
+  let onlineRegistration: Promise<boolean> = Promise.resolve(false);
+  const registerOnline = (): Promise<boolean> => {
     const sync = scope.registration.sync;
-    if (!sync || onlineTimer !== undefined) return;
+    if (!sync) return Promise.resolve(false);
+    if (onlineTimer !== undefined) return onlineRegistration;
     const wait = onlineRegisteredAt + 1_000 - Date.now();
     const register = () => {
       onlineTimer = undefined;
       onlineRegisteredAt = Date.now();
-      sync.register(onlineTag(db)).catch(() => {});
+      return sync.register(onlineTag(db)).then(() => true, () => false);
     };
-    if (wait <= 0) register();
-    else onlineTimer = setTimeout(register, wait);
+    onlineRegistration = wait <= 0 ? register() : new Promise((resolve) => { onlineTimer = setTimeout(() => resolve(register()), wait); });
+    return onlineRegistration;
   };
 
   // Drain requests coalesce: at most one drain runs and one waits; every request that arrives
@@ -196,7 +203,8 @@ export function serve(options: ServeOptions): HalfsyncWorker {
     }
     if (periodic) return 'done';
     const windows = await scope.clients.matchAll({ type: 'window', includeUncontrolled: true });
-    return syncVerdict(summary, Date.now(), lastChance, windows.length > 0);
+    const onlineRegistered = summary.stopped === 'offline' && await registerOnline();
+    return syncVerdict(summary, Date.now(), lastChance, windows.length > 0, onlineRegistered);
   };
 
   const handleSync = (event: SyncEventLike, periodic: boolean): void => {

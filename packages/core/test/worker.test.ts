@@ -19,6 +19,12 @@ describe('syncVerdict: how a sync event ends', () => {
     expect(syncVerdict(summary({ nextDueAt: now + 60_000 }), now, false, true)).toBe('done');
     expect(syncVerdict(summary({ nextDueAt: now + 10 * 60_000 }), now, false, true)).toBe('browser-retry');
   });
+  it('stopped offline: resolves when a sync for the network\'s return was registered, rejects when the browser refused it (no window open)', () => {
+    const offline = summary({ dueNow: 4, stopped: 'offline' });
+    expect(syncVerdict(offline, now, false, true, true)).toBe('done');
+    expect(syncVerdict(offline, now, false, false, false)).toBe('browser-retry');
+    expect(syncVerdict(offline, now, true, false, false)).toBe('done');
+  });
   it('never rejects the last chance: the work waits for the next wake-up', () => {
     expect(syncVerdict(summary({ nextDueAt: now + 10_000, dueNow: 2 }), now, true, false)).toBe('done');
   });
