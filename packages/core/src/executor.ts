@@ -161,6 +161,7 @@ export class Executor {
       const base = { attempt: Math.max(...members.map((m) => m.attempts)), signal: controller.signal, lastChance, orderKey: r.orderKey, createdAt: r.createdAt, owner: r.owner };
       void (async () => {
         let outcomes: Outcome[];
+        let whole = false;
         const failed = (error: unknown): Outcome => (controller.signal.reason === SHUTDOWN ? { kind: 'release' } : classify(error, this.now(), this.online()));
         try {
           if (r.batch !== undefined && def.options.runBatch) {
@@ -183,9 +184,10 @@ export class Executor {
           }
         } catch (error) {
           outcomes = members.map(() => failed(error));
+          whole = r.batch !== undefined;
         }
         inflight.delete(key);
-        members.forEach((m, i) => settled.push({ seq: m.seq, owner: this.owner, outcome: outcomes[i]! }));
+        members.forEach((m, i) => settled.push({ seq: m.seq, owner: this.owner, outcome: outcomes[i]!, ...(whole ? { wholeBatch: true } : {}) }));
         fill();
         poke();
       })();
@@ -207,7 +209,7 @@ export class Executor {
       }
     };
 
-    const release = (r: TaskRecord) => settled.push({ seq: r.seq, owner: this.owner, outcome: { kind: 'release' } });
+    const release = (r: TaskRecord) => settled.push({ seq: r.seq, owner: this.owner, outcome: { kind: 'release' }, wholeBatch: true });
 
     try {
       let revive = networkBack || this.wasOffline;

@@ -3,7 +3,7 @@
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestClient, type TestClient } from '../src/testing/node.js';
-import { defineBatchTask, defineTask, PermanentError, RetryableError, type HalfsyncError } from '../src/index.js';
+import { defineBatchTask, defineTask, PermanentError, RetryableError, UnreachableError, type HalfsyncError } from '../src/index.js';
 import { pump } from '../src/store/pump.js';
 import { rig } from './helpers.js';
 
@@ -235,6 +235,79 @@ describe('batches', () => {
     r.clock.advance(1_001);
     await r.executor.drain();
     expect(keys).toEqual([`${batchId}:0,1,2`]);
+  });
+});
+
+describe('batches after a failed request', () => {
+  const failures = {
+    transient: () => new RetryableError('503 from the server'),
+    unreachable: () => new UnreachableError('the server could not be reached'),
+    timeout: () => new DOMException('the request took too long', 'TimeoutError'),
+  } as const;
+  for (const [kind, makeError] of Object.entries(failures)) {
+    it(`a batch whose request failed (${kind}) is sent again with the same members and key, and later members still go out`, async () => {
+      const calls: string[] = [];
+      let fail = 1;
+      const stats = defineBatchTask(`stats-${kind}`, {
+        batch: { max: 10 },
+        retry: { baseDelayMs: 10, maxDelayMs: 10 },
+        run(events: ReadonlyArray<{ n: number }>, ctx) {
+          calls.push(`${ctx.idempotencyKey}:${events.map((e) => e.n).join(',')}`);
+          if (fail-- > 0) throw makeError();
+          return events.map((e) => e.n);
+        },
+      });
+      const t = client({ tasks: [stats] });
+      const first = [0, 1, 2].map((n) => t.client.defer(stats, { n }));
+      await Promise.all(first.map((h) => h.persisted));
+      await t.client.drain();
+      expect(calls).toHaveLength(1);
+      expect(first.map((h) => t.client.get(h.id)?.status)).toEqual(['pending', 'pending', 'pending']);
+      // More members arrive while the failed batch waits for its retry.
+      const later = [3, 4].map((n) => t.client.defer(stats, { n }));
+      await Promise.all(later.map((h) => h.persisted));
+      await t.settle();
+      expect([...first, ...later].map((h) => t.client.get(h.id)?.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded']);
+      const [key0, members0] = calls[0]!.split(':');
+      expect(calls[1]).toBe(`${key0}:${members0}`);
+      expect(calls.slice(2).map((c) => c.split(':')[1])).toEqual(['3,4']);
+      expect(calls[2]!.split(':')[0]).not.toBe(key0);
+    });
+  }
+
+  it('members whose batch answered per member are retried in a new batch with a new key', async () => {
+    const calls: string[] = [];
+    let round = 0;
+    const stats = defineBatchTask('stats-partial', {
+      batch: { max: 10 },
+      retry: { baseDelayMs: 10, maxDelayMs: 10 },
+      run(events: ReadonlyArray<{ n: number }>, ctx) {
+        calls.push(`${ctx.idempotencyKey}:${events.map((e) => e.n).join(',')}`);
+        round++;
+        return events.map((e) => (round === 1 && e.n === 1 ? new RetryableError('busy') : e.n));
+      },
+    });
+    const t = client({ tasks: [stats] });
+    const hs = [0, 1, 2].map((n) => t.client.defer(stats, { n }));
+    await t.settle();
+    expect(hs.map((h) => t.client.get(h.id)?.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(calls.map((c) => c.split(':')[1])).toEqual(['0,1,2', '1']);
+    expect(calls[1]!.split(':')[0]).not.toBe(calls[0]!.split(':')[0]);
+  });
+
+  it('a batch cut by a dead runner, then more members: all of them go out', async () => {
+    const keys: string[] = [];
+    const stats = defineBatchTask('stats-killed', { batch: { max: 10 }, run: (events: ReadonlyArray<{ n: number }>, ctx) => { keys.push(`${ctx.idempotencyKey}:${events.map((e) => e.n).join(',')}`); return events.map(() => 1); } });
+    const r = rig([stats]);
+    for (let i = 0; i < 3; i++) await r.insert('stats-killed', { n: i }, { orderKey: 'batch:stats-killed', lane: 'batch:stats-killed' });
+    const dead = await pump(r.store, { now: r.clock.now(), owner: 'dead', leaseMs: 1_000, limit: 16, settlements: [], skip: new Set(), policy: (n) => (n === 'stats-killed' ? stats : undefined), random: () => 0.5 });
+    const batchId = dead.claimed[0]!.batch;
+    for (let i = 3; i < 5; i++) await r.insert('stats-killed', { n: i }, { orderKey: 'batch:stats-killed', lane: 'batch:stats-killed' });
+    r.clock.advance(1_001);
+    await r.executor.drain();
+    expect(keys[0]).toBe(`${batchId}:0,1,2`);
+    expect(keys.slice(1).map((k) => k.split(':')[1])).toEqual(['3,4']);
+    expect((await r.all()).map((x) => x.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded', 'succeeded']);
   });
 });
 

@@ -19,6 +19,13 @@ export interface Settlement {
   readonly seq: number;
   readonly owner: string;
   readonly outcome: Outcome;
+  /**
+   * A batch member whose whole batch call failed or was cut (one error for every member): the
+   * request may have reached the server, so the batch is sent again as it was, the same members
+   * under the same key. Absent when the call answered per member: the members it did not settle
+   * go out in a later batch, under a new key.
+   */
+  readonly wholeBatch?: boolean;
 }
 
 /** A task's policies as the executor knows them; undefined when the executor lacks the definition. */
@@ -111,6 +118,8 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
     const succeededNow: TaskRecord[] = [];
     const failures: Array<{ r: TaskRecord; error: TaskError }> = [];
     const current = await Promise.all(input.settlements.map((x) => store.get(x.seq)));
+    // The members of a batch sent again together wait out one delay, so they come due together.
+    const batchDelays = new Map<string, number>();
     input.settlements.forEach((x, i) => {
       const r = current[i];
       // Lease lost: another runner took the task over and will settle it.
@@ -123,10 +132,18 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
         return;
       }
       let up: TaskRecord;
+      const delay = (compute: () => number): number => {
+        if (r.batch === undefined || !x.wholeBatch) return compute();
+        const d = batchDelays.get(r.batch) ?? compute();
+        batchDelays.set(r.batch, d);
+        return d;
+      };
       if (o.kind === 'ok') up = succeed(r, now, o.result, retention);
       else if (o.kind === 'release') up = release(r, now);
-      else if (o.kind === 'unreachable') up = unreachableLater(r, now, o.error, unreachableDelay((r.unreachable ?? 0) + 1, retry, input.random));
-      else up = retryLater(r, now, o.error, retryDelay(r.attempts, retry, o.retryAfterMs, input.random));
+      else if (o.kind === 'unreachable') up = unreachableLater(r, now, o.error, delay(() => unreachableDelay((r.unreachable ?? 0) + 1, retry, input.random)));
+      else up = retryLater(r, now, o.error, delay(() => retryDelay(r.attempts, retry, o.retryAfterMs, input.random)));
+      // Answered per member: what is left goes out in a later batch, under a new key.
+      if (up.batch !== undefined && !x.wholeBatch) delete up.batch;
       try {
         put(up);
       } catch (error) {
@@ -225,9 +242,12 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
         }
         const batch = known.options?.batch;
         if (batch && r.lane !== undefined) {
-          // A batch: the head and the members behind it in its lane, or, after a crash, the same members again (same key).
+          // A batch: the head and the members behind it in its lane; or a batch sent before (its runner
+          // died, or the whole call failed): the same members again, under the same key.
           const members = (await store.index('lane').getAll(r.lane, r.batch ? undefined : batch.max + 1))
-            .filter((m) => (r.batch ? m.batch === r.batch && m.status === 'running' : m.seq === r.seq || (m.status === 'pending' && m.name === r.name && m.owner === r.owner && parentsDone(m) && !input.skip.has(m.id))));
+            .filter((m) => (r.batch
+              ? m.batch === r.batch && (m.status === 'running' || m.status === 'pending') && !input.skip.has(m.id)
+              : m.seq === r.seq || (m.status === 'pending' && m.batch === undefined && m.name === r.name && m.owner === r.owner && parentsDone(m) && !input.skip.has(m.id))));
           const group = r.batch ? members : takeWhileFrom(members, r.seq, batch.max);
           const id = r.batch ?? uuid();
           for (const m of group) {
