@@ -476,7 +476,8 @@ class Client implements HalfsyncClient {
     const done = [...removed, ...changed.filter((r) => r.status === 'cancelled').map((r) => r.id)];
     if (done.length > 0) void journalDelete(this.db, done).catch(() => {});
     this.publish(changed, removed);
-    if (op === 'retry') this.waker.wake();
+    // A retried task, or the next task of a lane this one left (acknowledged, cancelled), may run now.
+    if (changed.some((r) => r.status === 'pending' && r.due !== undefined)) this.waker.wake();
   }
 
   retry(id: string): Promise<void> { return this.modify(id, 'retry'); }

@@ -235,3 +235,19 @@ describe('client snapshot and operations', () => {
     ch.close();
   });
 });
+
+describe('operations wake the runner', () => {
+  it('acknowledging the failed head of a held lane runs the tasks behind it at once, without drain()', async () => {
+    const lane = defineTask('lane-op', { run: (p: { n: number }) => { if (p.n === 0) throw new PermanentError('head fails'); return p.n; } });
+    const c = createClient({ tasks: [lane], dbName: freshDb(), persistStorage: false });
+    clients.push(c);
+    const head = c.defer(lane, { n: 0 }, { orderKey: 'k' });
+    const behind = [1, 2].map((n) => c.defer(lane, { n }, { orderKey: 'k' }));
+    await expect(head.result).rejects.toMatchObject({ code: 'TASK_FAILED' });
+    await until(() => c.get(behind[0]!.id)?.status === 'pending' && c.mode === 'page', 'the lane held behind its failed head');
+    await c.acknowledge(head.id);
+    // The runner's next timer is a minute away: only a wake-up can run them within this wait.
+    await until(() => behind.every((h) => c.get(h.id)?.status === 'succeeded'), 'the tasks behind the acknowledged head');
+  });
+});
+
