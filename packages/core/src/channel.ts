@@ -19,8 +19,11 @@ export type ChannelMessage =
   | { readonly t: 'wake'; readonly networkBack?: boolean }
   /** A runner renewed the leases of the tasks it runs (no payload travels). */
   | { readonly t: 'leases'; readonly leases: ReadonlyArray<{ readonly id: string; readonly rev: number; readonly leaseUntil: number }> }
-  /** Someone signed in or out (`owner` undefined): sent before the change commits, and again after (`committed`). */
-  | { readonly t: 'owner'; readonly owner: string | undefined; readonly committed: boolean }
+  /**
+   * Someone's sign-in (or sign-out: `owner` undefined) committed, with the state's `version`: sent
+   * after the commit, so a tab or runner that keeps the highest version believes what committed.
+   */
+  | { readonly t: 'owner'; readonly owner: string | undefined; readonly version: number }
   /** The browser lost the database and a runner noticed (and restored what the journal held). */
   | { readonly t: 'reset'; readonly info: StorageResetInfo }
   /** A runner's drain failed; pages show it (`lastError`) until a drain succeeds. */
@@ -58,10 +61,46 @@ export const withoutPayload = (t: Task): Omit<Task, 'payload'> => {
 /** The BroadcastChannel name for a database. */
 export const channelName = (db: string): string => `halfsync:${db}`;
 
-/** Opens the channel where BroadcastChannel exists. */
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+const isStr = (v: unknown): v is string => typeof v === 'string';
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const ids = (v: unknown): boolean => Array.isArray(v) && v.every(isStr);
+/** The fields a task view must have for a tab to apply it; anything else is not one of ours. */
+const taskView = (v: unknown): boolean =>
+  isObj(v) && isStr(v.id) && isStr(v.name) && isStr(v.status) && isNum(v.rev) && (v.owner === undefined || isStr(v.owner));
+
+/**
+ * Checks a message read from the channel: anyone on the origin can post there, so a message that
+ * is not one of ours (or is malformed) is dropped rather than trusted or thrown on. What a message
+ * says is a hint to re-read what committed, never a truth of its own: the owner a task is stamped
+ * with and claimed under is read from the store.
+ */
+export function parseMessage(data: unknown): ChannelMessage | undefined {
+  if (!isObj(data) || !isStr(data.t)) return undefined;
+  switch (data.t) {
+    case 'changed': case 'progress':
+      return Array.isArray(data.tasks) && data.tasks.every(taskView) && ids(data.removed) ? data as unknown as ChannelMessage : undefined;
+    case 'drained': return isObj(data.summary) ? data as unknown as ChannelMessage : undefined;
+    case 'sync': return isStr(data.tag) ? data as unknown as ChannelMessage : undefined;
+    case 'wake': return data as unknown as ChannelMessage;
+    case 'leases':
+      return Array.isArray(data.leases) && data.leases.every((l) => isObj(l) && isStr(l.id) && isNum(l.rev) && isNum(l.leaseUntil)) ? data as unknown as ChannelMessage : undefined;
+    case 'owner': return (data.owner === undefined || isStr(data.owner)) && isNum(data.version) ? data as unknown as ChannelMessage : undefined;
+    case 'reset': return isObj(data.info) && isNum(data.info.at) ? data as unknown as ChannelMessage : undefined;
+    case 'error': return isStr(data.code) && isStr(data.message) ? data as unknown as ChannelMessage : undefined;
+    default: return undefined;
+  }
+}
+
+/** Opens the channel where BroadcastChannel exists; `onMessage` gets only messages that parse. */
 export function openChannel(db: string, onMessage?: (m: ChannelMessage) => void): BroadcastChannel | undefined {
   if (typeof BroadcastChannel === 'undefined') return undefined;
   const channel = new BroadcastChannel(channelName(db));
-  if (onMessage) channel.onmessage = (e: MessageEvent<ChannelMessage>) => onMessage(e.data);
+  if (onMessage) {
+    channel.onmessage = (e: MessageEvent<unknown>) => {
+      const m = parseMessage(e.data);
+      if (m) onMessage(m);
+    };
+  }
   return channel;
 }

@@ -8,7 +8,8 @@ import { requestPersistence } from './persistence.js';
 import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
 import { countTasks, loadAlive, queryTasks, recordById, type PageOptions, type TaskQuery } from './store/query.js';
 
-import { commitBatch, TaskStore } from './store/store.js';
+import { commitBatch, TaskStore, type OwnerExpected } from './store/store.js';
+import { readOwnerState, type OwnerState } from './store/owner-state.js';
 import { restorable, taskRegistry, DEFAULT_RETENTION, type AnyTaskDefinition, type TaskDefinition } from './task.js';
 import { journalClear, journalDelete, journalPut, recover, type StorageResetInfo } from './store/recovery.js';
 import { insertLinked, modify } from './store/ops.js';
@@ -154,19 +155,24 @@ export interface HalfsyncClient {
   readonly storageReset: HalfsyncError | undefined;
   /** Clears `storageReset` in every tab. */
   acknowledgeStorageReset(): Promise<void>;
-  /** Who is signed in (the id given to `signIn`), undefined when signed out; the same in every tab and the worker. */
+  /**
+   * Who is signed in (the id given to `signIn`), undefined when signed out: this tab's view of
+   * what committed, read from IndexedDB (a newer commit in another tab reaches it within moments).
+   */
   readonly owner: string | undefined;
   /**
-   * Signs a user in: from now on every defer records them as its owner, and only their tasks run
-   * (in every tab and in the worker, which reads it from IndexedDB with every tab closed). Another
-   * user's tasks wait, held, until that user signs in again.
+   * Signs a user in: once it commits, every task committed records them as its owner (stamped in
+   * the task's own transaction from what committed, in pages and the worker alike), and only their
+   * tasks run, in every tab and in the worker. Another user's tasks wait, held, until that user
+   * signs in again. A defer made in a tab that still showed the previous user and committed after
+   * the change is refused with OWNER_CHANGED, never recorded as the new user's.
    */
   signIn(owner: string): Promise<void>;
   /**
    * Signs the current user out. Their unfinished tasks are kept (default) and run when they sign
    * in again on this browser, never for anyone else; with `discard: true` they are deleted now,
-   * payloads, results and quarantined records included. No task of theirs starts after this is
-   * called; one running already finishes.
+   * payloads, results and quarantined records included, the one running too (its handler finishes
+   * into nothing). No task of theirs starts once this has resolved.
    */
   signOut(options?: { discard?: boolean }): Promise<void>;
   /**
@@ -179,7 +185,13 @@ export interface HalfsyncClient {
   close(): void;
 }
 
-interface Pending { record: NewTaskRecord; resolve(task: Task): void; reject(error: unknown): void }
+interface Pending {
+  record: NewTaskRecord;
+  /** Who this tab believed was signed in at the defer (undefined: no belief yet, still loading). */
+  expected: OwnerExpected;
+  resolve(task: Task): void;
+  reject(error: unknown): void;
+}
 
 
 
@@ -216,7 +228,15 @@ class Client implements HalfsyncClient {
   private runner: Promise<PageRunner> | undefined;
   private readonly cleanup: Array<() => void> = [];
   private readonly loading: Promise<void>;
-  private ownerSet = false;
+  /**
+   * The version of the committed owner state `owner` was derived from (-1: none yet, still loading).
+   * A belief only moves to a higher version, so messages arriving out of order cannot roll it back.
+   */
+  private ownerVersion = -1;
+  /** Sign-ins and sign-outs this tab made that have not committed yet. */
+  private ownerChanges = 0;
+  /** The newest committed state heard while this tab's own change was in flight. */
+  private ownerHeard: OwnerState | undefined;
 
   constructor(private readonly options: ClientOptions) {
     if (typeof options !== 'object' || options === null) badOption('createClient needs an options object with a tasks array');
@@ -253,7 +273,9 @@ class Client implements HalfsyncClient {
   defer<Payload, Result>(task: TaskDefinition<Payload, Result>, payload: Payload, options: DeferOptions = {}): DeferHandle<Result> {
     if (this.closed) throw closedError();
     const record = buildRecord(this.registry, task, payload, options, this.now(), this.maxPayloadBytes, (id) => this.model.get(id) !== undefined);
+    // The provisional view shows who this tab believes is signed in; the insert stamps what committed.
     if (this.owner !== undefined) record.owner = this.owner;
+    const expected: OwnerExpected = this.ownerVersion >= 0 || this.ownerChanges > 0 ? { owner: this.owner } : undefined;
     // The same key while a task of it is alive: that task, not a second one.
     if (options && typeof options === 'object' && options.idempotencyKey !== undefined) {
       const twin = this.aliveWithKey(record.name, record.idempotencyKey);
@@ -269,7 +291,7 @@ class Client implements HalfsyncClient {
     // The view of a task not yet committed: no seq yet.
     this.model.addProvisional(toTask(record as TaskRecord));
     const result = this.model.waitFor(record.id) as Promise<Result>;
-    this.batch.push({ record, resolve, reject });
+    this.batch.push({ record, expected, resolve, reject });
     // Every defer of this tick commits in one transaction.
     if (this.batch.length === 1) queueMicrotask(() => this.flush());
     return { id: record.id, persisted, result };
@@ -316,11 +338,13 @@ class Client implements HalfsyncClient {
     const retentionOf = (name: string) => this.registry.get(name)?.retention ?? DEFAULT_RETENTION;
     const records = batch.map((b) => b.record);
     const linked = records.some((r) => r.after !== undefined || r.supersede !== undefined) ? insertLinked : undefined;
-    const [{ results, changed: others }] = await Promise.all([
-      commitBatch(this.store, records, retentionOf, linked),
+    const [{ results, changed: others, owner }] = await Promise.all([
+      commitBatch(this.store, records, retentionOf, linked, batch.map((b) => b.expected)),
       // The journal, beside the commit: a copy outside IndexedDB (a failure there loses nothing IndexedDB holds).
       this.options.journal ? journalPut(this.db, records).catch((e: unknown) => this.setLastError(storageError(e, 'writing the journal'))) : undefined,
     ]);
+    // A defer refused because another tab's sign-in committed first: this tab believes it now.
+    if (owner) this.believeOwner(owner);
     const committed: TaskRecord[] = [];
     results.forEach((r, i) => {
       const b = batch[i]!;
@@ -360,22 +384,59 @@ class Client implements HalfsyncClient {
 
   private async changeOwner(owner: string | undefined, discard: boolean): Promise<void> {
     if (this.closed) throw closedError();
-    // Defers from now record the new owner; every runner stops starting the previous owner's tasks
-    // before the change commits.
+    // The defers of this tab made before the change commit before it, under the owner they were
+    // made by; those made after it commit after it, under the new one.
+    if (this.batch.length > 0) this.flush();
     this.owner = owner;
-    this.ownerSet = true;
+    this.ownerChanges++;
     this.model.changed(true);
-    this.post({ t: 'owner', owner, committed: false });
-    void this.runner?.then((r) => r.ownerChanged(owner));
-    await this.loading.catch(() => {});
-    // The defers of this tick commit first, under the owner they were made by.
-    while (this.batch.length > 0) await new Promise((r) => setTimeout(r, 0));
-    await this.committing;
-    const { changed, removed } = await setOwner(this.store, owner, this.now(), discard);
-    if (removed.length > 0) await journalDelete(this.db, removed).catch(() => {});
-    this.post({ t: 'owner', owner, committed: true });
-    this.publish(changed, removed);
-    this.waker.wake({ fresh: true });
+    const change = this.committing.then(async () => {
+      await this.loading.catch(() => {});
+      return setOwner(this.store, owner, this.now(), discard);
+    });
+    this.committing = change.then(() => {}, () => {});
+    let committed: OwnerState | undefined;
+    try {
+      const { changed, removed, state } = await change;
+      committed = state;
+      // Announced once committed: every tab and runner keeps the highest version it hears.
+      this.post({ t: 'owner', owner: state.owner, version: state.version });
+      void this.runner?.then((r) => r.ownerChanged(state));
+      if (removed.length > 0) await journalDelete(this.db, removed).catch(() => {});
+      this.publish(changed, removed);
+      this.waker.wake({ fresh: true });
+    } finally {
+      this.ownerChanges--;
+      // Not committed (the write failed): believe what did.
+      committed ??= await readOwnerState(await this.store.db()).catch(() => undefined);
+      if (committed) this.believeOwner(committed);
+    }
+  }
+
+  /** Reads who is signed in from the store (another tab said it changed) and believes it. */
+  private async rereadOwner(): Promise<void> {
+    const state = await readOwnerState(await this.store.db()).catch(() => undefined);
+    if (!state) return;
+    this.believeOwner(state);
+    void this.runner?.then((r) => r.ownerChanged(state));
+  }
+
+  /**
+   * Moves this tab's belief about who is signed in to a state read from the store, if not older
+   * than the one it holds (a slow read cannot undo a later one). While this tab's own change is in
+   * flight its intent stands; the newest state read meanwhile is kept, and wins over its own commit
+   * if later.
+   */
+  private believeOwner(state: OwnerState): void {
+    if (!this.ownerHeard || state.version > this.ownerHeard.version) this.ownerHeard = state;
+    if (this.ownerChanges > 0) return;
+    const best = this.ownerHeard;
+    this.ownerHeard = undefined;
+    if (best.version < this.ownerVersion) return;
+    const moved = best.owner !== this.owner;
+    this.owner = best.owner;
+    this.ownerVersion = best.version;
+    if (moved) this.model.changed(true);
   }
 
   async purge(options: { owner: string | undefined } | { everyone: true }): Promise<void> {
@@ -519,11 +580,11 @@ class Client implements HalfsyncClient {
   /** Loads what is alive and the window of recent finished tasks; quarantines what cannot be read. */
   private async load(): Promise<void> {
     const db = await this.store.db();
-    const signedIn = (await db.get('state', 'owner'))?.value;
+    const signedIn = await readOwnerState(db);
     const reset = (await db.get('state', 'reset'))?.value as StorageResetInfo | undefined;
     if (reset) this.noticeReset(reset, this.store.reset !== undefined);
-    // A signIn() made before the load finished wins over what was stored.
-    if (!this.ownerSet) this.owner = typeof signedIn === 'string' ? signedIn : undefined;
+    // What committed, unless this tab already knows a newer state (or its own signIn() is in flight).
+    this.believeOwner(signedIn);
     const { records, bad } = await loadAlive(db, this.options.recentFinished ?? 100);
     if (bad.length > 0) await this.store.quarantine(bad, this.now());
     this.model.apply(records.filter((r) => !this.removedEarly.has(r.id)), [], false);
@@ -618,9 +679,8 @@ class Client implements HalfsyncClient {
     else if (m.t === 'error') this.setLastError(new HalfsyncError(m.code as HalfsyncError['code'], m.message));
     else if (m.t === 'reset') this.noticeReset(m.info, false);
     else if (m.t === 'owner') {
-      this.owner = m.owner;
-      this.model.changed(false);
-      void this.runner?.then((r) => r.ownerChanged(m.owner));
+      // A hint to read what committed, never a belief of its own: anyone on the origin can post.
+      if (m.version > this.ownerVersion) void this.rereadOwner();
     }
     else if (m.t === 'wake' && this.mode === 'page' && this.options.autoRun !== false) void this.pageRunner().then((r) => r.wakeIfLeader(m.networkBack === true));
   }

@@ -125,7 +125,8 @@ export function buildRecord<Payload, Result>(
   const key = options.idempotencyKey ?? id;
   // Only defined fields are stored: an absent field keeps the record out of that index.
   const record: NewTaskRecord = { id, name, payload: stored, status: 'pending', attempts: 0, createdAt: now, updatedAt: now, nextRunAt: due, due, idempotencyKey: key, rev: 1 };
-  if (orderKey !== undefined) { record.orderKey = orderKey; record.lane = orderKey; }
+  // Its owner, and with it its lane, are stamped inside the insert's transaction (store.ts).
+  if (orderKey !== undefined) record.orderKey = orderKey;
   if (after) record.after = after;
   if (meta) record.meta = meta;
   if (options.supersede !== undefined) record.supersede = options.supersede;

@@ -44,6 +44,12 @@ export type HalfsyncErrorCode =
   | 'LEASE_LOST'
   /** The client was closed; create a new one. */
   | 'CLIENT_CLOSED'
+  /**
+   * A defer was made while this tab showed one user signed in, and by its commit another tab (or
+   * the worker) had committed another user's sign-in or sign-out: nothing was stored, so that the
+   * action is never recorded or run as the other user. `details.owner` is who is signed in now.
+   */
+  | 'OWNER_CHANGED'
   /** An http task targets an origin that is not allowed. */
   | 'ORIGIN_NOT_ALLOWED'
   /** An http task's body cannot be stored for replay (a stream, for example). */

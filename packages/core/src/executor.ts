@@ -2,6 +2,7 @@ import { HalfsyncError, PermanentError } from './errors.js';
 import { browserOnline, classify, type Outcome } from './failure.js';
 import type { TaskRecord } from './record.js';
 import { pump, renewLeases, type PolicyOf, type Settlement } from './store/pump.js';
+import type { OwnerState } from './store/owner-state.js';
 import { sweep } from './store/sweep.js';
 import { journalDelete } from './store/recovery.js';
 import type { TaskStore } from './store/store.js';
@@ -90,14 +91,17 @@ export class Executor {
   private readonly online: () => boolean;
   /** The longest unreachable backoff of any task: how far ahead `networkBack` looks. */
   private readonly reviveWithinMs: number;
+  /** The shortest retention of any task: how old a pending task must be for an idle step to look at it. */
+  private readonly minMaxAgeMs: number | undefined;
   /** This executor saw the browser offline: its next drain online is a return of the network. */
   private wasOffline = false;
   /** Whether this executor has swept the store for records no index reaches (once per runner). */
   private swept = false;
-  /** Who is signed in, as last read from the store or told by a page (only their tasks start). */
-  private signedIn: string | undefined;
-  /** An owner a page announced and no step has read from the store yet (it wins over what the store said before). */
-  private announced: { owner: string | undefined } | undefined;
+  /**
+   * Who is signed in, as last committed: read by every step inside its claim, or heard from the
+   * tab that committed a change since (the higher version wins). Only their tasks start.
+   */
+  private signedIn: OwnerState = { owner: undefined, version: -1 };
 
   constructor(private readonly options: ExecutorOptions) {
     this.concurrency = options.concurrency ?? 4;
@@ -111,8 +115,13 @@ export class Executor {
     this.policy = (name) => options.tasks.get(name);
     this.online = options.online ?? browserOnline;
     let within = 0;
-    for (const t of options.tasks.values()) within = Math.max(within, Math.min(t.retry.maxDelayMs, t.retry.maxUnreachableDelayMs));
+    let maxAge = Infinity;
+    for (const t of options.tasks.values()) {
+      within = Math.max(within, Math.min(t.retry.maxDelayMs, t.retry.maxUnreachableDelayMs));
+      maxAge = Math.min(maxAge, t.retention.maxAgeMs);
+    }
     this.reviveWithinMs = within;
+    this.minMaxAgeMs = Number.isFinite(maxAge) ? maxAge : undefined;
   }
 
   /** Runs every due task, then returns what it did. Waits for the drain lock if another runner holds it. */
@@ -204,7 +213,7 @@ export class Executor {
     const fill = () => {
       while (stopped === 'idle' && inflight.size < this.concurrency && ready.length > 0 && this.online()) {
         const unit = takeUnit();
-        if (unit[0]!.owner !== this.signedIn) unit.forEach(release);
+        if (unit[0]!.owner !== this.signedIn.owner) unit.forEach(release);
         else start(unit);
       }
     };
@@ -223,11 +232,11 @@ export class Executor {
           now: this.now(), owner: this.owner, leaseMs: this.leaseMs, settlements: settled.splice(0),
           limit: claiming ? AHEAD * this.concurrency - inflight.size - ready.length : 0,
           skip: new Set([...[...inflight.values()].flatMap((u) => u.ids), ...ready.map((r) => r.id)]), policy: this.policy, random: this.random,
-          inspect: idle, countDue: idle && !claiming, reviveWithinMs: revive && !offline ? this.reviveWithinMs : undefined,
+          inspect: idle, minMaxAgeMs: this.minMaxAgeMs, countDue: idle && !claiming, reviveWithinMs: revive && !offline ? this.reviveWithinMs : undefined,
         });
         if (!offline && revive) { revive = false; this.wasOffline = false; }
-        if (this.announced && this.announced.owner === out.owner) this.announced = undefined;
-        this.signedIn = this.announced ? this.announced.owner : out.owner;
+        // What this step read is the truth as of now (a belief from a newer read wins only until here).
+        this.signedIn = out.owner;
         for (const key of Object.keys(totals) as (keyof typeof totals)[]) if (key !== 'ran') totals[key] += out[key];
         if (out.changed.length > 0 || out.removed.length > 0) {
           onChange?.(out.changed, out.removed);
@@ -267,12 +276,12 @@ export class Executor {
   }
 
   /**
-   * A page signed someone in or out: from now on only their tasks start (the claimed ones of the
-   * previous owner go back, held). Told before the change is committed, so none starts after it.
+   * Someone's sign-in or sign-out committed, as read from the store after the tab that committed
+   * it said so: from now on only their tasks start, and the claimed ones of anyone else go back,
+   * held for their owner. A state older than the one known is ignored.
    */
-  ownerChanged(owner: string | undefined): void {
-    this.announced = { owner };
-    this.signedIn = owner;
+  ownerChanged(state: OwnerState): void {
+    if (state.version >= this.signedIn.version) this.signedIn = state;
   }
 
   private async renew(inflight: Map<string, Unit>, ready: readonly TaskRecord[]): Promise<void> {

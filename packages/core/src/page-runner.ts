@@ -2,6 +2,7 @@ import type { ChannelMessage } from './channel.js';
 import { Executor, type DrainSummary } from './executor.js';
 import type { TaskRecord } from './record.js';
 import type { TaskStore } from './store/store.js';
+import type { OwnerState } from './store/owner-state.js';
 import type { AnyTaskDefinition } from './task.js';
 
 /** Options of {@link PageRunner}. */
@@ -95,9 +96,9 @@ export class PageRunner {
     return summary;
   }
 
-  /** Someone signed in or out: only their tasks start from now on. */
-  ownerChanged(owner: string | undefined): void {
-    this.executor.ownerChanged(owner);
+  /** Someone's sign-in or sign-out committed: only their tasks start from now on. */
+  ownerChanged(state: OwnerState): void {
+    this.executor.ownerChanged(state);
   }
 
   /** Stops draining and gives up the runner lock. */

@@ -158,6 +158,13 @@ export function toTask(r: TaskRecord): Task {
   });
 }
 
+/**
+ * The lane a task takes part in: its order key, within its owner's work. Lanes are per owner so
+ * that one user's held work never blocks another's tasks of the same order key.
+ */
+export const laneOf = (r: Pick<TaskRecord, 'owner' | 'orderKey'>): string | undefined =>
+  r.orderKey === undefined ? undefined : r.owner === undefined ? r.orderKey : `${r.owner}\u0000${r.orderKey}`;
+
 /** Whether every parent of a task has succeeded (its results are recorded). */
 export const parentsDone = (r: Pick<TaskRecord, 'after' | 'parentResults'>): boolean =>
   r.after === undefined || r.after.every((id) => r.parentResults !== undefined && Object.hasOwn(r.parentResults, id));

@@ -4,6 +4,7 @@ import { Executor, type DrainSummary } from './executor.js';
 import { toTask } from './record.js';
 import { recover } from './store/recovery.js';
 import { TaskStore } from './store/store.js';
+import { readOwnerState } from './store/owner-state.js';
 import { restorable, taskRegistry, type AnyTaskDefinition } from './task.js';
 import { sleep } from './util.js';
 
@@ -120,8 +121,11 @@ export function serve(options: ServeOptions): HalfsyncWorker {
   const budget = options.eventBudgetMs ?? 240_000;
   // After the browser lost the database, the journal's tasks come back if this worker knows them.
   const store = new TaskStore(db, undefined, (idb, info) => recover(idb, db, info, Date.now(), (r) => restorable(tasks, r)));
-  // Pages say who signs in or out before it commits: no task of the one leaving starts after.
-  const channel = openChannel(db, (m) => { if (m.t === 'owner') executor.ownerChanged(m.owner); });
+  // A page says when someone's sign-in or sign-out committed: the worker reads it from the store
+  // (a message is a hint, anyone on the origin can post one) and from then on starts no task of anyone else.
+  const channel = openChannel(db, (m) => {
+    if (m.t === 'owner') void store.db().then(readOwnerState).then((state) => executor.ownerChanged(state), () => {});
+  });
   const maxPayloadBytes = options.maxPayloadBytes ?? 1_048_576;
   if (!(maxPayloadBytes > 0)) throw new HalfsyncError('INVALID_OPTIONS', `maxPayloadBytes must be a positive number, got ${String(options.maxPayloadBytes)}`);
   let lastDrain: DrainSummary | undefined;

@@ -1,4 +1,4 @@
-import { next, parentsDone, type NewTaskRecord, type TaskError, type TaskRecord } from '../record.js';
+import { laneOf, next, parentsDone, type NewTaskRecord, type TaskError, type TaskRecord } from '../record.js';
 import type { LaneFailurePolicy } from '../task.js';
 import type { Tx } from './store.js';
 
@@ -83,7 +83,7 @@ export async function reviveDescendants(tx: Tx, root: TaskRecord, now: number, p
     for (const c of await childrenOf(tx, p.id)) {
       if (seen.has(c.id) || c.status !== 'failed' || c.lastError?.code !== 'DEPENDENCY_FAILED') continue;
       seen.add(c.id);
-      const up = next(c, now, { status: 'pending', attempts: 0, unreachable: undefined, crashes: undefined, lane: c.orderKey, due: undefined, nextRunAt: now });
+      const up = next(c, now, { status: 'pending', attempts: 0, unreachable: undefined, crashes: undefined, lane: laneOf(c), due: undefined, nextRunAt: now });
       put(up);
       queue.push(up);
     }

@@ -1,5 +1,5 @@
 import { HalfsyncError } from '../errors.js';
-import { cancel, next, requeue, type NewTaskRecord, type TaskRecord } from '../record.js';
+import { cancel, laneOf, next, requeue, type NewTaskRecord, type TaskRecord } from '../record.js';
 import type { RetentionPolicy } from '../task.js';
 import { dependencyFailed, failDescendants, placeInLane, promote, reviveDescendants, type Put } from './chain.js';
 import { add, inTx, type TaskStore, type Tx } from './store.js';
@@ -63,7 +63,8 @@ async function retryChain(tx: Tx, r: TaskRecord, now: number, put: Put, seen: Se
     if (parentRetried) return; // the parent's retry revived this task
   }
   const up = requeue(r, now);
-  if (r.orderKey !== undefined) up.lane = r.orderKey;
+  const lane = laneOf(r);
+  if (lane !== undefined) up.lane = lane;
   placeInLane(up, up.lane === undefined ? undefined : await store.index('lane').getKey(up.lane));
   put(up);
   await reviveDescendants(tx, up, now, put);

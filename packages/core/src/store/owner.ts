@@ -1,6 +1,9 @@
 import { next, type TaskRecord } from '../record.js';
 import { failDescendants, placeInLane, promote, type Put } from './chain.js';
 import { inTx, type TaskStore, type Tx } from './store.js';
+import { ownerState, type OwnerState } from './owner-state.js';
+
+export { ownerState, readOwnerState, type OwnerState } from './owner-state.js';
 
 // Guarantee 10, "Run as its owner": who is signed in is durable state every runner reads (a worker
 // with every tab closed too); a task runs only while its owner is the one signed in. The tasks of
@@ -13,12 +16,8 @@ export interface OwnerChange {
   readonly removed: string[];
   /** The owner before (undefined: signed out). */
   readonly previous: string | undefined;
-}
-
-/** The owner signed in, as a runner reads it inside its own transaction (undefined: signed out). */
-export async function currentOwner(tx: Tx): Promise<string | undefined> {
-  const row = await tx.objectStore('state').get('owner');
-  return typeof row?.value === 'string' ? row.value : undefined;
+  /** The state as committed. */
+  readonly state: OwnerState;
 }
 
 /** The pending tasks of `owner` (undefined: work deferred signed out). */
@@ -58,22 +57,24 @@ async function remove(tx: Tx, records: readonly TaskRecord[], owner: string | un
 }
 
 /**
- * Signs `owner` in (undefined: signs out). The previous owner's pending tasks are held (no due
- * time) or, with `discard`, deleted with their payloads; the new owner's held tasks may run again.
- * A task of the previous owner already running finishes (its handler has its credentials already).
+ * Signs `owner` in (undefined: signs out), and moves the state's version on. The previous owner's
+ * pending tasks are held (no due time) or, with `discard`, deleted with their payloads, the one
+ * running too (its handler, which has its credentials already, finishes into nothing); the new
+ * owner's held tasks may run again.
  */
 export function setOwner(s: TaskStore, owner: string | undefined, now: number, discard: boolean): Promise<OwnerChange> {
   return inTx(s, 'strict', owner === undefined ? 'signing out' : 'signing in', async (tx) => {
     const store = tx.objectStore('tasks');
-    const previous = await currentOwner(tx);
+    const before = await ownerState(tx);
+    const previous = before.owner;
     const changed = new Map<number, TaskRecord>();
     const removed: string[] = [];
     const put: Put = (r) => { changed.set(r.seq, r); void store.put(r); };
-    await tx.objectStore('state').put({ key: 'owner', value: owner ?? null, at: now });
+    const state: OwnerState = { owner, version: before.version + 1 };
+    await tx.objectStore('state').put({ key: 'owner', value: owner ?? null, at: now, version: state.version });
     if (previous !== owner) {
       if (discard) {
-        const all = await allOf(tx, previous);
-        await remove(tx, all.filter((r) => r.status !== 'running'), previous, now, put, removed);
+        await remove(tx, await allOf(tx, previous), previous, now, put, removed);
       } else {
         for (const r of await pendingOf(tx, previous)) if (r.due !== undefined) put(next(r, now, { due: undefined }));
       }
@@ -83,7 +84,7 @@ export function setOwner(s: TaskStore, owner: string | undefined, now: number, d
         if (up.due !== r.due) put(up);
       }
     }
-    return { changed: [...changed.values()].filter((r) => !removed.includes(r.id)), removed, previous };
+    return { changed: [...changed.values()].filter((r) => !removed.includes(r.id)), removed, previous, state };
   });
 }
 

@@ -1,9 +1,9 @@
 import { retryDelay, unreachableDelay } from '../backoff.js';
 import type { Outcome } from '../failure.js';
 import { next, parentsDone, recordProblem, type TaskError, type TaskRecord } from '../record.js';
-import { currentOwner } from './owner.js';
+import { ownerState, type OwnerState } from './owner-state.js';
 import { unwrap } from 'idb';
-import { claim, release, renew, retryLater, reviveNow, succeed, unreachableLater } from './transitions.js';
+import { claim, hold, release, renew, retryLater, reviveNow, succeed, unreachableLater } from './transitions.js';
 import { DEFAULT_RETENTION, DEFAULT_RETRY, type LaneFailurePolicy, type RetentionPolicy, type RetryPolicy, type TaskOptions } from '../task.js';
 import { failFor, parentSucceeded, promote, settleLane } from './chain.js';
 import { inTx, type TaskStore } from './store.js';
@@ -45,6 +45,12 @@ export interface PumpInput {
   readonly random: () => number;
   /** Also report `nextDueAt`. */
   readonly inspect?: boolean;
+  /**
+   * With `inspect`: the shortest `maxAgeMs` of the tasks this runner knows. Pending tasks older
+   * than that which are not due (held for another owner, behind a lane or parents) are looked at
+   * and fail with EXPIRED past their own retention, as due ones do when claimed.
+   */
+  readonly minMaxAgeMs?: number;
   /** Also count the tasks due now (`dueNow`); a count walks the index, so only when stopping early. */
   readonly countDue?: boolean;
   /**
@@ -65,7 +71,7 @@ export interface PumpOutput {
   /** Tasks whose unreachable backoff was cut short because the network is back. */
   readonly revived: number;
   /** Who is signed in, as this step read it (only that owner's tasks were claimed). */
-  readonly owner: string | undefined;
+  readonly owner: OwnerState;
   readonly succeeded: number;
   readonly retried: number;
   readonly failed: number;
@@ -117,11 +123,14 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
     const batchLanes = new Set<string>();
     const succeededNow: TaskRecord[] = [];
     const failures: Array<{ r: TaskRecord; error: TaskError }> = [];
-    const current = await Promise.all(input.settlements.map((x) => store.get(x.seq)));
+    // Who is signed in, as committed: only their tasks are claimed, and a task given back that is
+    // someone else's is held for its owner, not made due again.
+    const [signed, ...current] = await Promise.all([ownerState(tx), ...input.settlements.map((x) => store.get(x.seq))]);
+    const signedIn = signed.owner;
     // The members of a batch sent again together wait out one delay, so they come due together.
     const batchDelays = new Map<string, number>();
     input.settlements.forEach((x, i) => {
-      const r = current[i];
+      const r = current[i] as TaskRecord | undefined;
       // Lease lost: another runner took the task over and will settle it.
       if (!r || r.status !== 'running' || r.leaseOwner !== x.owner) return;
       const { retry, retention } = policyOrDefault(policy, r.name);
@@ -139,7 +148,7 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
         return d;
       };
       if (o.kind === 'ok') up = succeed(r, now, o.result, retention);
-      else if (o.kind === 'release') up = release(r, now);
+      else if (o.kind === 'release') up = r.owner === signedIn ? release(r, now) : hold(release(r, now), now);
       else if (o.kind === 'unreachable') up = unreachableLater(r, now, o.error, delay(() => unreachableDelay((r.unreachable ?? 0) + 1, retry, input.random)));
       else up = retryLater(r, now, o.error, delay(() => retryDelay(r.attempts, retry, o.retryAfterMs, input.random)));
       // Answered per member: what is left goes out in a later batch, under a new key.
@@ -189,7 +198,6 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
     }
 
     // 5. Claim due tasks (pending ones, and running ones whose runner's lease ran out), of the owner signed in.
-    const signedIn = await currentOwner(tx);
     if (input.limit > 0) {
       const due: unknown[] = await store.index('due').getAll(IDBKeyRange.upperBound(now), input.limit + input.skip.size + SLACK);
       const seen = new Set<string>();
@@ -209,7 +217,7 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
         if (input.skip.has(r.id)) continue;
         if (r.owner !== signedIn && (r.status === 'pending' || r.status === 'running')) {
           // Another user's work: held (out of the due index) until its owner signs in again.
-          put(next(r, now, { status: 'pending', due: undefined, leaseOwner: undefined, leaseUntil: undefined, batch: undefined }));
+          put(hold(r, now));
           continue;
         }
         if (r.status !== 'pending' && r.status !== 'running') {
@@ -264,13 +272,26 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
       }
     }
 
+    // 6. Idle: pending tasks out of the due index that outlived their retention expire too.
+    if (input.inspect && input.minMaxAgeMs !== undefined) {
+      const old: unknown[] = await store.index('status').getAll(IDBKeyRange.bound(['pending', -Infinity], ['pending', now - input.minMaxAgeMs]), PURGE_BATCH);
+      for (const raw of old) {
+        if (recordProblem(raw)) continue; // the sweep quarantines it
+        const r = changed.get((raw as TaskRecord).seq) ?? (raw as TaskRecord);
+        const known = policy(r.name);
+        if (r.status !== 'pending' || r.due !== undefined || !known || now - r.createdAt <= known.retention.maxAgeMs) continue;
+        await failFor(tx, r, { code: 'EXPIRED', message: `the task waited longer than its retention (${known.retention.maxAgeMs} ms) without running${r.owner !== signedIn ? ', held for its owner, who did not sign in again' : ''}`, permanent: true, kind: 'permanent', at: now }, laneFailureOf(policy, r.name), now, put);
+        counts.failed++;
+      }
+    }
+
     let nextDueAt: number | undefined;
     let dueNow: number | undefined;
     // Numbers only: a corrupt due time of another type sorts after every number (the sweep quarantines it).
     if (input.inspect) nextDueAt = (await store.index('due').openKeyCursor(IDBKeyRange.bound(now, Infinity, true, false)))?.key;
     if (input.countDue) dueNow = await store.index('due').count(IDBKeyRange.upperBound(now));
     await Promise.all(writes);
-    return { changed: [...changed.values()], removed, claimed, revived, owner: signedIn, ...counts, nextDueAt, dueNow };
+    return { changed: [...changed.values()], removed, claimed, revived, owner: signed, ...counts, nextDueAt, dueNow };
   });
 }
 

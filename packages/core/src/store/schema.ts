@@ -1,5 +1,5 @@
 import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from 'idb';
-import type { TaskRecord } from '../record.js';
+import { laneOf, parentsDone, type TaskRecord } from '../record.js';
 import { DEFAULT_RETENTION } from '../task.js';
 
 /** A record moved aside because it did not validate. */
@@ -23,11 +23,11 @@ export interface HalfsyncSchema extends DBSchema {
   };
   quarantine: { key: number; value: QuarantinedRecord };
   /** Small durable facts every runner reads: `owner`, who is signed in (a worker reads it with every tab closed). */
-  state: { key: string; value: { key: string; value: unknown; at: number } };
+  state: { key: string; value: { key: string; value: unknown; at: number; version?: number } };
 }
 
 /** The current schema version. */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 type UpgradeTx = IDBPTransaction<HalfsyncSchema, StoreNames<HalfsyncSchema>[], 'versionchange'>;
 type Migration = (db: IDBPDatabase<HalfsyncSchema>, tx: UpgradeTx) => Promise<void> | void;
@@ -41,7 +41,10 @@ type Migration = (db: IDBPDatabase<HalfsyncSchema>, tx: UpgradeTx) => Promise<vo
  * `createdAt` second, so a tab loads only what is alive and pages the rest newest first (the
  * browser builds them from the records already there: nothing is rewritten). Version 4 adds
  * `after`, a multi-entry index from each parent id to the tasks that run after it. Version 5 adds
- * the `owner` index (whose action a task was) and the `state` store (who is signed in).
+ * the `owner` index (whose action a task was) and the `state` store (who is signed in). Version 6
+ * makes lanes per owner (`laneOf`): each owned task's lane is rewritten in lane order, and a pending
+ * task of the owner signed in that now heads its lane becomes due (another user's held task no
+ * longer stands in front of it).
  */
 export const MIGRATIONS: readonly Migration[] = [
   // 0 → 1
@@ -87,5 +90,25 @@ export const MIGRATIONS: readonly Migration[] = [
   (db, tx) => {
     tx.objectStore('tasks').createIndex('owner', 'owner');
     db.createObjectStore('state', { keyPath: 'key' });
+  },
+  // 5 → 6
+  async (_db, tx) => {
+    const signed = (await tx.objectStore('state').get('owner'))?.value;
+    const signedIn = typeof signed === 'string' ? signed : undefined;
+    const tasks = tx.objectStore('tasks');
+    const headed = new Set<string>();
+    const updates: TaskRecord[] = [];
+    // The lane index walks each lane in commit order: the first record seen of a new lane heads it.
+    for (let c = await tasks.index('lane').openCursor(); c; c = await c.continue()) {
+      const r = c.value;
+      const lane = laneOf(r)!;
+      const heads = !headed.has(lane);
+      headed.add(lane);
+      if (lane === r.lane && !(heads && r.due === undefined)) continue;
+      const up: TaskRecord = { ...r, lane };
+      if (heads && r.status === 'pending' && r.due === undefined && r.owner === signedIn && parentsDone(r)) up.due = r.nextRunAt;
+      updates.push(up);
+    }
+    for (const up of updates) await tasks.put(up);
   },
 ];

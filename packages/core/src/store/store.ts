@@ -1,10 +1,11 @@
 import { openDB, unwrap, type IDBPDatabase, type IDBPTransaction } from 'idb';
 import { HalfsyncError, storageError } from '../errors.js';
-import type { NewTaskRecord, TaskRecord } from '../record.js';
+import { laneOf, type NewTaskRecord, type TaskRecord } from '../record.js';
 import { DEFAULT_RETENTION, type RetentionPolicy } from '../task.js';
 import { placeInLane, type Put } from './chain.js';
 import { MIGRATIONS, SCHEMA_VERSION, type HalfsyncSchema } from './schema.js';
 import type { OpenInfo, StorageResetInfo } from './recovery.js';
+import { ownerState, type OwnerState } from './owner-state.js';
 
 /** Looks for (and restores) a lost queue after an open; see store/recovery.ts. */
 export type Recover = (db: IDBPDatabase<HalfsyncSchema>, info: OpenInfo) => Promise<StorageResetInfo | undefined>;
@@ -22,22 +23,47 @@ const refused = (r: NewTaskRecord, error: unknown) =>
  * quota, say), each record is committed on its own, in order, so every one that fits keeps its
  * place and only the others are refused, each with its coded error.
  */
-export async function commitBatch(store: TaskStore, records: readonly NewTaskRecord[], retentionOf: (name: string) => RetentionPolicy, linked?: LinkedInsert): Promise<Inserted> {
+export async function commitBatch(store: TaskStore, records: readonly NewTaskRecord[], retentionOf: (name: string) => RetentionPolicy, linked?: LinkedInsert, expected?: readonly OwnerExpected[]): Promise<Inserted> {
   try {
-    return await store.insert(records, retentionOf, linked);
+    return await store.insert(records, retentionOf, linked, expected);
   } catch (error) {
-    if (records.length === 1) return { results: [storageError(error, 'storing a deferred task')], changed: [] };
+    if (records.length === 1) return { results: [storageError(error, 'storing a deferred task')], changed: [], owner: undefined };
     const results: Array<TaskRecord | HalfsyncError> = [];
     const changed: TaskRecord[] = [];
-    for (const r of records) {
+    let owner: OwnerState | undefined;
+    for (const [i, r] of records.entries()) {
       try {
-        const one = await store.insert([r], retentionOf, linked);
+        const one = await store.insert([r], retentionOf, linked, expected && [expected[i]]);
         results.push(...one.results);
         changed.push(...one.changed);
+        owner = one.owner;
       } catch (e) { results.push(storageError(e, 'storing a deferred task')); }
     }
-    return { results, changed };
+    return { results, changed, owner };
   }
+}
+
+/**
+ * Who a tab believed was signed in when a task was deferred (`{ owner }`), or undefined where it
+ * holds no belief (a tab still loading, a defer in the worker): the insert stamps the committed owner.
+ */
+export type OwnerExpected = { readonly owner: string | undefined } | undefined;
+
+const ownerChanged = (r: NewTaskRecord, expected: string | undefined, now: OwnerState) => new HalfsyncError(
+  'OWNER_CHANGED',
+  `task "${r.name}" was deferred while ${expected === undefined ? 'nobody was' : `"${expected}" was`} signed in, and ${now.owner === undefined ? 'a sign-out' : `"${now.owner}"'s sign-in`} committed first (in another tab); nothing was stored, so it is never run as someone else: let the user act again`,
+  { details: { task: r.name, expected, owner: now.owner } },
+);
+
+/** The record as stored: the committed owner stamped in (none when signed out), and its lane within that owner's work. */
+function stamp(record: NewTaskRecord, owner: string | undefined): TaskRecord {
+  const r = { ...record } as TaskRecord;
+  if (owner === undefined) delete r.owner;
+  else r.owner = owner;
+  const lane = laneOf(r);
+  if (lane === undefined) delete r.lane;
+  else r.lane = lane;
+  return r;
 }
 
 /** Inserts one record with parents or a supersede key inside an insert's transaction (`insertLinked` of store/ops.ts). */
@@ -47,6 +73,8 @@ export type LinkedInsert = (tx: Tx, r: NewTaskRecord, retentionOf: (name: string
 export interface Inserted {
   readonly results: Array<TaskRecord | HalfsyncError>;
   readonly changed: TaskRecord[];
+  /** Who was signed in when the records committed (undefined when nothing committed). */
+  readonly owner: OwnerState | undefined;
 }
 
 /** Adds a record; a payload the browser refuses comes back as a coded error, the batch's other records keep their place. */
@@ -188,21 +216,28 @@ export class TaskStore {
    * parents records the results of those that succeeded (and fails at once if one will never
    * succeed); a task with a supersede key replaces the pending tasks of its key (latest wins).
    */
-  insert(records: readonly NewTaskRecord[], retentionOf: (name: string) => RetentionPolicy = () => DEFAULT_RETENTION, linked?: LinkedInsert): Promise<Inserted> {
+  insert(records: readonly NewTaskRecord[], retentionOf: (name: string) => RetentionPolicy = () => DEFAULT_RETENTION, linked?: LinkedInsert, expected?: readonly OwnerExpected[]): Promise<Inserted> {
     return inTx(this, 'strict', 'storing deferred tasks', async (tx): Promise<Inserted> => {
       const store = tx.objectStore('tasks');
+      // Guarantee 10: the owner is the one committed when the task commits, read in this
+      // transaction; a defer made under another belief is refused, never recorded as someone else's.
+      const owner = await ownerState(tx);
+      const stamped = records.map((r, i) => {
+        const e = expected?.[i];
+        return e && e.owner !== owner.owner ? ownerChanged(r, e.owner, owner) : stamp(r, owner.owner);
+      });
       // The common case, plain tasks: every request issued at once.
       if (records.every((r) => r.after === undefined && r.supersede === undefined)) {
         // Which lanes already have an active task: their new tasks queue behind it.
-        const lanes = [...new Set(records.flatMap((r) => (r.lane === undefined ? [] : [r.lane])))];
+        const lanes = [...new Set(stamped.flatMap((r) => (r instanceof HalfsyncError || r.lane === undefined ? [] : [r.lane])))];
         const heads = await Promise.all(lanes.map((lane) => store.index('lane').getKey(lane)));
         const taken = new Set<string>();
         lanes.forEach((lane, i) => { if (heads[i] !== undefined) taken.add(lane); });
         // Straight on the IndexedDB requests (a promise per add is what a burst of a thousand
         // pays most for): each key lands in its record as the add succeeds, before the commit.
         const raw = unwrap(store) as IDBObjectStore;
-        const results = records.map((record): TaskRecord | HalfsyncError => {
-          const r = { ...record } as TaskRecord;
+        const results = stamped.map((r): TaskRecord | HalfsyncError => {
+          if (r instanceof HalfsyncError) return r;
           if (r.lane !== undefined) placeInLane(r, taken.has(r.lane) ? -1 : undefined);
           try {
             const req = raw.add(r);
@@ -214,15 +249,15 @@ export class TaskStore {
           if (r.lane !== undefined) taken.add(r.lane);
           return r;
         });
-        return { results, changed: [] };
+        return { results, changed: [], owner };
       }
       // Chains and supersedes: one record after the other, each seeing what the last one wrote.
       const results: Array<TaskRecord | HalfsyncError> = [];
       const changed = new Map<number, TaskRecord>();
       const put: Put = (x) => { changed.set(x.seq, x); void store.put(x); };
       if (!linked) throw new TypeError('insert: a record with after or supersede needs the linked insert (store/ops.ts)');
-      for (const record of records) results.push(await linked(tx, { ...record }, retentionOf, put));
-      return { results, changed: [...changed.values()] };
+      for (const r of stamped) results.push(r instanceof HalfsyncError ? r : await linked(tx, r, retentionOf, put));
+      return { results, changed: [...changed.values()], owner };
     });
   }
 

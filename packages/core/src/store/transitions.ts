@@ -42,3 +42,11 @@ export const fail = (r: TaskRecord, now: number, error: TaskError): TaskRecord =
 /** running → pending without counting the attempt (the runner shut down before the handler finished). */
 export const release = (r: TaskRecord, now: number): TaskRecord =>
   next(r, now, { status: 'pending', attempts: Math.max(0, r.attempts - 1), nextRunAt: now, due: now, leaseOwner: undefined, leaseUntil: undefined });
+
+/**
+ * → pending and held for its owner, who is not the one signed in: out of the due index (it costs
+ * runners nothing) until its owner signs in again; keeps its place in its owner's lane, and a
+ * batch member its batch (sent again as it was, under the same key).
+ */
+export const hold = (r: TaskRecord, now: number): TaskRecord =>
+  next(r, now, { status: 'pending', due: undefined, leaseOwner: undefined, leaseUntil: undefined });
