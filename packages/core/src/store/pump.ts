@@ -1,6 +1,6 @@
 import { retryDelay, unreachableDelay } from '../backoff.js';
 import type { Outcome } from '../failure.js';
-import { next, parentsDone, recordProblem, type TaskError, type TaskRecord } from '../record.js';
+import { parentsDone, recordProblem, type TaskError, type TaskRecord } from '../record.js';
 import { ownerState, type OwnerState } from './owner-state.js';
 import { unwrap } from 'idb';
 import { claim, hold, release, renew, retryLater, reviveNow, succeed, unreachableLater } from './transitions.js';
