@@ -83,7 +83,7 @@ function figure(key, unit, what, values) {
   return figures[key];
 }
 
-function compare(id, what, a, b, target, { invert = false, design = undefined } = {}) {
+function compare(id, what, a, b, target, { invert = false, stretch = undefined } = {}) {
   const A = figures[a];
   const B = figures[b];
   if (!A || !B) return;
@@ -93,8 +93,8 @@ function compare(id, what, a, b, target, { invert = false, design = undefined } 
   comparisons.push({
     id, what, of: a, to: b, ratio: r, invert,
     target: target ? `${target.op} ${target.value}` : undefined, met: meets(target),
-    // DESIGN.md's own figure where it is stricter than the issue's target.
-    designTarget: design ? `${design.op} ${design.value}` : undefined, designMet: meets(design),
+    // A stretch goal beyond the target, where one is set (BENCHMARKS.md reports both).
+    stretchTarget: stretch ? `${stretch.op} ${stretch.value}` : undefined, stretchMet: meets(stretch),
   });
 }
 
@@ -272,11 +272,11 @@ await group('burst', async () => {
   figure('burst.rawIndexed', 'ms/task', `  the same into a store with halfsync's nine indexes`, res.rawIndexed.map((r) => r.perTask));
   figure('burst.deferFetch', 'ms/request', `${n} deferFetch() in one tick → all persisted, 1 KB JSON body`, res.deferFetch.map((r) => r.perTask));
   figure('burst.workbox', 'ms/request', `workbox Queue.pushRequest × ${n} (in the worker), 1 KB JSON body`, res.workbox.map((r) => r.perTask));
-  // ≥ 0.8× the raw batch rate = ≤ 1.25× its time (DESIGN.md: 0.9×, ≤ 1.11×); ≥ 10× workbox (DESIGN.md: 12×).
-  compare('burst.raw', 'burst vs raw one-transaction batch (time ratio)', 'burst.halfsync', 'burst.raw', { op: '<=', value: 1.25 }, { design: { op: '<=', value: 1.11 } });
+  // ≥ 0.8× the raw batch rate = ≤ 1.25× its time (stretch: 0.9×, ≤ 1.11×); ≥ 10× workbox (stretch: 12×).
+  compare('burst.raw', 'burst vs raw one-transaction batch (time ratio)', 'burst.halfsync', 'burst.raw', { op: '<=', value: 1.25 }, { stretch: { op: '<=', value: 1.11 } });
   compare('burst.indexed', '  (vs the raw batch with the same indexes)', 'burst.halfsync', 'burst.rawIndexed');
   compare('burst.journal', 'burst, journal on vs off', 'burst.journal', 'burst.halfsync');
-  compare('burst.workbox', 'burst: times faster than workbox pushRequest', 'burst.halfsync', 'burst.workbox', { op: '>=', value: 10 }, { invert: true, design: { op: '>=', value: 12 } });
+  compare('burst.workbox', 'burst: times faster than workbox pushRequest', 'burst.halfsync', 'burst.workbox', { op: '>=', value: 10 }, { invert: true, stretch: { op: '>=', value: 12 } });
   compare('burst.worker.raw', 'burst with the worker vs raw one-transaction batch', 'burst.worker', 'burst.raw', { op: '<=', value: 1.25 });
   compare('burst.worker.workbox', 'burst with the worker: times faster than workbox pushRequest', 'burst.worker', 'burst.workbox', { op: '>=', value: 10 }, { invert: true });
   compare('burst.deferFetch.workbox', 'deferFetch burst: times faster than workbox pushRequest', 'burst.deferFetch', 'burst.workbox', undefined, { invert: true });
@@ -492,7 +492,7 @@ say('Ratios and targets');
 const cw = Math.max(...comparisons.map((c) => c.what.length));
 for (const c of comparisons) {
   let verdict = c.met === undefined ? '' : c.met ? `target ${c.target}: met` : `target ${c.target}: MISSED`;
-  if (c.designTarget) verdict += ` (DESIGN.md ${c.designTarget}: ${c.designMet ? 'met' : 'MISSED'})`;
+  if (c.stretchTarget) verdict += ` (stretch ${c.stretchTarget}: ${c.stretchMet ? 'met' : 'MISSED'})`;
   const shown = c.ratio ? range(c.ratio, fmtX) : `${range(c.value)} ${c.unit}`;
   say(`  ${c.what.padEnd(cw)}  ${shown.padEnd(26)} ${verdict}`);
 }
