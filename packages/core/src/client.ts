@@ -251,7 +251,8 @@ class Client implements HalfsyncClient {
     if (swProblem) badOption(swProblem);
     this.workerTimeoutMs = options.workerTimeoutMs ?? 10_000;
     this.now = options.now ?? Date.now;
-    this.model = new TaskModel({ recentFinished: recent });
+    // Views hold the work of the user signed in (another user's is only counted: `count({ owner })`).
+    this.model = new TaskModel({ recentFinished: recent, visible: (t) => t.owner === this.owner });
     // Looking for a lost queue happens on a database's first open (or one the engine flagged).
     this.store = new TaskStore(this.db, undefined, (idb, info) => recover(idb, this.db, info, Date.now(), (r) => restorable(this.registry, r)));
     this.channel = openChannel(this.db, (m) => this.onMessage(m));
@@ -387,9 +388,10 @@ class Client implements HalfsyncClient {
     // The defers of this tab made before the change commit before it, under the owner they were
     // made by; those made after it commit after it, under the new one.
     if (this.batch.length > 0) this.flush();
+    const moved = owner !== this.owner;
     this.owner = owner;
     this.ownerChanges++;
-    this.model.changed(true);
+    if (moved) this.showOwner();
     const change = this.committing.then(async () => {
       await this.loading.catch(() => {});
       return setOwner(this.store, owner, this.now(), discard);
@@ -436,7 +438,17 @@ class Client implements HalfsyncClient {
     const moved = best.owner !== this.owner;
     this.owner = best.owner;
     this.ownerVersion = best.version;
-    if (moved) this.model.changed(true);
+    if (moved) this.showOwner();
+  }
+
+  /** Another user signed in: the view drops the work of the one before and loads this one's. */
+  private showOwner(): void {
+    this.model.refilter();
+    this.model.changed(true);
+    if (!this.loaded) return;
+    void this.store.db().then((db) => loadAlive(db, this.options.recentFinished ?? 100)).then(({ records }) => {
+      this.model.apply(records, [], false);
+    }, (error: unknown) => this.setLastError(storageError(error, 'loading the tasks of the user signed in')));
   }
 
   async purge(options: { owner: string | undefined } | { everyone: true }): Promise<void> {
@@ -668,12 +680,13 @@ class Client implements HalfsyncClient {
 
   private onMessage(m: ChannelMessage): void {
     if (m.t === 'changed') {
-      if (!this.loaded) for (const id of m.removed) this.removedEarly.add(id);
-      this.model.apply(m.tasks, m.removed, false);
+      this.model.apply(m.tasks, [], false);
+      if (m.removed.length > 0) void this.removeIfGone(m.removed);
     } else if (m.t === 'progress') {
       // Before the load, this tab holds nothing to apply progress to: keep it for after.
-      if (!this.loaded) { this.earlyProgress.push(m); for (const id of m.removed) this.removedEarly.add(id); }
-      else this.model.applyProgress(m.tasks, m.removed);
+      if (!this.loaded) this.earlyProgress.push({ ...m, removed: [] });
+      else this.model.applyProgress(m.tasks, []);
+      if (m.removed.length > 0) void this.removeIfGone(m.removed);
     } else if (m.t === 'leases') this.model.renewLeases(m.leases);
     else if (m.t === 'drained') { this.setLastError(undefined); this.waker.drained(m.summary); }
     else if (m.t === 'error') this.setLastError(new HalfsyncError(m.code as HalfsyncError['code'], m.message));
@@ -683,6 +696,24 @@ class Client implements HalfsyncClient {
       if (m.version > this.ownerVersion) void this.rereadOwner();
     }
     else if (m.t === 'wake' && this.mode === 'page' && this.options.autoRun !== false) void this.pageRunner().then((r) => r.wakeIfLeader(m.networkBack === true));
+  }
+
+  /**
+   * Another tab or a runner says tasks were deleted: this tab drops those the store no longer
+   * holds (a message alone, which anyone on the origin can post, never takes a task out of view).
+   */
+  private async removeIfGone(ids: readonly string[]): Promise<void> {
+    try {
+      const tx = (await this.store.db()).transaction('tasks');
+      const index = tx.store.index('id');
+      const keys = await Promise.all(ids.map((id) => index.getKey(id)));
+      const gone = ids.filter((_, i) => keys[i] === undefined);
+      if (gone.length === 0) return;
+      if (!this.loaded) for (const id of gone) this.removedEarly.add(id);
+      this.model.apply([], gone, false);
+    } catch {
+      // The database closed (this client did, or an upgrade): the next load reads what is there.
+    }
   }
 
   close(): void {

@@ -77,6 +77,11 @@ class Slice implements TaskSlice {
 export interface TaskModelOptions {
   /** How many finished (succeeded, cancelled) tasks to keep in memory, newest first. */
   readonly recentFinished: number;
+  /**
+   * Which tasks the tab holds: those of the user signed in (another user's work, payloads
+   * included, never enters the view). Default: every task.
+   */
+  readonly visible?: (task: { readonly owner?: string | undefined }) => boolean;
 }
 
 /** The page's in-memory view of the queue. */
@@ -126,8 +131,10 @@ export class TaskModel {
    */
   apply(items: ReadonlyArray<TaskRecord | Task>, removed: readonly string[], local: boolean): Task[] {
     const views: Task[] = [];
+    const visible = this.options.visible;
     for (const r of items) {
       const known = this.byId.get(r.id);
+      if (visible && !visible(r)) { if (known) this.hide(known); continue; }
       if (known && known.seq !== undefined && known.rev >= r.rev) continue;
       // A frozen object is already a view; anything else (a record, a message) is copied to one.
       const view = Object.isFrozen(r) ? (r as Task) : toTask(r as TaskRecord);
@@ -179,15 +186,32 @@ export class TaskModel {
     if (any) this.changed(false);
   }
 
-  /** Removes a task from view (acknowledged, purged, quarantined, evicted). */
-  remove(id: string, why = 'removed (acknowledged or quarantined) before it finished'): void {
-    const prev = this.byId.get(id);
-    if (!prev) return;
-    this.byId.delete(id);
+  /**
+   * Takes every task out of view that is no longer visible (another user signed in); their
+   * waiters keep waiting, and the tasks come back when their owner does.
+   */
+  refilter(): void {
+    const visible = this.options.visible;
+    if (!visible) return;
+    let any = false;
+    for (const t of [...this.byId.values()]) if (!visible(t)) { this.hide(t); any = true; }
+    if (any) this.changed(true);
+  }
+
+  /** Takes a task out of view without settling its waiters. */
+  private hide(prev: Task): void {
+    this.byId.delete(prev.id);
     this.all.delete(prev);
     if (FINISHED.has(prev.status)) this.finished.delete(prev);
     this.touchSlices(prev, undefined);
     this.dirty = true;
+  }
+
+  /** Removes a task from view (acknowledged, purged, quarantined, evicted). */
+  remove(id: string, why = 'removed (acknowledged or quarantined) before it finished'): void {
+    const prev = this.byId.get(id);
+    if (prev) this.hide(prev);
+    // A task out of view (another user's) may still be waited for.
     const w = this.waiters.get(id);
     if (w) {
       this.waiters.delete(id);

@@ -97,7 +97,7 @@ describe('one truth for who is signed in', () => {
     const forged = new BroadcastChannel(channelName(db));
     const progress: unknown[] = [];
     const listen = new BroadcastChannel(channelName(db));
-    listen.onmessage = (e) => { if ((e.data as { t?: string }).t === 'progress') progress.push(e.data); };
+    listen.onmessage = (e) => { if ((e.data as { t?: string } | null)?.t === 'progress') progress.push(e.data); };
     try {
       forged.postMessage({ t: 'owner', owner: 'mallory', version: 1_000_000 });
       forged.postMessage({ t: 'owner', owner: 'mallory', committed: false });
@@ -126,7 +126,7 @@ describe('one truth for who is signed in', () => {
     const runner = pool.open(db, { concurrency: 1 });
     const progress: unknown[] = [];
     const listen = new BroadcastChannel(channelName(db));
-    listen.onmessage = (e) => { if ((e.data as { t?: string }).t === 'progress') progress.push(e.data); };
+    listen.onmessage = (e) => { if ((e.data as { t?: string } | null)?.t === 'progress') progress.push(e.data); };
     const left = new BroadcastChannel(channelName(db));
     try {
       await runner.signIn('ada');
@@ -212,3 +212,83 @@ describe('lanes per owner', () => {
     expect(left.find((x) => x.id === 'a')).toMatchObject({ owner: 'ada', lane: 'ada\u0000stats', idempotencyKey: 'a', status: 'pending' });
   });
 });
+
+describe('views hold the signed-in user\'s work', () => {
+  it('another user\'s held tasks, payloads included, are in no snapshot or slice, in this tab or one opened later', async () => {
+    const db = freshDb();
+    const c = open(db);
+    await c.signIn('ada');
+    const adas = c.defer(order, { n: 4242 });
+    await adas.persisted;
+    await c.signOut();
+    await c.signIn('grace');
+    const graces = c.defer(order, { n: 1 });
+    await graces.persisted;
+    await tick(10);
+    const slice = c.select({ task: 'order' });
+    for (const view of [c.getSnapshot(), slice.getSnapshot()]) {
+      expect(view.map((t) => t.id)).toEqual([graces.id]);
+      expect(JSON.stringify(view)).not.toContain('4242');
+    }
+    const later = open(db);
+    await later.ready;
+    await until(() => later.getSnapshot().length === 1, 'the later tab to load');
+    expect(later.getSnapshot().map((t) => t.id)).toEqual([graces.id]);
+    // Counted, without payloads, where the app asks.
+    expect(await c.count({ task: order, status: 'pending' })).toBe(2);
+    // Ada back: her work is in view again.
+    await c.signIn('ada');
+    await until(() => c.getSnapshot().some((t) => t.id === adas.id), 'ada\'s task back in view');
+    expect(c.getSnapshot().map((t) => t.id)).toEqual([adas.id]);
+    expect(c.get(adas.id)?.payload).toEqual({ n: 4242 });
+  });
+
+  it('sign-out with discard deletes the record of the task running, payload and all; its handler finishes into nothing', async () => {
+    const db = freshDb();
+    let release!: () => void;
+    const started = new Promise<void>((res) => { release = res; });
+    let finish!: () => void;
+    const slow = defineTask('slow-secret', { run: async () => { release(); await new Promise<void>((r) => { finish = r; }); return 'done'; } });
+    const pool = clientPool([slow], { autoRun: false });
+    const c = pool.open(db);
+    try {
+      await c.signIn('ada');
+      const h = c.defer(slow, { card: '4242-secret' });
+      await h.persisted;
+      const draining = c.drain();
+      await started;
+      await c.signOut({ discard: true });
+      finish();
+      await draining;
+      expect(JSON.stringify(await records(db))).not.toContain('4242-secret');
+      expect(await records(db)).toEqual([]);
+    } finally {
+      pool.closeAll();
+    }
+  });
+
+  it('a forged removal on the channel does not take a stored task out of view', async () => {
+    const db = freshDb();
+    const c = open(db);
+    await c.ready;
+    const h = c.defer(order, { n: 1 });
+    await h.persisted;
+    const forged = new BroadcastChannel(channelName(db));
+    try {
+      forged.postMessage({ t: 'changed', tasks: [], removed: [h.id] });
+      forged.postMessage({ t: 'progress', tasks: [], removed: [h.id] });
+      await tick(30);
+      expect(c.get(h.id)?.status).toBe('pending');
+      // A real removal still reaches the other tab.
+      const other = open(db);
+      await other.ready;
+      await until(() => other.get(h.id) !== undefined, 'the other tab to load it');
+      await c.cancel(h.id);
+      await c.acknowledge(h.id);
+      await until(() => other.get(h.id) === undefined, 'the acknowledged task to leave the other tab');
+    } finally {
+      forged.close();
+    }
+  });
+});
+

@@ -36,7 +36,9 @@ describe('every task has an owner, and runs only as that owner', () => {
     await c.drain();
     expect(ran).toEqual([{ n: 10, owner: 'B' }]);
     expect(await b.result).toBe(10);
-    expect(a.map((h) => c.get(h.id)?.status)).toEqual(['pending', 'pending', 'pending']);
+    // Held for A, and out of B's view.
+    expect(a.map((h) => c.get(h.id))).toEqual([undefined, undefined, undefined]);
+    expect((await raw(db)).tasks.filter((t) => t.owner === 'A').map((t) => t.status)).toEqual(['pending', 'pending', 'pending']);
     await c.signOut();
     await c.signIn('A');
     await c.drain();
@@ -132,7 +134,8 @@ describe('every task has an owner, and runs only as that owner', () => {
   });
 
   it('refuses an owner id that is not a string or too long; a change during a defer burst loses nothing', async () => {
-    const c = open(freshDb());
+    const c2db = freshDb();
+    const c = open(c2db);
     await expect(c.signIn(42 as never)).rejects.toMatchObject({ code: 'INVALID_OPTIONS' });
     await expect(c.signIn('x'.repeat(201))).rejects.toMatchObject({ code: 'INVALID_OPTIONS' });
     await expect(c.signIn('')).rejects.toMatchObject({ code: 'INVALID_OPTIONS' });
@@ -143,7 +146,8 @@ describe('every task has an owner, and runs only as that owner', () => {
     const after = c.defer(order, { n: 2 });
     await signing;
     await Promise.all([before.persisted, after.persisted]);
-    expect([c.get(before.id)?.owner, c.get(after.id)?.owner]).toEqual(['A', 'B']);
+    const owners = new Map((await raw(c2db)).tasks.map((t) => [t.id, t.owner]));
+    expect([owners.get(before.id), owners.get(after.id)]).toEqual(['A', 'B']);
     await c.drain();
     expect(ran).toEqual([{ n: 2, owner: 'B' }]);
     await c.signIn('A');
