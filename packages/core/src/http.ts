@@ -376,7 +376,6 @@ export interface RequestBodyLimits {
  * `limits` (a stream that never ends).
  */
 export async function serializeRequest(input: RequestInfo | URL, init: RequestInit = {}, task: HttpTaskDefinition = httpTask, limits: RequestBodyLimits = {}): Promise<StoredRequest> {
-  const body = init.body ?? (input instanceof Request ? input.body : undefined);
   if (typeof ReadableStream !== 'undefined' && init.body instanceof ReadableStream) {
     throw new HalfsyncError('BODY_NOT_REPLAYABLE', `task "${task.name}": a ReadableStream body cannot be stored for replay; pass a string, ArrayBuffer, Blob or FormData`);
   }
@@ -395,14 +394,16 @@ export async function serializeRequest(input: RequestInfo | URL, init: RequestIn
     if (NEVER_STORED.includes(key)) stripped.push(key);
     else headers.push([key, value]);
   });
+  /** Puts the content type of a body halfsync encoded itself in place of the one the request had. */
+  const retype = (contentType: string) => {
+    const type = headers.find(([key, value]) => key === 'content-type' && value.startsWith('multipart/form-data'));
+    if (type) type[1] = contentType;
+  };
   let stored: StoredBody | undefined;
-  if (body != null) {
-    if (typeof init.body === 'string') stored = { kind: 'text', text: init.body };
-    else if (init.body == null && request.body) {
-      // A Request's body is a stream whatever it was made from: read it with a limit, so that a
-      // stream that never ends is refused rather than read forever.
-      stored = { kind: 'bytes', bytes: await readRequestBody(request.body, task.name, limits) };
-    } else {
+  if (init.body != null) {
+    const body = init.body;
+    if (typeof body === 'string') stored = { kind: 'text', text: body };
+    else {
       let bytes: ArrayBuffer;
       try {
         bytes = await request.arrayBuffer();
@@ -414,18 +415,23 @@ export async function serializeRequest(input: RequestInfo | URL, init: RequestIn
         }
         const multipart = await encodeMultipart(body);
         bytes = multipart.bytes;
-        const type = headers.find(([key, value]) => key === 'content-type' && value.startsWith('multipart/form-data'));
-        if (type) type[1] = multipart.contentType;
+        retype(multipart.contentType);
       }
       stored = { kind: 'bytes', bytes };
     }
+  } else if (input instanceof Request && request.method !== 'GET' && request.method !== 'HEAD') {
+    const read = await readRequestBody(request, task.name, limits);
+    if (read?.contentType) retype(read.contentType);
+    if (read) stored = { kind: 'bytes', bytes: read.bytes };
   }
   const out: { -readonly [K in keyof StoredRequest]: StoredRequest[K] } = {
     url: request.url, method: request.method, headers, credentials: request.credentials, mode: request.mode === 'navigate' ? 'same-origin' : request.mode,
     cache: request.cache, redirect: request.redirect, referrerPolicy: request.referrerPolicy,
   };
-  // "about:client" is the default, which means the replaying context; anything else is the request's own.
-  if (typeof request.referrer === 'string' && request.referrer !== 'about:client') out.referrer = request.referrer;
+  // "about:client" is the default: the context that makes the request. That is this page now, but
+  // would be the worker's script at replay, so a page's request keeps the page's URL.
+  const referrer = request.referrer === 'about:client' ? pageReferrer() : request.referrer;
+  if (typeof referrer === 'string') out.referrer = referrer;
   if (request.keepalive === true) out.keepalive = true;
   if (request.integrity) out.integrity = request.integrity;
   if (stored) out.body = stored;
@@ -433,40 +439,91 @@ export async function serializeRequest(input: RequestInfo | URL, init: RequestIn
   return out;
 }
 
-/** Reads a Request's body in full, refusing one over `maxBodyBytes` or not ended within `bodyTimeoutMs`. */
-async function readRequestBody(stream: ReadableStream<Uint8Array>, task: string, limits: RequestBodyLimits): Promise<ArrayBuffer> {
+/** The URL of the page running this code, as a referrer (no fragment, no credentials); undefined in a worker. */
+function pageReferrer(): string | undefined {
+  if ((globalThis as { document?: unknown }).document === undefined || typeof location === 'undefined') return undefined;
+  try {
+    const url = new URL(location.href);
+    url.hash = '';
+    url.username = '';
+    url.password = '';
+    return url.href;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads the body of a `Request` passed as the input, in full: undefined when it has none. Where
+ * the engine has `Request.body` (a stream: Chromium, WebKit) it is read chunk by chunk, refused as
+ * soon as it is over `maxBodyBytes`; where it has not (Firefox), `arrayBuffer()` reads it (such a
+ * body cannot be a stream there) and the limit is checked once read. Either way a body not ended
+ * within `bodyTimeoutMs` is refused. A multipart body the engine cannot read back (WebKit, with a
+ * file in it) is read as `FormData` and encoded again; its new content type is returned.
+ */
+async function readRequestBody(request: Request, task: string, limits: RequestBodyLimits): Promise<{ bytes: ArrayBuffer; contentType?: string } | undefined> {
   const maxBytes = limits.maxBodyBytes ?? 16 * 1_048_576;
   const timeoutMs = limits.bodyTimeoutMs ?? 10_000;
   const refuse = (why: string, cause?: unknown) => new HalfsyncError(
     'BODY_NOT_REPLAYABLE',
-    `task "${task}": the Request's body ${why}; a stream cannot be stored for replay: pass the body in init, as a string, ArrayBuffer, Blob or FormData`,
+    `task "${task}": the Request's body ${why}; pass the body in init instead, as a string, ArrayBuffer, Blob or FormData`,
     cause === undefined ? {} : { cause },
   );
+  const stream = (request as { body?: ReadableStream<Uint8Array> | null }).body;
+  if (stream === null) return undefined;
+  // A spare copy, read as FormData if the engine cannot give a multipart body's bytes back.
+  const spare = /^multipart\/form-data/i.test(request.headers.get('content-type') ?? '') ? request.clone() : undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), timeoutMs); });
+  const notEnded = () => refuse(`did not end within ${timeoutMs} ms (bodyTimeoutMs); a stream that does not end cannot be stored for replay`);
+  const tooLong = () => refuse(`is longer than ${maxBytes} bytes (maxBodyBytes)`);
+  try {
+    let read: ArrayBuffer | 'late' | 'long';
+    try {
+      read = stream === undefined ? await Promise.race([request.arrayBuffer(), late]) : await readStream(stream, late, maxBytes);
+    } catch (error) {
+      if (!spare) throw refuse(`could not be read (${(error as Error)?.message ?? String(error)})`, error);
+      let form: FormData | 'late';
+      try {
+        form = await Promise.race([spare.formData(), late]);
+      } catch (again) {
+        throw refuse(`could not be read (${(error as Error)?.message ?? String(error)}; as FormData: ${(again as Error)?.message ?? String(again)})`, again);
+      }
+      if (form === 'late') throw notEnded();
+      const multipart = await encodeMultipart(form);
+      if (multipart.bytes.byteLength > maxBytes) throw tooLong();
+      return multipart;
+    }
+    if (read === 'late') throw notEnded();
+    if (read === 'long' || read.byteLength > maxBytes) throw tooLong();
+    // An engine without Request.body cannot say "no body" but by an empty one: store none.
+    if (stream === undefined && read.byteLength === 0) return undefined;
+    return { bytes: read };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Reads a stream to its end; gives up, cancelling it, when `late` comes first or it is over `maxBytes`. */
+async function readStream(stream: ReadableStream<Uint8Array>, late: Promise<'late'>, maxBytes: number): Promise<ArrayBuffer | 'late' | 'long'> {
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), timeoutMs); });
+  let stop: 'late' | 'long' | undefined;
   try {
     for (;;) {
-      let next: ReadableStreamReadResult<Uint8Array> | 'late';
-      try {
-        next = await Promise.race([reader.read(), late]);
-      } catch (error) {
-        throw refuse(`could not be read (${(error as Error)?.message ?? String(error)})`, error);
-      }
-      if (next === 'late') throw refuse(`did not end within ${timeoutMs} ms`);
+      const next = await Promise.race([reader.read(), late]);
+      if (next === 'late') { stop = 'late'; break; }
       if (next.done) break;
       size += next.value.byteLength;
-      if (size > maxBytes) throw refuse(`is longer than ${maxBytes} bytes`);
+      if (size > maxBytes) { stop = 'long'; break; }
       chunks.push(next.value);
     }
   } catch (error) {
     reader.cancel().catch(() => {});
     throw error;
-  } finally {
-    clearTimeout(timer);
   }
+  if (stop) { reader.cancel().catch(() => {}); return stop; }
   const out = new Uint8Array(size);
   let at = 0;
   for (const c of chunks) { out.set(c, at); at += c.byteLength; }
