@@ -10,8 +10,9 @@ import { countTasks, loadAlive, queryTasks, recordById, type PageOptions, type T
 
 import { commitBatch, TaskStore, type OwnerExpected } from './store/store.js';
 import { readOwnerState, type OwnerState } from './store/owner-state.js';
-import { restorable, taskRegistry, DEFAULT_RETENTION, type AnyTaskDefinition, type TaskDefinition } from './task.js';
-import { journalClear, journalDelete, journalPut, recover, type StorageResetInfo } from './store/recovery.js';
+import { taskRegistry, DEFAULT_RETENTION, type AnyTaskDefinition, type TaskDefinition } from './task.js';
+import { recover, restorable, type StorageResetInfo } from './store/recovery.js';
+import { journalClear, journalCommitted, journalPut } from './store/journal.js';
 import { insertLinked, modify } from './store/ops.js';
 import { purgeOwner, setOwner } from './store/owner.js';
 import type { PageRunner } from './page-runner.js';
@@ -254,7 +255,7 @@ class Client implements HalfsyncClient {
     // Views hold the work of the user signed in (another user's is only counted: `count({ owner })`).
     this.model = new TaskModel({ recentFinished: recent, visible: (t) => t.owner === this.owner });
     // Looking for a lost queue happens on a database's first open (or one the engine flagged).
-    this.store = new TaskStore(this.db, undefined, (idb, info) => recover(idb, this.db, info, Date.now(), (r) => restorable(this.registry, r)));
+    this.store = new TaskStore(this.db, undefined, (idb, info) => recover(idb, this.db, info, Date.now(), (r) => restorable(this.registry, this.maxPayloadBytes, r)));
     this.channel = openChannel(this.db, (m) => this.onMessage(m));
     this.waker = new Waker({
       db: this.db, model: this.model, autoRun: options.autoRun !== false, workerTimeoutMs: this.workerTimeoutMs,
@@ -314,8 +315,9 @@ class Client implements HalfsyncClient {
     this.publish(changed, removed);
   }
 
-  /** Applies what this tab committed and sends the same to the other tabs. */
+  /** Applies what this tab committed, brings the journal up to date with it, and sends the same to the other tabs. */
   private publish(changed: readonly TaskRecord[], removed: readonly string[]): void {
+    void journalCommitted(this.db, changed, removed).catch((e: unknown) => this.setLastError(storageError(e, 'writing the journal')));
     const views = this.model.apply(changed, removed, true);
     if (views.length > 0 || removed.length > 0) this.post({ t: 'changed', tasks: views, removed });
   }
@@ -339,11 +341,13 @@ class Client implements HalfsyncClient {
     const retentionOf = (name: string) => this.registry.get(name)?.retention ?? DEFAULT_RETENTION;
     const records = batch.map((b) => b.record);
     const linked = records.some((r) => r.after !== undefined || r.supersede !== undefined) ? insertLinked : undefined;
-    const [{ results, changed: others, owner }] = await Promise.all([
-      commitBatch(this.store, records, retentionOf, linked, batch.map((b) => b.expected)),
-      // The journal, beside the commit: a copy outside IndexedDB (a failure there loses nothing IndexedDB holds).
-      this.options.journal ? journalPut(this.db, records).catch((e: unknown) => this.setLastError(storageError(e, 'writing the journal'))) : undefined,
-    ]);
+    const { results, changed: others, owner } = await commitBatch(this.store, records, retentionOf, linked, batch.map((b) => b.expected));
+    // The journal, from what committed (a refused defer is never journaled, so never restored):
+    // before `persisted` resolves, so a task persisted is one a restore brings back.
+    if (this.options.journal) {
+      const stored = results.filter((r): r is TaskRecord => !(r instanceof Error));
+      if (stored.length > 0) await journalPut(this.db, [...others, ...stored]).catch((e: unknown) => this.setLastError(storageError(e, 'writing the journal')));
+    }
     // A defer refused because another tab's sign-in committed first: this tab believes it now.
     if (owner) this.believeOwner(owner);
     const committed: TaskRecord[] = [];
@@ -404,7 +408,6 @@ class Client implements HalfsyncClient {
       // Announced once committed: every tab and runner keeps the highest version it hears.
       this.post({ t: 'owner', owner: state.owner, version: state.version });
       void this.runner?.then((r) => r.ownerChanged(state));
-      if (removed.length > 0) await journalDelete(this.db, removed).catch(() => {});
       this.publish(changed, removed);
       this.waker.wake({ fresh: true });
     } finally {
@@ -460,7 +463,6 @@ class Client implements HalfsyncClient {
     const everyone = 'everyone' in options && options.everyone === true;
     const { changed, removed } = await purgeOwner(this.store, everyone ? null : (options as { owner: string | undefined }).owner, this.now());
     if (everyone) await journalClear(this.db);
-    else if (removed.length > 0) await journalDelete(this.db, removed).catch(() => {});
     this.publish(changed, removed);
   }
 
@@ -546,8 +548,6 @@ class Client implements HalfsyncClient {
     const name = this.model.get(id)?.name;
     const retention = (name && this.registry.get(name)?.retention) || DEFAULT_RETENTION;
     const { changed, removed } = await modify(this.store, id, op, this.now(), retention);
-    const done = [...removed, ...changed.filter((r) => r.status === 'cancelled').map((r) => r.id)];
-    if (done.length > 0) void journalDelete(this.db, done).catch(() => {});
     this.publish(changed, removed);
     // A retried task, or the next task of a lane this one left (acknowledged, cancelled), may run now.
     if (changed.some((r) => r.status === 'pending' && r.due !== undefined)) this.waker.wake();

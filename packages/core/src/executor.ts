@@ -4,7 +4,7 @@ import type { TaskRecord } from './record.js';
 import { pump, renewLeases, type PolicyOf, type Settlement } from './store/pump.js';
 import type { OwnerState } from './store/owner-state.js';
 import { sweep } from './store/sweep.js';
-import { journalDelete } from './store/recovery.js';
+import { journalCommitted, runnerKeeps } from './store/journal.js';
 import type { TaskStore } from './store/store.js';
 import type { AnyTaskDefinition, TaskContext, TaskDefinition } from './task.js';
 import { uuid, withLock } from './util.js';
@@ -240,9 +240,8 @@ export class Executor {
         for (const key of Object.keys(totals) as (keyof typeof totals)[]) if (key !== 'ran') totals[key] += out[key];
         if (out.changed.length > 0 || out.removed.length > 0) {
           onChange?.(out.changed, out.removed);
-          // The journal keeps only what is unfinished (best effort: a stale entry is skipped at restore).
-          const done = [...out.removed, ...out.changed.filter((r) => r.status === 'succeeded' || r.status === 'cancelled' || r.status === 'superseded').map((r) => r.id)];
-          if (done.length > 0) void journalDelete(store.name, done).catch(() => {});
+          // The journal follows what committed: finished tasks leave it, children record their parents' results.
+          void journalCommitted(store.name, out.changed, out.removed, runnerKeeps).catch(() => {});
         }
         if (claiming) ready.push(...out.claimed);
         else out.claimed.forEach(release);

@@ -14,13 +14,31 @@ export type PathOf<T, D extends number = 4> = [D] extends [never] ? never
 /** Where in a parent's result a value is: `json.<path>` into an HTTP parent's JSON body, or a path into the result itself. */
 export type ParentPath<Json, Result> = (unknown extends Json ? `json.${string}` : `json.${PathOf<Json>}`) | (unknown extends Result ? string : PathOf<Result>);
 
-const TOKEN = /(?:\{\{|%7B%7B)halfsync:([A-Za-z0-9-]{1,64}):([A-Za-z0-9_.$-]{1,200})(?:\}\}|%7D%7D)/g;
+// `{{halfsync:<parent id>:<path>}}`, `:raw` at the end for a value put in the URL as it is; the
+// braces percent-encoded once the URL has been through `new Request`.
+const TOKEN = /(?:\{\{|%7B%7B)halfsync:([A-Za-z0-9-]{1,64}):([A-Za-z0-9_.$-]{1,200})(:raw)?(?:\}\}|%7D%7D)/g;
+
+/** Options of {@link parentValue}. */
+export interface ParentValueOptions {
+  /**
+   * Put the value into the URL as it is, not encoded: for a value that is itself a path or a query
+   * (`"orders/17"`, `"a=1&b=2"`). A `/` in it then adds path segments and a `..` removes one, so use
+   * it only for values your own server returns; the URL is still checked against the task's
+   * allowed origins. Headers and bodies are the same either way.
+   */
+  readonly raw?: boolean;
+}
 
 /**
  * A placeholder for a value of a parent's result, for the URL, a header or a text body of a
  * request deferred to run after that parent (`after: [parent]`). Resolved at replay; a value the
  * parent's result does not have fails the task (DEPENDENCY_RESULT_MISSING): nothing is sent
  * against a missing id. Type the JSON to have the path checked.
+ *
+ * In a URL the value is encoded as `encodeURIComponent` does, so it stays one path segment or
+ * one query value whatever the server returned (`/`, `?`, `#`, `&` included); a value that would
+ * make a path segment empty, `.` or `..` fails the task (DEPENDENCY_RESULT_UNSAFE) before
+ * anything is sent. `{ raw: true }` inserts it unencoded instead.
  *
  * @example
  * ```ts
@@ -29,13 +47,16 @@ const TOKEN = /(?:\{\{|%7B%7B)halfsync:([A-Za-z0-9-]{1,64}):([A-Za-z0-9_.$-]{1,2
  *   { method: 'POST', body: JSON.stringify({ cents: 500 }) }, { after: [order] });
  * ```
  */
-export function parentValue<Json = unknown, Result = HttpResult>(parent: { readonly id: string } | string, path: ParentPath<Json, Result>): string {
+export function parentValue<Json = unknown, Result = HttpResult>(parent: { readonly id: string } | string, path: ParentPath<Json, Result>, options: ParentValueOptions = {}): string {
   const id = typeof parent === 'string' ? parent : parent?.id;
   if (typeof id !== 'string' || !/^[A-Za-z0-9-]{1,64}$/.test(id)) throw new HalfsyncError('INVALID_OPTIONS', `parentValue: ${JSON.stringify(id)} is not a task id or handle`);
   if (typeof path !== 'string' || !/^[A-Za-z0-9_.$-]{1,200}$/.test(path) || path.split('.').some((k) => k === '' || k === '__proto__')) {
     throw new HalfsyncError('INVALID_OPTIONS', `parentValue: ${JSON.stringify(path)} is not a dot path such as "json.id"`);
   }
-  return `{{halfsync:${id}:${path}}}`;
+  if (typeof options !== 'object' || options === null || Object.keys(options).some((k) => k !== 'raw') || (options.raw !== undefined && typeof options.raw !== 'boolean')) {
+    throw new HalfsyncError('INVALID_OPTIONS', 'parentValue: the options are { raw?: boolean }');
+  }
+  return `{{halfsync:${id}:${path}${options.raw ? ':raw' : ''}}}`;
 }
 
 const texts = (r: StoredRequest): string[] => [r.url, ...r.headers.map(([, v]) => v), r.body?.kind === 'text' ? r.body.text : ''];
@@ -62,7 +83,14 @@ function lookup(result: unknown, path: string, parentId: string): unknown {
   return value;
 }
 
-/** The request with every placeholder replaced by the parent's value (URL-encoded in the URL; a JSON string that is only a placeholder takes the value as JSON). */
+/** A path segment that would not name one thing: empty, `.` or `..` (which the URL parser also reads in `%2e`). */
+const NOT_A_SEGMENT = /^(?:|\.|%2e|\.\.|\.%2e|%2e\.|%2e%2e)$/i;
+
+/**
+ * The request with every placeholder replaced by the parent's value: in the URL encoded as one
+ * path segment or query value (unless `:raw`), refused where it would make a path segment empty,
+ * `.` or `..`; in a JSON body a string that is only a placeholder takes the value as JSON.
+ */
 export function resolveRefs(r: StoredRequest, parents: Readonly<Record<string, unknown>>): StoredRequest {
   if (refsOf(r).length === 0) return r;
   const value = (id: string, path: string): unknown => {
@@ -70,7 +98,7 @@ export function resolveRefs(r: StoredRequest, parents: Readonly<Record<string, u
     return lookup(parents[id], path, id);
   };
   const swap = (text: string, encode: (v: unknown) => string) => text.replace(TOKEN, (_, id: string, path: string) => encode(value(id, path)));
-  const url = swap(r.url, (v) => encodeURIComponent(String(v)));
+  const url = resolveUrl(r.url, value);
   const headers = r.headers.map(([k, v]) => [k, swap(v, String)] as const);
   let body = r.body;
   if (body?.kind === 'text') {
@@ -81,4 +109,32 @@ export function resolveRefs(r: StoredRequest, parents: Readonly<Record<string, u
     body = { kind: 'text', text: swap(text, json ? (v) => JSON.stringify(String(v)).slice(1, -1) : String) };
   }
   return { ...r, url, headers, ...(body ? { body } : {}) };
+}
+
+/** The URL with its placeholders replaced, each path segment that holds one checked once filled in. */
+function resolveUrl(url: string, value: (id: string, path: string) => unknown): string {
+  const cut = url.search(/[?#]/);
+  const path = cut === -1 ? url : url.slice(0, cut);
+  const rest = cut === -1 ? '' : url.slice(cut);
+  const fill = (text: string) => text.replace(TOKEN, (_, id: string, p: string, raw: string | undefined) => {
+    const v = String(value(id, p));
+    return raw ? v : encodeURIComponent(v);
+  });
+  // The scheme and authority ("http://host") hold no placeholder a request could be made with:
+  // the origin check at replay refuses any host but the allowed ones.
+  const segments = path.split('/').map((segment) => {
+    const refs = [...segment.matchAll(TOKEN)];
+    if (refs.length === 0) return segment;
+    const filled = fill(segment);
+    if (refs.every((m) => m[3] === undefined) && NOT_A_SEGMENT.test(filled)) {
+      const [, id, p] = refs[0]!;
+      throw new PermanentError(
+        `the request puts "${p}" of task ${id}'s result in its URL as the path segment ${JSON.stringify(filled)}, which would change the request's path; nothing was sent. ` +
+        'Return an id the server can be asked for, or, for a value that is a path of your own server\'s making, use parentValue(parent, path, { raw: true })',
+        { code: 'DEPENDENCY_RESULT_UNSAFE' },
+      );
+    }
+    return filled;
+  });
+  return segments.join('/') + fill(rest);
 }

@@ -1,11 +1,12 @@
 import { parseRetryAfter } from './backoff.js';
 import type { DeferHandle, DeferOptions, HalfsyncClient } from './client.js';
 import { HalfsyncError, PermanentError, RetryableError, UnreachableError } from './errors.js';
-import { defineTask, type RetentionPolicy, type RetryPolicy, type TaskContext, type TaskDefinition } from './task.js';
+import { browserOnline } from './failure.js';
+import { defineTask, type LaneFailurePolicy, type RetentionPolicy, type RetryPolicy, type TaskContext, type TaskDefinition } from './task.js';
 import { uuid } from './util.js';
 import { refsOf, resolveRefs } from './http-refs.js';
 
-export { parentValue, type ParentPath, type PathOf } from './http-refs.js';
+export { parentValue, type ParentPath, type ParentValueOptions, type PathOf } from './http-refs.js';
 
 /** A request body as stored: text stays readable, everything else is kept as the exact bytes `fetch` would send. */
 export type StoredBody =
@@ -120,6 +121,22 @@ export interface HttpTaskOptions {
   readonly retention?: Partial<RetentionPolicy>;
   /** An order key for every request of this task (or per request with `defer`'s option). */
   readonly orderKey?: string | ((request: StoredRequest) => string | undefined);
+  /**
+   * When a request of this task fails for good at the head of its order-key lane: `hold` the
+   * requests behind it until it is retried, cancelled or acknowledged (default), `skip` past it,
+   * or `fail` them too (code `LANE_FAILED`).
+   */
+  readonly laneFailure?: LaneFailurePolicy;
+  /**
+   * When a request cannot be made while the browser says it is online, ask the server whether it
+   * answers at all: a `HEAD` of the same URL without credentials, CORS or body (`no-cors`), at most
+   * once every few seconds per URL. If it answers, the server is there and this request is what
+   * fails (a CORS preflight the server refuses, a blocked header, a proxy that cuts the body), and
+   * the task's `lastError` says so with code `UNREACHABLE_WHILE_ONLINE` instead of `NETWORK_ERROR`.
+   * Either way the try is unreachable: no attempt is used and the request is tried again. Default
+   * true; false never sends the `HEAD`.
+   */
+  readonly probeUnreachable?: boolean;
 }
 
 /** The definition type of an http task. */
@@ -133,6 +150,13 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const KEEPALIVE_MAX_BYTES = 65_536;
 const bodyBytes = (body: StoredBody): number => (body.kind === 'text' ? new TextEncoder().encode(body.text).byteLength : body.bytes.byteLength);
 const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : typeof v);
+
+const OPTION_KEYS: ReadonlySet<string> = new Set([
+  'name', 'allowOrigins', 'headers', 'classify', 'refreshCredentials', 'timeoutMs', 'maxResponseBytes',
+  'retry', 'retention', 'orderKey', 'laneFailure', 'probeUnreachable',
+]);
+/** How long a probe's answer stands for other requests to the same URL. */
+const PROBE_TTL_MS = 5_000;
 
 const selfOrigin = (): string | undefined => (typeof location === 'undefined' ? undefined : location.origin);
 
@@ -187,6 +211,14 @@ async function readCapped(res: Response, cap: number): Promise<{ body: string; t
     if (at >= all.byteLength) break;
   }
   return { body: new TextDecoder().decode(all), truncated };
+}
+
+function timeoutSignal(ms: number): AbortSignal {
+  const timeout = (AbortSignal as { timeout?: (ms: number) => AbortSignal }).timeout;
+  if (timeout) return timeout(ms);
+  const c = new AbortController();
+  setTimeout(() => c.abort(new DOMException('the probe timed out', 'TimeoutError')), ms);
+  return c.signal;
 }
 
 function anySignal(signals: AbortSignal[]): AbortSignal {
@@ -272,6 +304,11 @@ function checkStoredRequest(task: string, request: StoredRequest, allowed: Reado
  */
 export function createHttpTask(options: HttpTaskOptions = {}): HttpTaskDefinition {
   const name = options.name ?? 'halfsync/http';
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.has(key)) {
+      throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": createHttpTask has no option ${JSON.stringify(key)}; it takes ${[...OPTION_KEYS].join(', ')}`, { details: { option: key } });
+    }
+  }
   const allowed = new Set<string>();
   for (const o of options.allowOrigins ?? []) {
     let origin: string | undefined;
@@ -283,10 +320,26 @@ export function createHttpTask(options: HttpTaskOptions = {}): HttpTaskDefinitio
   }
   const timeoutMs = options.timeoutMs ?? 30_000;
   const cap = options.maxResponseBytes ?? 65_536;
+  const probes = new Map<string, { at: number; answered: Promise<boolean> }>();
+  /** Whether the server of `url` answers a plain request now (shared by the requests of a few seconds). */
+  const answers = (url: URL, signal: AbortSignal): Promise<boolean> => {
+    const key = `${url.origin}${url.pathname}`;
+    const now = Date.now();
+    const known = probes.get(key);
+    if (known && now - known.at < PROBE_TTL_MS) return known.answered;
+    for (const [k, p] of probes) if (now - p.at >= PROBE_TTL_MS) probes.delete(k);
+    const answered = fetch(key, {
+      method: 'HEAD', mode: 'no-cors', credentials: 'omit', cache: 'no-store', referrerPolicy: 'no-referrer',
+      signal: anySignal([signal, timeoutSignal(Math.min(timeoutMs, 10_000))]),
+    }).then(() => true, () => false);
+    probes.set(key, { at: now, answered });
+    return answered;
+  };
   const task = defineTask<StoredRequest, HttpResult>(name, {
     retry: options.retry,
     retention: options.retention,
     orderKey: options.orderKey,
+    ...(options.laneFailure === undefined ? {} : { laneFailure: options.laneFailure }),
     validate(request) {
       checkStoredRequest(name, request, allowed);
     },
@@ -320,7 +373,18 @@ export function createHttpTask(options: HttpTaskOptions = {}): HttpTaskDefinitio
         } catch (error) {
           if (timeout.signal.aborted) throw timeout.signal.reason;
           if (ctx.signal.aborted) throw error;
-          throw new UnreachableError(`the request to ${url.origin} could not be made: ${(error as Error)?.message ?? String(error)}`, { code: 'NETWORK_ERROR', cause: error });
+          const why = (error as Error)?.message ?? String(error);
+          // Offline and a request the browser refuses look the same from here (a TypeError): while
+          // the browser says it is online, a server that answers a plain request tells them apart.
+          if (options.probeUnreachable !== false && browserOnline() && (await answers(url, ctx.signal))) {
+            throw new UnreachableError(
+              `${request.method} ${url.href} could not be made although the browser is online and ${url.origin} answers a plain request (${why}): ` +
+              'check that the server answers its CORS preflight (Access-Control-Allow-Origin, and Access-Control-Allow-Methods/-Headers listing the method and every header sent, Idempotency-Key included), ' +
+              'the Content-Security-Policy connect-src, mixed content, and any proxy that cuts the request; it waits and is tried again without using an attempt',
+              { code: 'UNREACHABLE_WHILE_ONLINE', cause: error },
+            );
+          }
+          throw new UnreachableError(`the request to ${url.origin} could not be made: ${why}`, { code: 'NETWORK_ERROR', cause: error });
         } finally {
           clearTimeout(timer);
         }

@@ -278,21 +278,6 @@ export function defineBatchTask<Payload, Result>(name: string, options: BatchTas
   });
 }
 
-/**
- * Whether a record read back from outside IndexedDB (the journal) may become a task again: its
- * definition is known here and its own `validate` accepts the payload. Returns why not, or undefined.
- */
-export function restorable(registry: ReadonlyMap<string, AnyTaskDefinition>, r: { name: string; payload: unknown }): string | undefined {
-  const def = registry.get(r.name);
-  if (!def) return `a journal entry of task "${r.name}", which this runner does not define`;
-  try {
-    def.options.validate?.(r.payload);
-  } catch (error) {
-    return `a journal entry whose payload task "${r.name}" refuses: ${(error as Error)?.message ?? String(error)}`;
-  }
-  return undefined;
-}
-
 /** Indexes task definitions by name, refusing duplicates. */
 export function taskRegistry(tasks: readonly AnyTaskDefinition[]): Map<string, AnyTaskDefinition> {
   if (!Array.isArray(tasks)) {

@@ -1,6 +1,7 @@
 import { buildRecord, type DeferOptions } from './deferral.js';
 import { HalfsyncError } from './errors.js';
 import { httpTask, serializeRequest, withRequestKey, type HttpTaskDefinition, type RequestBodyLimits } from './http.js';
+import { uuid } from './util.js';
 import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
 import { DEFAULT_RETENTION, type TaskDefinition } from './task.js';
 import { commitBatch } from './store/store.js';
@@ -86,6 +87,15 @@ export interface DeferOnFailureOptions extends RequestBodyLimits {
    * JSON body is `{ deferred: true, id, idempotencyKey }`.
    */
   readonly respond?: (deferred: DeferredRequest) => Response | Promise<Response>;
+  /**
+   * Whether the request the page makes carries, from its first try, the `Idempotency-Key` its task
+   * will be replayed with. Default true: a request that could be deferred (not a `GET` or `HEAD`,
+   * to an origin the task allows, without a key of its own) gets a fresh key before it goes out,
+   * and the task deferred from it keeps that key, so a server that applied the first try and lost
+   * the answer recognises the replay (and `@halfsync/server` accepts the first try at all). Across
+   * origins the server's CORS preflight must allow the `Idempotency-Key` header, as replays send it.
+   */
+  readonly sendKey?: boolean;
 }
 
 /**
@@ -105,6 +115,8 @@ type PluginState = Record<string, unknown>;
 
 /** The part of a Workbox plugin (workbox-core's `WorkboxPlugin`) that {@link deferPlugin} implements. */
 export interface DeferPlugin {
+  /** Workbox calls it before the request goes out: the request gets the key its task would have (see `sendKey`). */
+  requestWillFetch(param: { request: Request; state?: PluginState }): Promise<Request>;
   /** Workbox calls it when the network request failed: the request is deferred. */
   fetchDidFail(param: { request: Request; error?: unknown; state?: PluginState }): Promise<void>;
   /** Workbox calls it when the strategy has no response: the page gets the chosen answer. */
@@ -115,6 +127,30 @@ const STATE_KEY = 'halfsyncDeferral';
 
 /** A request the page (or the browser) cancelled is not a failure of the network: nothing to defer. */
 const aborted = (error: unknown): boolean => (error as { name?: unknown } | null)?.name === 'AbortError';
+
+/**
+ * The request as it should go out: with an `Idempotency-Key` when it could be deferred and has
+ * none, so its first try and the task's replays carry the same key. A navigation or a `no-cors`
+ * request cannot be given a header; a `GET` or `HEAD` has no effect to apply twice.
+ */
+function withIdempotencyKey(request: Request, options: Pick<DeferOnFailureOptions, 'task' | 'sendKey'>): Request {
+  if (options.sendKey === false || request.headers.has('idempotency-key')) return request;
+  if (request.method === 'GET' || request.method === 'HEAD' || request.mode === 'navigate' || request.mode === 'no-cors') return request;
+  const task = options.task ?? httpTask;
+  try {
+    // The task's own check of where it may send (same origin, allowOrigins), on the URL alone.
+    task.options.validate?.({ url: request.url, method: request.method, headers: [] });
+  } catch {
+    return request;
+  }
+  const headers = new Headers(request.headers);
+  headers.set('Idempotency-Key', uuid());
+  try {
+    return new Request(request, { headers });
+  } catch {
+    return request;
+  }
+}
 
 /** Defers `request`; resolves with the page's answer, or undefined (and a warning) when it could not be stored. */
 async function deferRequest(request: Request, options: DeferOnFailureOptions): Promise<Response | undefined> {
@@ -138,7 +174,8 @@ async function deferRequest(request: Request, options: DeferOnFailureOptions): P
  * (with the checks of `deferFetch`), replayed by halfsync's runner with an `Idempotency-Key`,
  * retried on 5xx, and shown in every tab; the page gets `respond`'s answer (a 202 by default)
  * instead of a network error. A request that cannot be stored (another origin, a body too large)
- * fails as it would have, with the reason in the worker's console.
+ * fails as it would have, with the reason in the worker's console. A request that could be
+ * deferred goes out with the `Idempotency-Key` its task would replay it with (see `sendKey`).
  *
  * @example
  * ```ts
@@ -154,6 +191,9 @@ async function deferRequest(request: Request, options: DeferOnFailureOptions): P
  */
 export function deferPlugin(options: DeferOnFailureOptions): DeferPlugin {
   return {
+    async requestWillFetch({ request }) {
+      return withIdempotencyKey(request, options);
+    },
     async fetchDidFail({ request, error, state }) {
       if (aborted(error)) return;
       const answer = deferRequest(request, options);
@@ -175,7 +215,8 @@ export interface FetchEventLike {
 /**
  * For a `fetch` listener without Workbox: sends the request, and when the network cannot carry it,
  * defers it as {@link deferPlugin} does and answers with `respond`'s response (a 202 by default).
- * Responses from the server, errors included, pass through unchanged.
+ * Responses from the server, errors included, pass through unchanged. As with the plugin, the
+ * request goes out with the `Idempotency-Key` its task would replay it with (see `sendKey`).
  *
  * @example
  * ```ts
@@ -188,10 +229,11 @@ export interface FetchEventLike {
  * ```
  */
 export async function deferOnFailure(event: FetchEventLike, options: DeferOnFailureOptions): Promise<Response> {
+  const request = withIdempotencyKey(event.request, options);
   // The copy to store is taken before the body is sent.
-  const copy = event.request.clone();
+  const copy = request.clone();
   try {
-    return await fetch(event.request);
+    return await fetch(request);
   } catch (error) {
     if (aborted(error)) throw error;
     const answer = await deferRequest(copy, options);

@@ -2,10 +2,10 @@ import { onlineTag, openChannel, withoutPayload, type ChannelMessage, type Worke
 import { HalfsyncError, storageError } from './errors.js';
 import { Executor, type DrainSummary } from './executor.js';
 import { toTask } from './record.js';
-import { recover } from './store/recovery.js';
+import { recover, restorable } from './store/recovery.js';
 import { TaskStore } from './store/store.js';
 import { readOwnerState } from './store/owner-state.js';
-import { restorable, taskRegistry, type AnyTaskDefinition } from './task.js';
+import { taskRegistry, type AnyTaskDefinition } from './task.js';
 import { sleep } from './util.js';
 
 export { defineTask, defineBatchTask, type TaskDefinition, type TaskContext, type TaskOptions, type BatchTaskOptions, type BatchContext, type BatchOptions, type BatchOutput, type LaneFailurePolicy, type RetryPolicy, type RetentionPolicy, type AnyTaskDefinition, type PayloadOf, type ResultOf } from './task.js';
@@ -119,15 +119,15 @@ export function serve(options: ServeOptions): HalfsyncWorker {
   const tasks = taskRegistry(options.tasks);
   const holdMs = options.holdMs ?? 30_000;
   const budget = options.eventBudgetMs ?? 240_000;
+  const maxPayloadBytes = options.maxPayloadBytes ?? 1_048_576;
+  if (!(maxPayloadBytes > 0)) throw new HalfsyncError('INVALID_OPTIONS', `maxPayloadBytes must be a positive number, got ${String(options.maxPayloadBytes)}`);
   // After the browser lost the database, the journal's tasks come back if this worker knows them.
-  const store = new TaskStore(db, undefined, (idb, info) => recover(idb, db, info, Date.now(), (r) => restorable(tasks, r)));
+  const store = new TaskStore(db, undefined, (idb, info) => recover(idb, db, info, Date.now(), (r) => restorable(tasks, maxPayloadBytes, r)));
   // A page says when someone's sign-in or sign-out committed: the worker reads it from the store
   // (a message is a hint, anyone on the origin can post one) and from then on starts no task of anyone else.
   const channel = openChannel(db, (m) => {
     if (m.t === 'owner') void store.db().then(readOwnerState).then((state) => executor.ownerChanged(state), () => {});
   });
-  const maxPayloadBytes = options.maxPayloadBytes ?? 1_048_576;
-  if (!(maxPayloadBytes > 0)) throw new HalfsyncError('INVALID_OPTIONS', `maxPayloadBytes must be a positive number, got ${String(options.maxPayloadBytes)}`);
   let lastDrain: DrainSummary | undefined;
   const executor = new Executor({
     store, tasks, concurrency: options.concurrency, leaseMs: options.leaseMs,

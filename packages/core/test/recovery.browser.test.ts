@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClient, defineTask, type HalfsyncClient } from '@halfsync/core';
 import { createHttpTask, deferFetch } from '@halfsync/core/http';
-import { decodeRecord, encodeRecord } from '../src/store/recovery.js';
+import { decodeRecord, encodeRecord } from '../src/store/journal.js';
 
 const sent: string[] = [];
 let open = false;
@@ -13,8 +13,8 @@ const http = createHttpTask({ name: 'http' });
 const tasks = [order, http];
 
 const clients: HalfsyncClient[] = [];
-const make = (dbName: string, journal = true) => {
-  const c = createClient({ tasks, dbName, journal, persistStorage: false });
+const make = (dbName: string, journal = true, autoRun = true) => {
+  const c = createClient({ tasks, dbName, journal, persistStorage: false, autoRun });
   clients.push(c);
   return c;
 };
@@ -106,5 +106,118 @@ describe('a lost database, noticed and restored', () => {
     // The owners' purge clears the journal too.
     await b.purge({ everyone: true });
     expect(await caches.has(`halfsync:${db}:journal`)).toBe(false);
+  });
+
+  it('journals only what committed: a defer refused at its commit is never restored', async () => {
+    const db = fresh();
+    const a = make(db);
+    const other = make(db);
+    await Promise.all([a.ready, other.ready]);
+    await a.signIn('ada');
+    for (let i = 0; i < 200 && other.owner !== 'ada'; i++) await new Promise((r) => setTimeout(r, 5));
+    await a.signIn('grace');
+    // The other tab still believes ada: its defer is refused at the commit.
+    const refused = other.defer(order, { n: 5 }, { delay: 60_000 });
+    await expect(refused.persisted).rejects.toMatchObject({ code: 'OWNER_CHANGED' });
+    const kept = a.defer(order, { n: 6 }, { delay: 60_000 });
+    await kept.persisted;
+    a.close();
+    other.close();
+    clients.length = 0;
+    await deleteDb(db);
+    const b = make(db);
+    await b.ready;
+    expect(b.storageReset?.details).toMatchObject({ restored: 1 });
+    // Who was signed in was lost with the database: the app signs its user in again.
+    await b.signIn('grace');
+    for (let i = 0; i < 200 && !b.get(kept.id); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(b.get(kept.id)?.status).toBe('pending');
+    await expect(b.result(refused.id)).rejects.toMatchObject({ code: 'STORAGE_RESET' });
+  });
+
+  it('follows update() and a supersede, keeps parent links (a child of an unfinished parent runs after it; a child of a parent that had succeeded runs)', async () => {
+    const db = fresh();
+    const a = make(db, true, false);
+    open = true;
+    const parentDone = a.defer(order, { n: 10 });
+    await parentDone.persisted;
+    await a.drain();
+    expect(await parentDone.result).toBe(10);
+    open = false;
+    const childOfDone = a.defer(order, { n: 11 }, { after: [parentDone] });
+    const parentWaiting = a.defer(order, { n: 12 });
+    const childOfWaiting = a.defer(order, { n: 13 }, { after: [parentWaiting] });
+    const edited = a.defer(order, { n: 14 });
+    const first = a.defer(order, { n: 15 }, { supersede: 'note' });
+    await Promise.all([childOfDone, parentWaiting, childOfWaiting, edited, first].map((h) => h.persisted));
+    const second = a.defer(order, { n: 16 }, { supersede: 'note' });
+    await second.persisted;
+    await a.update(edited.id, { n: 140 });
+    // Give the journal's asynchronous writes of those changes their moment.
+    await new Promise((r) => setTimeout(r, 100));
+    a.close();
+    clients.length = 0;
+    await deleteDb(db);
+    open = true;
+    const b = make(db, true, false);
+    await b.ready;
+    for (let i = 0; i < 5; i++) await b.drain();
+    expect(await b.result(childOfDone.id)).toBe(11);
+    expect(await b.result(childOfWaiting.id)).toBe(13);
+    expect(await b.result(edited.id)).toBe(140);
+    expect(await b.result(second.id)).toBe(16);
+    expect(b.get(first.id)).toBeUndefined();
+    const ns = sent.map((x) => Number(x.split(':')[0]));
+    expect(ns.filter((x) => x === 15 || x === 14)).toEqual([]);
+    expect(ns.indexOf(12)).toBeLessThan(ns.indexOf(13));
+  });
+
+  it('refuses a journal entry a defer would refuse (an own __proto__ key, a payload over the limit)', async () => {
+    const db = fresh();
+    const a = make(db);
+    const h = a.defer(order, { n: 20 }, { delay: 60_000 });
+    await h.persisted;
+    a.close();
+    clients.length = 0;
+    const journal = await caches.open(`halfsync:${db}:journal`);
+    const [key] = await journal.keys();
+    const entry = decodeRecord(await (await journal.match(key!))!.text()) as { db: string; record: { id: string; payload: unknown } };
+    const proto = JSON.parse('{"n": 1, "__proto__": {"polluted": true}}') as unknown;
+    await journal.put('/__halfsync/journal/proto', new Response(encodeRecord({ ...entry, record: { ...entry.record, id: 'proto', payload: proto } })));
+    await journal.put('/__halfsync/journal/huge', new Response(encodeRecord({ ...entry, record: { ...entry.record, id: 'huge', payload: { n: 1, pad: 'x'.repeat(1_100_000) } } })));
+    await deleteDb(db);
+    const b = make(db);
+    await b.ready;
+    expect(b.storageReset?.details).toMatchObject({ restored: 1, quarantined: 2 });
+    expect(b.get('proto')).toBeUndefined();
+    expect(b.get('huge')).toBeUndefined();
+  });
+
+  it('reports the loss even when restoring from the journal fails', async () => {
+    const db = fresh();
+    const a = make(db);
+    const h = a.defer(order, { n: 30 }, { delay: 60_000 });
+    await h.persisted;
+    a.close();
+    clients.length = 0;
+    await deleteDb(db);
+    // The journal cannot be read back this time.
+    const realOpen = caches.open.bind(caches);
+    let calls = 0;
+    caches.open = (name: string) => (name.endsWith(':journal') && calls++ >= 0 ? Promise.reject(new Error('the journal is unreadable')) : realOpen(name));
+    try {
+      const b = make(db);
+      await b.ready;
+      expect(b.storageReset).toMatchObject({ code: 'STORAGE_RESET', details: { cause: 'marker', restored: 0 } });
+      expect((b.storageReset?.details as { restoreError?: string }).restoreError).toContain('unreadable');
+      b.close();
+      clients.length = 0;
+      // And on every later open, until acknowledged.
+      const c = make(db);
+      await c.ready;
+      expect(c.storageReset?.code).toBe('STORAGE_RESET');
+    } finally {
+      caches.open = realOpen;
+    }
   });
 });

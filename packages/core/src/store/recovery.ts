@@ -1,5 +1,8 @@
 import type { IDBPDatabase } from 'idb';
-import { parentsDone, recordProblem, type NewTaskRecord, type TaskRecord } from '../record.js';
+import { parentsDone, type NewTaskRecord, type TaskRecord } from '../record.js';
+import { checkPayload } from '../deferral.js';
+import type { AnyTaskDefinition } from '../task.js';
+import { journalRead } from './journal.js';
 import type { HalfsyncSchema } from './schema.js';
 
 // Guarantee 1, "Durable", where the browser itself fails it: Chromium may discard a backing store
@@ -22,12 +25,12 @@ export interface StorageResetInfo {
   readonly restored: number;
   /** Journal entries that could not be trusted (moved to quarantine). */
   readonly quarantined: number;
+  /** Set when restoring from the journal failed: the loss is reported all the same. */
+  readonly restoreError?: string;
 }
 
 const MARKER = '/__halfsync/marker';
-const JOURNAL = '/__halfsync/journal/';
 const cacheName = (db: string) => `halfsync:${db}`;
-const journalName = (db: string) => `halfsync:${db}:journal`;
 const hasCaches = () => typeof caches !== 'undefined';
 
 /** Reads the marker: when this origin's queue was created, or undefined (never, or Cache Storage is gone too). */
@@ -54,124 +57,6 @@ export async function writeMarker(db: string, since: number): Promise<void> {
   }
 }
 
-// ---- the journal: unfinished tasks, outside IndexedDB -----------------------------------------
-
-/** Encodes a record as JSON, keeping what structured clone keeps that JSON would not (bytes, dates, maps, sets, bigints). */
-export function encodeRecord(r: unknown): string {
-  return JSON.stringify(r, function (this: Record<string, unknown>, key: string, value: unknown) {
-    const raw = this[key];
-    if (raw instanceof Date) return { $hs: 'date', v: raw.getTime() };
-    if (raw instanceof ArrayBuffer) return { $hs: 'bytes', v: toBase64(new Uint8Array(raw)) };
-    if (ArrayBuffer.isView(raw)) return { $hs: 'view', t: raw.constructor.name, v: toBase64(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength)) };
-    if (raw instanceof Map) return { $hs: 'map', v: [...raw.entries()] };
-    if (raw instanceof Set) return { $hs: 'set', v: [...raw.values()] };
-    if (typeof raw === 'bigint') return { $hs: 'bigint', v: raw.toString() };
-    if (raw === undefined && key !== '') return { $hs: 'undefined' };
-    return value;
-  });
-}
-
-const VIEWS: Record<string, (b: ArrayBuffer) => ArrayBufferView> = {
-  Uint8Array: (b) => new Uint8Array(b), Int8Array: (b) => new Int8Array(b), Uint8ClampedArray: (b) => new Uint8ClampedArray(b),
-  Uint16Array: (b) => new Uint16Array(b), Int16Array: (b) => new Int16Array(b), Uint32Array: (b) => new Uint32Array(b),
-  Int32Array: (b) => new Int32Array(b), Float32Array: (b) => new Float32Array(b), Float64Array: (b) => new Float64Array(b),
-  DataView: (b) => new DataView(b),
-};
-
-/** The inverse of {@link encodeRecord}; throws on text that is not such an encoding. */
-export function decodeRecord(text: string): unknown {
-  return JSON.parse(text, (_key, value: unknown) => {
-    if (typeof value !== 'object' || value === null || !('$hs' in value)) return value;
-    const v = value as { $hs: string; v?: unknown; t?: string };
-    switch (v.$hs) {
-      case 'date': return new Date(v.v as number);
-      case 'bytes': return fromBase64(v.v as string).buffer;
-      case 'view': {
-        const make = VIEWS[v.t ?? ''];
-        if (!make) throw new Error(`unknown view ${String(v.t)}`);
-        return make(fromBase64(v.v as string).buffer as ArrayBuffer);
-      }
-      case 'map': return new Map(v.v as Array<[unknown, unknown]>);
-      case 'set': return new Set(v.v as unknown[]);
-      case 'bigint': return BigInt(v.v as string);
-      case 'undefined': return undefined;
-      default: throw new Error(`unknown tag ${v.$hs}`);
-    }
-  });
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(s);
-}
-function fromBase64(text: string): Uint8Array {
-  const s = atob(text);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
-
-const journalSeen = new Map<string, { has: boolean; at: number }>();
-
-/** Whether this database keeps a journal (it does once a client with `journal: true` wrote to it); asked of Cache Storage at most every 10 s while it has none. */
-export async function hasJournal(db: string): Promise<boolean> {
-  if (!hasCaches()) return false;
-  const seen = journalSeen.get(db);
-  if (seen && (seen.has || Date.now() - seen.at < 10_000)) return seen.has;
-  let has: boolean;
-  try { has = await caches.has(journalName(db)); } catch { has = false; }
-  journalSeen.set(db, { has, at: Date.now() });
-  return has;
-}
-
-/** Writes the records deferred in one commit to the journal (one entry each, by id). */
-export async function journalPut(db: string, records: ReadonlyArray<NewTaskRecord | TaskRecord>): Promise<void> {
-  if (!hasCaches() || records.length === 0) return;
-  const cache = await caches.open(journalName(db));
-  journalSeen.set(db, { has: true, at: Date.now() });
-  await Promise.all(records.map((r) => {
-    // The record as it was deferred: no seq (a restore gets a new one), no runner bookkeeping.
-    const { seq: _seq, leaseOwner: _o, leaseUntil: _u, ...rest } = r as TaskRecord;
-    return cache.put(JOURNAL + encodeURIComponent(r.id), new Response(encodeRecord({ db, record: rest }), { headers: { 'content-type': 'application/json' } }));
-  }));
-}
-
-/** Removes finished tasks from the journal. */
-export async function journalDelete(db: string, ids: readonly string[]): Promise<void> {
-  if (!hasCaches() || ids.length === 0 || !(await hasJournal(db))) return;
-  const cache = await caches.open(journalName(db));
-  await Promise.all(ids.map((id) => cache.delete(JOURNAL + encodeURIComponent(id))));
-}
-
-/** Deletes the whole journal. */
-export async function journalClear(db: string): Promise<void> {
-  journalSeen.delete(db);
-  if (hasCaches()) await caches.delete(journalName(db)).catch(() => false);
-}
-
-/** Every journal entry: the records that read back as this database's tasks, and the rest with why. */
-export async function journalRead(db: string): Promise<{ records: NewTaskRecord[]; bad: Array<{ raw: unknown; reason: string }> }> {
-  const records: NewTaskRecord[] = [];
-  const bad: Array<{ raw: unknown; reason: string }> = [];
-  if (!(await hasJournal(db))) return { records, bad };
-  const cache = await caches.open(journalName(db));
-  for (const req of await cache.keys()) {
-    const res = await cache.match(req);
-    const text = res ? await res.text() : '';
-    let entry: unknown;
-    try { entry = decodeRecord(text); } catch (error) { bad.push({ raw: text.slice(0, 10_000), reason: `a journal entry that is not halfsync's (${(error as Error).message})` }); continue; }
-    const e = entry as { db?: unknown; record?: unknown };
-    if (e?.db !== db) { bad.push({ raw: entry, reason: `a journal entry of another database (${JSON.stringify(e?.db)})` }); continue; }
-    const problem = recordProblem({ ...(e.record as object), seq: 0 });
-    if (problem) { bad.push({ raw: entry, reason: `a journal entry that does not read as a task: ${problem}` }); continue; }
-    const r = e.record as NewTaskRecord;
-    if (r.status !== 'pending' && r.status !== 'running' && r.status !== 'failed') { bad.push({ raw: entry, reason: `a journal entry of a finished task (${r.status})` }); continue; }
-    records.push(r);
-  }
-  return { records, bad };
-}
-
 // ---- noticing a reset, and restoring ---------------------------------------------------------
 
 /** What an open of the database saw. */
@@ -185,33 +70,54 @@ export interface OpenInfo {
 
 /**
  * After an open that created the database or that the engine flagged: was a queue lost? If so,
- * restores the journal's tasks that `accepts` (a task this runner knows and whose payload it
- * validates) into the new database, keeping their ids and idempotency keys, quarantines the rest,
- * and records the reset in the `state` store for every tab to read. Uses `db` directly: it runs
- * before the store hands the database to anyone.
+ * records the reset in the `state` store first (so the loss is reported even if what follows
+ * fails), then restores the journal's tasks that `accepts` (a task this runner knows, whose payload
+ * passes the checks a defer makes) into the new database in the order they were deferred, keeping
+ * their ids, idempotency keys, owners, lanes and parent links, quarantines the rest, and records
+ * what was restored. Uses `db` directly: it runs before the store hands the database to anyone.
  */
 export async function recover(db: IDBPDatabase<HalfsyncSchema>, name: string, info: OpenInfo, now: number, accepts: (r: NewTaskRecord) => string | undefined): Promise<StorageResetInfo | undefined> {
   const marker = await readMarker(name);
   const lost = info.dataLoss === 'total' || (info.created && marker !== undefined);
   await writeMarker(name, marker?.since ?? now);
   if (!lost) return undefined;
+  const noticed: StorageResetInfo = {
+    cause: info.dataLoss === 'total' ? 'data-loss' : 'marker', engineMessage: info.dataLossMessage, at: now,
+    queueSince: marker?.since, restored: 0, quarantined: 0,
+  };
+  await db.put('state', { key: 'reset', value: noticed, at: now });
+  try {
+    return await restore(db, name, noticed, now, accepts);
+  } catch (error) {
+    const failed: StorageResetInfo = { ...noticed, restoreError: `the journal could not be restored: ${(error as Error)?.message ?? String(error)}` };
+    await db.put('state', { key: 'reset', value: failed, at: now }).catch(() => {});
+    return failed;
+  }
+}
+
+async function restore(db: IDBPDatabase<HalfsyncSchema>, name: string, noticed: StorageResetInfo, now: number, accepts: (r: NewTaskRecord) => string | undefined): Promise<StorageResetInfo> {
   const { records, bad } = await journalRead(name);
+  // In the order they were deferred: lanes keep their order, parents come before their children.
+  records.sort((a, b) => a.createdAt - b.createdAt);
+  const ids = new Set(records.map((r) => r.id));
+  const parents = new Set(records.flatMap((r) => r.after ?? []));
   const tx = db.transaction(['tasks', 'quarantine', 'state'], 'readwrite');
   const tasks = tx.objectStore('tasks');
   let restored = 0;
   const refused = [...bad];
-  const known = new Set<string>();
   for (const r of records) {
     const why = accepts(r);
     if (why) { refused.push({ raw: r, reason: why }); continue; }
     if (await tasks.index('id').getKey(r.id)) continue; // already back (another tab or the worker restored it)
     const back: NewTaskRecord = { ...r, status: r.status === 'failed' ? 'failed' : 'pending', attempts: 0, rev: r.rev + 1, updatedAt: now };
     delete back.due;
-    known.add(r.id);
-    // Parents lost with the store and not in the journal (they had succeeded) leave it waiting forever: say so.
-    const orphaned = back.after?.some((id) => !known.has(id) && !records.some((x) => x.id === id));
-    if (orphaned && !parentsDone(back)) {
-      Object.assign(back, { status: 'failed', lastError: { code: 'DEPENDENCY_UNKNOWN', message: 'restored after the browser lost its database, but a task it runs after was lost with it (it had finished): defer it again', permanent: true, kind: 'permanent', at: now } });
+    delete back.batch;
+    if (parents.has(r.id)) back.dependents = true;
+    // A parent lost with the store and not in the journal had finished: succeeded if the child
+    // recorded its result (the child may run), otherwise the child would wait for ever: say so.
+    const orphaned = back.after?.some((id) => !ids.has(id) && !Object.hasOwn(back.parentResults ?? {}, id));
+    if (orphaned && back.status === 'pending') {
+      Object.assign(back, { status: 'failed', lastError: { code: 'DEPENDENCY_UNKNOWN', message: 'restored after the browser lost its database, but a task it runs after was lost with it before it succeeded: defer both again', permanent: true, kind: 'permanent', at: now } });
     } else if (back.status === 'pending' && parentsDone(back) && (back.lane === undefined || !(await tasks.index('lane').getKey(back.lane)))) {
       back.due = back.nextRunAt;
     }
@@ -221,11 +127,24 @@ export async function recover(db: IDBPDatabase<HalfsyncSchema>, name: string, in
   // Quarantined under keys of their own (negative: never a task's).
   let seq = -(now * 1_000);
   for (const { raw, reason } of refused) await tx.objectStore('quarantine').put({ seq: seq--, reason, at: now, record: raw });
-  const reset: StorageResetInfo = {
-    cause: info.dataLoss === 'total' ? 'data-loss' : 'marker', engineMessage: info.dataLossMessage, at: now,
-    queueSince: marker?.since, restored, quarantined: refused.length,
-  };
+  const reset: StorageResetInfo = { ...noticed, restored, quarantined: refused.length };
   await tx.objectStore('state').put({ key: 'reset', value: reset, at: now });
   await tx.done;
   return reset;
+}
+
+/**
+ * Why a journal entry cannot be restored by a runner with these definitions, or undefined: its
+ * task must be known, and its payload must pass the checks a defer makes (the task's `validate`,
+ * plain data, no `__proto__` key, under the size limit).
+ */
+export function restorable(registry: ReadonlyMap<string, AnyTaskDefinition>, maxPayloadBytes: number, r: { name: string; payload: unknown }): string | undefined {
+  const def = registry.get(r.name);
+  if (!def) return `a journal entry of task "${r.name}", which this runner does not define`;
+  try {
+    checkPayload(def, r.payload, maxPayloadBytes);
+  } catch (error) {
+    return `a journal entry whose payload task "${r.name}" refuses: ${(error as Error)?.message ?? String(error)}`;
+  }
+  return undefined;
 }
