@@ -1,7 +1,15 @@
-import { useEffect, useState, useSyncExternalStore, type CSSProperties } from 'react';
-import type { HalfsyncClient, Task, TaskStatus } from '@halfsync/core';
-import { useSnapshot } from '../useQueue.js';
-import { useHalfsyncClient } from '../provider.js';
+import { useMemo, useState, useSyncExternalStore, type CSSProperties } from 'react';
+import type { HalfsyncClient, Task } from '@halfsync/core';
+import { useSnapshot, useHalfsyncMode } from '../useQueue.js';
+import { HalfsyncProvider, useHalfsyncClient } from '../provider.js';
+import { TaskDetail } from './Detail.js';
+import { Filters } from './Filters.js';
+import { matches, NO_FILTER, type TaskFilter } from './filter.js';
+import { useNow, useOnline, useOwner } from './hooks.js';
+import { s } from './styles.js';
+import { PAGE_ROWS, TaskTable } from './TaskTable.js';
+import { Timeline } from './Timeline.js';
+import { COUNTED, useStoreCounts, type StoreCounts } from './useStoreCounts.js';
 
 /** Props of {@link HalfsyncDevtools}. */
 export interface HalfsyncDevtoolsProps {
@@ -13,136 +21,85 @@ export interface HalfsyncDevtoolsProps {
   readonly position?: 'inline' | 'bottom-right' | 'bottom-left';
   /** A title for the panel. Default "halfsync queue". */
   readonly title?: string;
-}
-
-const COLORS: Record<TaskStatus, string> = {
-  pending: '#b7791f', running: '#2b6cb0', succeeded: '#2f855a', failed: '#c53030', cancelled: '#718096', superseded: '#718096',
-};
-
-const s = {
-  panel: { font: '12px/1.4 ui-monospace, SFMono-Regular, Menlo, monospace', color: '#1a202c', background: '#fff', border: '1px solid #cbd5e0', borderRadius: 8, boxShadow: '0 4px 16px rgba(0,0,0,.12)', overflow: 'hidden', maxWidth: '100%' },
-  head: { display: 'flex', alignItems: 'center', gap: 8, padding: '6px 10px', background: '#1a202c', color: '#fff' },
-  table: { borderCollapse: 'collapse', width: '100%' },
-  cell: { padding: '4px 8px', borderTop: '1px solid #edf2f7', textAlign: 'left', verticalAlign: 'top', whiteSpace: 'nowrap' },
-  error: { padding: '4px 8px', borderTop: '1px solid #edf2f7', color: '#c53030', whiteSpace: 'normal', maxWidth: 260, overflowWrap: 'anywhere' },
-  waiting: { padding: '4px 8px', borderTop: '1px solid #edf2f7', color: '#718096', whiteSpace: 'normal', maxWidth: 260, overflowWrap: 'anywhere' },
-  button: { font: 'inherit', fontSize: 11, padding: '1px 6px', marginRight: 4, border: '1px solid #a0aec0', borderRadius: 4, background: '#f7fafc', cursor: 'pointer' },
-  headButton: { font: 'inherit', fontSize: 11, padding: '1px 6px', border: '1px solid #4a5568', borderRadius: 4, background: '#2d3748', color: '#fff', cursor: 'pointer' },
-} satisfies Record<string, CSSProperties>;
-
-const badge = (status: TaskStatus): CSSProperties => ({ display: 'inline-block', padding: '0 6px', borderRadius: 10, color: '#fff', background: COLORS[status] });
-
-function relative(at: number | undefined, now: number): string {
-  if (at === undefined) return '';
-  const d = Math.round((at - now) / 1000);
-  if (Math.abs(d) < 1) return 'now';
-  return d > 0 ? `in ${d}s` : `${-d}s ago`;
-}
-
-/** Whether a pending task still waits for a parent this tab holds that has not succeeded. */
-const waitsForParents = (task: Task, byId: ReadonlyMap<string, Task>): boolean =>
-  task.after?.some((id) => { const p = byId.get(id); return p !== undefined && p.status !== 'succeeded'; }) ?? false;
-
-function Row({ task, client, now, depth, parentsPending }: { task: Task; client: HalfsyncClient; now: number; depth: number; parentsPending: boolean }) {
-  const [busy, setBusy] = useState<string | undefined>();
-  const [problem, setProblem] = useState<string | undefined>();
-  const act = (op: 'retry' | 'cancel' | 'acknowledge') => {
-    setBusy(op);
-    setProblem(undefined);
-    client[op](task.id).catch((e: Error) => setProblem(e.message)).finally(() => setBusy(undefined));
-  };
-  const finished = task.status === 'succeeded' || task.status === 'failed' || task.status === 'cancelled';
-  // A task that succeeded after failures is not in trouble: its old error is not shown.
-  const error = task.status === 'succeeded' || task.status === 'cancelled' ? undefined : task.lastError;
-  return (
-    <tr data-task-id={task.id} data-status={task.status}>
-      <td style={s.cell} data-depth={depth}>{depth > 0 ? `${'  '.repeat(depth - 1)}↳ ` : ''}{task.name}</td>
-      <td style={s.cell}><span style={badge(task.status)}>{task.status}</span></td>
-      <td style={s.cell}>{task.attempts}</td>
-      <td style={s.cell} title="tries that could not reach the server (offline, refused): not counted as attempts">{task.unreachable || ''}</td>
-      <td style={s.cell}>{task.status !== 'pending' ? '' : parentsPending ? 'after its parents' : relative(task.nextRunAt, now)}</td>
-      <td style={s.cell}>{task.orderKey ?? ''}</td>
-      <td style={s.cell} data-owner={task.owner ?? ''}>{task.owner ?? ''}{task.status === 'pending' && task.owner !== client.owner ? ' (waits for its owner)' : ''}</td>
-      <td style={s.cell}>{task.meta ? Object.entries(task.meta).map(([k, v]) => `${k}: ${String(v)}`).join(', ') : ''}</td>
-      <td style={error?.kind === 'unreachable' ? s.waiting : s.error} data-kind={error?.kind}>
-        {problem ?? (error ? `${error.kind === 'unreachable' ? 'waiting for the network: ' : ''}${error.code}: ${error.message}` : '')}
-      </td>
-      <td style={s.cell}>
-        {task.status === 'failed' && <button type="button" style={s.button} disabled={!!busy} onClick={() => act('retry')}>retry</button>}
-        {task.status === 'pending' && <button type="button" style={s.button} disabled={!!busy} onClick={() => act('cancel')}>cancel</button>}
-        {finished && <button type="button" style={s.button} disabled={!!busy} onClick={() => act('acknowledge')}>acknowledge</button>}
-      </td>
-    </tr>
-  );
-}
-
-/** Newest first, each chain together: a task's dependents right after it, indented. */
-function chains(tasks: readonly Task[]): Array<{ task: Task; depth: number }> {
-  const byId = new Map(tasks.map((t) => [t.id, t]));
-  const children = new Map<string, Task[]>();
-  const roots: Task[] = [];
-  for (const t of tasks) {
-    const parent = t.after?.find((id) => byId.has(id));
-    if (parent) children.set(parent, [...(children.get(parent) ?? []), t]);
-    else roots.push(t);
-  }
-  const out: Array<{ task: Task; depth: number }> = [];
-  const walk = (t: Task, depth: number) => {
-    out.push({ task: t, depth });
-    for (const c of children.get(t.id) ?? []) walk(c, depth + 1);
-  };
-  for (const r of roots.reverse()) walk(r, 0);
-  return out;
-}
-
-function useNow(active: boolean): number {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    if (!active) return;
-    const t = setInterval(() => setNow(Date.now()), 1000);
-    return () => clearInterval(t);
-  }, [active]);
-  return now;
+  /** Start with finished rows (succeeded, cancelled, superseded) folded into one line. Default false. */
+  readonly initialCollapsed?: boolean;
 }
 
 /**
- * A queue inspector: every task with its status, attempts, tries that could not reach the server
- * (counted apart from attempts), next run, order key, owner, metadata and last error, each chain
- * grouped (a task's dependents under it),
- * with retry, cancel and acknowledge buttons, and a "drain now" button. Styled on its own (no
- * CSS to import); import it from `@halfsync/react/devtools` only where you want it, and bundlers
- * leave it out everywhere else.
+ * A queue inspector. Its header counts every stored task by status (index counts, not just the
+ * tasks the tab holds) and says the client's mode. Open, it shows a timeline of the last hour
+ * (queue depth and outcomes per minute), a filter bar (status, task, owner, free text, finished
+ * rows folded) and the task list: each chain grouped under its first task, with retry, cancel and
+ * acknowledge first in each row, attempts and the tries that could not reach the server apart,
+ * why a pending task waits (its owner, its parents, its lane, the network) or when it runs next,
+ * order key, owner, metadata and last error; 50 rows at a time. A task's name opens its detail:
+ * payload, result, attempts with the last error and its time, parents and children.
+ *
+ * Styled on its own (no CSS to import). Import it from `@halfsync/react/devtools` only where you
+ * want it: bundlers leave it out everywhere else.
+ *
+ * @example
+ * ```tsx
+ * <HalfsyncProvider client={client}>
+ *   <App />
+ *   {import.meta.env.DEV && <HalfsyncDevtools />}
+ * </HalfsyncProvider>
+ * ```
  */
 export function HalfsyncDevtools(props: HalfsyncDevtoolsProps) {
-  return props.client ? <Panel {...props} client={props.client} /> : <FromContext {...props} />;
+  // A client given directly is provided to the panel, so it uses the same hooks as an app.
+  return props.client ? <HalfsyncProvider client={props.client}><Panel {...props} /></HalfsyncProvider> : <Panel {...props} />;
 }
 
-function FromContext(props: HalfsyncDevtoolsProps) {
-  return <Panel {...props} client={useHalfsyncClient()} />;
+function summaryOf(counts: StoreCounts | undefined, tasks: readonly Task[]): Array<[string, number]> {
+  if (counts) return COUNTED.filter((k) => counts[k] > 0).map((k) => [k, counts[k]]);
+  const window: Record<string, number> = {};
+  for (const t of tasks) window[t.status] = (window[t.status] ?? 0) + 1;
+  return COUNTED.filter((k) => window[k]).map((k) => [k, window[k]!]);
 }
 
-function Panel({ client, initialOpen = false, position = 'bottom-right', title = 'halfsync queue' }: HalfsyncDevtoolsProps & { client: HalfsyncClient }) {
+function Panel({ initialOpen = false, position = 'bottom-right', title = 'halfsync queue', initialCollapsed = false }: HalfsyncDevtoolsProps) {
+  const client = useHalfsyncClient();
   const tasks = useSnapshot(client);
+  const mode = useHalfsyncMode();
+  const owner = useOwner(client);
+  const online = useOnline();
   const storageReset = useSyncExternalStore(client.subscribe, () => client.storageReset, () => undefined);
   const lastError = useSyncExternalStore(client.subscribe, () => client.lastError, () => undefined);
+  const counts = useStoreCounts(client);
   const [open, setOpen] = useState(initialOpen);
   const [draining, setDraining] = useState(false);
+  const [drainProblem, setDrainProblem] = useState<string | undefined>();
+  const [filter, setFilter] = useState<TaskFilter>(NO_FILTER);
+  const [collapsed, setCollapsed] = useState(initialCollapsed);
+  const [limit, setLimit] = useState(PAGE_ROWS);
+  const [selected, setSelected] = useState<string | undefined>();
   const now = useNow(open);
-  const byId = new Map(tasks.map((t) => [t.id, t]));
-  const counts = tasks.reduce<Record<string, number>>((acc, t) => { acc[t.status] = (acc[t.status] ?? 0) + 1; return acc; }, {});
-  const summary = (['pending', 'running', 'failed', 'succeeded'] as const).filter((k) => counts[k]).map((k) => `${counts[k]} ${k}`).join(' · ') || 'empty';
-  const place: CSSProperties = position === 'inline' ? {} : { position: 'fixed', bottom: 12, [position === 'bottom-left' ? 'left' : 'right']: 12, zIndex: 2147483000, maxHeight: '60vh', overflow: 'auto' };
+  const byId = useMemo(() => new Map(tasks.map((t) => [t.id, t])), [tasks]);
+  const shown = useMemo(() => tasks.filter((t) => matches(t, filter)), [tasks, filter]);
+  const summary = summaryOf(counts, tasks);
+  // The snapshot holds the signed-in user's work; the store's count holds everyone's. The
+  // difference is another user's work, waiting for them to sign in again.
+  const othersWaiting = counts ? counts.pending - tasks.filter((t) => t.status === 'pending').length : 0;
+  const drain = () => {
+    setDraining(true);
+    setDrainProblem(undefined);
+    client.drain().catch((e: Error) => setDrainProblem(e.message)).finally(() => setDraining(false));
+  };
+  const place: CSSProperties = position === 'inline' ? {} : {
+    position: 'fixed', bottom: 12, [position === 'bottom-left' ? 'left' : 'right']: 12, zIndex: 2147483000,
+    maxHeight: '70vh', overflow: 'auto', width: open ? 'min(960px, calc(100vw - 24px))' : undefined,
+  };
   return (
     <section aria-label={title} style={{ ...s.panel, ...place }} data-halfsync-devtools="">
       <div style={s.head}>
         <button type="button" style={s.headButton} aria-expanded={open} onClick={() => setOpen(!open)}>{open ? '▾' : '▸'} {title}</button>
-        <span>{summary}</span>
-        <span style={{ marginLeft: 'auto', opacity: 0.8 }}>mode: {client.mode}</span>
-        {open && (
-          <button type="button" style={s.headButton} disabled={draining} onClick={() => { setDraining(true); client.drain().catch(() => {}).finally(() => setDraining(false)); }}>
-            drain now
-          </button>
-        )}
+        <span data-counts={counts ? 'store' : 'window'} title={counts ? 'every stored task, every user\'s, by status' : 'the tasks this tab holds, by status'}>
+          {summary.length === 0 ? 'empty' : summary.map(([k, n], i) => <span key={k} data-count={k}>{i > 0 ? ' · ' : ''}{n} {k}</span>)}
+        </span>
+        {!online && <span data-offline="" style={{ color: '#fbd38d' }}>offline</span>}
+        <span style={{ marginLeft: 'auto', opacity: 0.8 }} data-mode={mode}>mode: {mode}</span>
+        {open && <button type="button" style={s.headButton} disabled={draining} onClick={drain}>drain now</button>}
       </div>
       {storageReset && (
         <p role="alert" data-storage-reset="" style={{ margin: 0, padding: '6px 10px', background: '#fff5f5', color: '#c53030' }}>
@@ -151,17 +108,22 @@ function Panel({ client, initialOpen = false, position = 'bottom-right', title =
         </p>
       )}
       {lastError && <p data-last-error="" style={{ margin: 0, padding: '4px 10px', color: '#975a16' }}>runner: {lastError.code}: {lastError.message}</p>}
+      {othersWaiting > 0 && (
+        <p data-others-waiting={othersWaiting} style={{ margin: 0, padding: '4px 10px', color: '#718096' }}>
+          {othersWaiting} pending {othersWaiting === 1 ? 'task' : 'tasks'} of another user {othersWaiting === 1 ? 'waits' : 'wait'} for them to sign in (not listed: a panel shows the work of the user signed in)
+        </p>
+      )}
+      {drainProblem && <p role="alert" style={{ margin: 0, padding: '4px 10px', color: '#c53030' }}>drain: {drainProblem}</p>}
       {open && (
-        <table style={s.table}>
-          <thead>
-            <tr>{['task', 'status', 'attempts', 'unreachable', 'next run', 'order key', 'owner', 'meta', 'last error', ''].map((h) => <th key={h} style={{ ...s.cell, borderTop: 0 }}>{h}</th>)}</tr>
-          </thead>
-          <tbody>
-            {tasks.length === 0 ? <tr><td style={s.cell} colSpan={10}>no tasks</td></tr> : chains(tasks).map(({ task, depth }) => <Row key={task.id} task={task} client={client} now={now} depth={depth} parentsPending={waitsForParents(task, byId)} />)}
-          </tbody>
-        </table>
+        <>
+          <Timeline client={client} tasks={tasks} now={now} version={counts} />
+          <Filters tasks={tasks} filter={filter} onFilter={(f) => { setFilter(f); setLimit(PAGE_ROWS); }} collapsed={collapsed} onCollapse={setCollapsed} />
+          {selected !== undefined && <TaskDetail id={selected} tasks={tasks} byId={byId} onSelect={setSelected} onClose={() => setSelected(undefined)} />}
+          <TaskTable client={client} tasks={shown} all={tasks} byId={byId} owner={owner} online={online} now={now}
+            collapsed={collapsed} onExpand={() => setCollapsed(false)} limit={limit} onMore={() => setLimit((l) => l + PAGE_ROWS)}
+            selected={selected} onSelect={(id) => setSelected(id === selected ? undefined : id)} />
+        </>
       )}
     </section>
   );
 }
-
