@@ -174,6 +174,60 @@ describe('the Workbox plugin and deferOnFailure', () => {
     expect(await stored(db)).toHaveLength(1);
   });
 
+  it('sends the request with the Idempotency-Key its task will be replayed with (deferPlugin): the same key on the first try and the task', async () => {
+    const { db, worker } = setup();
+    const plugin = deferPlugin({ worker, task: api });
+    const state: Record<string, unknown> = {};
+    // Workbox hands requestWillFetch a clone and sends what it returns; fetchDidFail gets that request.
+    const sent = await plugin.requestWillFetch({ request: post('/api/orders'), state });
+    const key = sent.headers.get('idempotency-key');
+    expect(key).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await sent.clone().text()).toBe('{"n":1}');
+    await plugin.fetchDidFail({ request: sent, error: new TypeError('Failed to fetch'), state });
+    const body = (await (await plugin.handlerDidError({ request: sent, state }))!.json()) as { idempotencyKey: string };
+    expect(body.idempotencyKey).toBe(key);
+    expect((await stored(db))[0]).toMatchObject({ idempotencyKey: key });
+    // Left as they are: a key of the app's own, a GET, another origin, and every request with sendKey: false.
+    const own = await plugin.requestWillFetch({ request: post('/api/orders', { 'idempotency-key': 'order-7' }) });
+    expect(own.headers.get('idempotency-key')).toBe('order-7');
+    expect((await plugin.requestWillFetch({ request: new Request(`${origin}/api/orders`) })).headers.has('idempotency-key')).toBe(false);
+    expect((await plugin.requestWillFetch({ request: new Request('http://elsewhere.example/api', { method: 'POST', body: 'x' }) })).headers.has('idempotency-key')).toBe(false);
+    expect((await deferPlugin({ worker, task: api, sendKey: false }).requestWillFetch({ request: post('/api/orders') })).headers.has('idempotency-key')).toBe(false);
+  });
+
+  it('sends the request with the Idempotency-Key its task will be replayed with (deferOnFailure)', async () => {
+    const { db, worker } = setup();
+    const sent: Request[] = [];
+    const fetchMock = vi.spyOn(globalThis, 'fetch').mockImplementation(async (input) => {
+      sent.push(input as Request);
+      if (sent.length === 1) return new Response('ok');
+      throw new TypeError('Failed to fetch');
+    });
+    expect((await deferOnFailure({ request: post('/api/orders') }, { worker, task: api })).status).toBe(200);
+    const deferred = await deferOnFailure({ request: post('/api/orders') }, { worker, task: api });
+    expect(deferred.status).toBe(202);
+    expect(fetchMock).toHaveBeenCalledTimes(2);
+    const [first, second] = sent.map((r) => r.headers.get('idempotency-key'));
+    expect(first).toMatch(/^[0-9a-f-]{36}$/);
+    expect(second).toMatch(/^[0-9a-f-]{36}$/);
+    expect(first).not.toBe(second);
+    expect((await stored(db)).map((r) => r.idempotencyKey)).toEqual([second]);
+  });
+
+  it('stores the body in an engine without Request.body (Firefox), through deferPlugin and deferOnFailure', async () => {
+    const descriptor = Object.getOwnPropertyDescriptor(Request.prototype, 'body')!;
+    delete (Request.prototype as { body?: unknown }).body;
+    cleanups.push(() => Object.defineProperty(Request.prototype, 'body', descriptor));
+    const { db, worker } = setup();
+    const plugin = deferPlugin({ worker, task: api });
+    const state: Record<string, unknown> = {};
+    await plugin.fetchDidFail({ request: await plugin.requestWillFetch({ request: post('/api/orders') }), error: new TypeError('NetworkError when attempting to fetch resource.'), state });
+    vi.spyOn(globalThis, 'fetch').mockRejectedValueOnce(new TypeError('NetworkError when attempting to fetch resource.'));
+    expect((await deferOnFailure({ request: post('/api/orders') }, { worker, task: api })).status).toBe(202);
+    const bodies = (await stored(db)).map((r) => new TextDecoder().decode(((r.payload as StoredRequest).body as { bytes: ArrayBuffer }).bytes));
+    expect(bodies).toEqual(['{"n":1}', '{"n":1}']);
+  });
+
   it('acceptedResponse is a 202 naming the task', async () => {
     const res = acceptedResponse({ task: { id: 't1', idempotencyKey: 'k1' } as Parameters<typeof acceptedResponse>[0]['task'] });
     expect([res.status, res.headers.get('content-type')]).toEqual([202, 'application/json']);
