@@ -10,8 +10,10 @@ export async function readLimited(
   limit: number,
   declaredLength: string | null,
 ): Promise<Uint8Array<ArrayBuffer> | typeof TOO_LARGE> {
+  // Cancelled, not awaited: a branch of a tee'd body (a clone's) settles its cancel only once the other
+  // branch is cancelled too, which is the caller's to decide.
   if (declaredLength !== null && Number(declaredLength) > limit) {
-    await body?.cancel().catch(() => {});
+    body?.cancel().catch(() => {});
     return TOO_LARGE;
   }
   if (body === null) return new Uint8Array(0);
@@ -23,7 +25,7 @@ export async function readLimited(
     if (done) break;
     size += value.byteLength;
     if (size > limit) {
-      await reader.cancel().catch(() => {});
+      reader.cancel().catch(() => {});
       return TOO_LARGE;
     }
     chunks.push(value);

@@ -8,7 +8,7 @@
 export type HalfsyncServerErrorCode =
   /** 400: the route requires an `Idempotency-Key` header and the request had none. */
   | 'IDEMPOTENCY_KEY_MISSING'
-  /** 400: the `Idempotency-Key` is empty, longer than 255 characters or not a valid header value. */
+  /** 400: the `Idempotency-Key` is shorter than 16 characters (`minKeyLength`), longer than 255, not printable ASCII, or sent twice. */
   | 'IDEMPOTENCY_KEY_INVALID'
   /** 409: a request with the same key is still being handled; retry after `Retry-After` seconds. */
   | 'IDEMPOTENCY_KEY_IN_USE'
@@ -20,6 +20,13 @@ export type HalfsyncServerErrorCode =
   | 'STORE_UNAVAILABLE'
   /** 503: the handler ran but its response could not be recorded; the request is not reported as a success. */
   | 'RESPONSE_NOT_RECORDED'
+  /**
+   * 500: a keyed request carries credentials (`Authorization` or `Cookie`) and the layer has no `scope`, so it
+   * cannot keep this caller's keys apart from another's; the handler did not run. Set `scope`.
+   */
+  | 'SCOPE_REQUIRED'
+  /** 503: the handler ran past `maxHandlerMs`; its claim was given up (a transaction it commits later is rolled back). */
+  | 'HANDLER_TIMEOUT'
   /** A handler's claim on a key was taken over by another request (reported to `onError`). */
   | 'LOCK_LOST'
   /** An option given to the layer, a store or an adapter is malformed. */

@@ -1,7 +1,7 @@
 import { readLimited, TOO_LARGE } from './body.js';
 import { describeError, HalfsyncServerError, type HalfsyncServerErrorCode } from './errors.js';
 import { requestFingerprint, type Fingerprinter } from './fingerprint.js';
-import { parseIdempotencyKey } from './key.js';
+import { MAX_KEY_LENGTH, MIN_KEY_LENGTH, parseIdempotencyKey } from './key.js';
 import { DEFAULT_PROBLEM_TYPE_BASE, problemResponse, type ProblemCode } from './problem.js';
 import { replyParts, type Reply } from './reply.js';
 import { judge, type Verdict } from './rules.js';
@@ -18,6 +18,12 @@ import { headerFilter, nullBodyStatus, replayOf, toStored, type HeaderPolicy, ty
 export interface IdempotencyContext<Tx = never, Out = never> {
   /** The request's `Idempotency-Key`, or undefined for a request the layer let through without one. */
   readonly key: string | undefined;
+  /**
+   * Aborted when the handler runs past `maxHandlerMs`: the layer has given up the key's claim and answered the
+   * client, so stop the work if you can. Never aborted otherwise, not even when the client goes away (a guarded
+   * handler runs to its end so that its response is recorded for the client's retry).
+   */
+  readonly signal: AbortSignal;
   /**
    * The transactional mode: runs `work` in one database transaction of the store and records the key's
    * response in that same transaction, so the effect and its record commit together, or neither does.
@@ -63,9 +69,21 @@ export interface IdempotencyOptions<Tx = never, Out = never> {
   /**
    * How long a claim holds a key without a sign of life. The layer renews the claim every third of this
    * while the handler runs, so only a server that died leaves a claim to expire; then a retry takes the
-   * key over. Default 30 s.
+   * key over. Default 30 s; at least 1 s.
+   *
+   * Under load, keep it well above the longest stall a server can have (a blocked event loop, a garbage
+   * collection, a slow store): a claim whose renewals stall longer than the lease is taken over by a retry
+   * while its handler still runs, and the effect applies twice. At a 3 s lease on a machine at a load of 9,
+   * that happened to 4 keys of 3,000; at the default 30 s, to none.
    */
   readonly lockTimeoutMs?: number;
+  /**
+   * The longest a guarded handler may run, in ms. Past it the layer gives up the key's claim, aborts the
+   * context's `signal`, and answers 503 `HANDLER_TIMEOUT` with `Retry-After`, so a retry runs the handler again
+   * instead of waiting for one that hangs. In the transactional mode a transaction that has not committed by then
+   * is rolled back; in the default mode an effect the hung handler applies later may apply twice. Default: no limit.
+   */
+  readonly maxHandlerMs?: number;
   /** The `Retry-After` of a 409 (the key's first request is still running). Default 1 s. */
   readonly retryAfterSeconds?: number;
   /** The `Retry-After` of a 503 (the store is unavailable). Default 5 s. */
@@ -75,15 +93,38 @@ export interface IdempotencyOptions<Tx = never, Out = never> {
   /** Which response headers are stored for replays. Default: all but `Set-Cookie` and per-connection headers. */
   readonly headers?: HeaderPolicy;
   /**
-   * Keys are unique within a scope: return the caller's account, say, so two callers' keys never meet,
-   * or the route, so one key may serve two endpoints. Default: one scope for everything.
+   * Keys are unique within a scope. Return the caller's account: the principal your authentication verified,
+   * which stays the same when a token is refreshed (never the raw token or cookie), so that one caller's key
+   * never reaches another caller's recorded response. Add the route to let one key serve two endpoints.
+   *
+   * Without it every caller shares one scope, which is safe only for requests without credentials: a keyed
+   * request that carries an `Authorization` or `Cookie` header is then refused with 500 `SCOPE_REQUIRED`, and
+   * the handler does not run. `scope: () => ''` shares one scope on purpose.
+   *
+   * @example
+   * ```ts
+   * import { idempotent, memoryStore } from '@halfsync/server';
+   *
+   * // Your authentication: the account behind the request's token, or throws.
+   * declare function accountOf(request: Request): Promise<string>;
+   * const handle = idempotent(async () => new Response('ok', { status: 201 }), { store: memoryStore(), scope: accountOf });
+   * ```
    */
   readonly scope?: (request: Request) => string | Promise<string>;
+  /**
+   * The shortest key accepted, in characters: 1 to 255. Default {@link MIN_KEY_LENGTH} (16), so that a key cannot
+   * be guessed; a shorter one is refused with 400 `IDEMPOTENCY_KEY_INVALID`.
+   */
+  readonly minKeyLength?: number;
   /** How a request is fingerprinted. Default {@link requestFingerprint}: method, path, query and body bytes. */
   readonly fingerprint?: Fingerprinter;
   /** The start of problem `type` URIs, e.g. your API docs' URL. Default `urn:halfsync:problem:`. */
   readonly problemTypeBase?: string;
-  /** How often expired records are deleted, at most. Default 10 minutes; `Infinity` never. */
+  /**
+   * How often expired records are deleted: on a timer (unref'd, so it never keeps the process alive) and, at
+   * most as often, when a request arrives. Default 10 minutes; `Infinity` never. The table then holds about
+   * one row per key received in the last `expiresAfterMs` plus this interval, each the size of its response.
+   */
   readonly purgeIntervalMs?: number;
   /** The clock, in epoch ms. Default `Date.now`. Servers sharing a store must keep their clocks in step (NTP). */
   readonly now?: () => number;
@@ -121,6 +162,14 @@ const DEFAULTS = {
   purgeIntervalMs: 10 * 60 * 1000,
 } as const;
 
+/** The shortest lease the layer takes: renewed every third of it, a shorter one cannot outlast an ordinary stall. */
+const MIN_LOCK_TIMEOUT_MS = 1_000;
+/** The longest delay a timer can wait (a larger one fires at once). */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** Headers that identify a caller: a request with one of them needs a `scope`. */
+const CREDENTIALS = ['authorization', 'cookie'] as const;
+
 function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || Number.isNaN(value) || value < min) {
@@ -150,7 +199,19 @@ export function createIdempotencyLayer<Tx = never, Out = never>(options: Idempot
     return m.toUpperCase();
   }));
   const expiresAfterMs = positive('expiresAfterMs', options.expiresAfterMs, DEFAULTS.expiresAfterMs);
-  const lockMs = positive('lockTimeoutMs', options.lockTimeoutMs, DEFAULTS.lockTimeoutMs, 100);
+  if (options.lockTimeoutMs !== undefined && !(options.lockTimeoutMs >= MIN_LOCK_TIMEOUT_MS)) {
+    throw new HalfsyncServerError(
+      'INVALID_OPTIONS',
+      `idempotency option lockTimeoutMs must be at least ${MIN_LOCK_TIMEOUT_MS} ms, got ${String(options.lockTimeoutMs)}: a claim is renewed every third of it, ` +
+        'and a shorter lease is taken over by the first stall of the event loop or the store while its handler still runs (keep the default 30 s unless you know the longest stall)',
+    );
+  }
+  const lockMs = positive('lockTimeoutMs', options.lockTimeoutMs, DEFAULTS.lockTimeoutMs, MIN_LOCK_TIMEOUT_MS);
+  const maxHandlerMs = positive('maxHandlerMs', options.maxHandlerMs, Infinity);
+  const minKeyLength = positive('minKeyLength', options.minKeyLength, MIN_KEY_LENGTH);
+  if (!Number.isInteger(minKeyLength) || minKeyLength > MAX_KEY_LENGTH) {
+    throw new HalfsyncServerError('INVALID_OPTIONS', `idempotency option minKeyLength must be a whole number from 1 to ${MAX_KEY_LENGTH}, got ${minKeyLength}`);
+  }
   const retryAfter = integerSeconds('retryAfterSeconds', options.retryAfterSeconds, DEFAULTS.retryAfterSeconds);
   const unavailableRetryAfter = integerSeconds('unavailableRetryAfterSeconds', options.unavailableRetryAfterSeconds, DEFAULTS.unavailableRetryAfterSeconds);
   const maxBodyBytes = positive('maxBodyBytes', options.maxBodyBytes, DEFAULTS.maxBodyBytes, 0);
@@ -181,12 +242,31 @@ export function createIdempotencyLayer<Tx = never, Out = never>(options: Idempot
     );
 
   let nextPurgeAt = purgeIntervalMs === Infinity ? Infinity : 0;
+  let purgeTimer: ReturnType<typeof setInterval> | undefined;
   const maybePurge = () => {
     const now = clock();
     if (now < nextPurgeAt) return;
     nextPurgeAt = now + purgeIntervalMs;
-    store.purge(now).catch((error: unknown) => report('STORE_UNAVAILABLE', 'deleting expired idempotency records failed', error));
+    store.purge(now).catch((error: unknown) => {
+      // A closed store is the application shutting down: nothing to purge, nor to tell, any more.
+      if (error instanceof HalfsyncServerError && error.code === 'STORE_CLOSED') return void clearInterval(purgeTimer);
+      report('STORE_UNAVAILABLE', 'deleting expired idempotency records failed', error);
+    });
   };
+  // An idle server purges too. The timer never keeps the process alive.
+  if (purgeIntervalMs !== Infinity) {
+    purgeTimer = setInterval(maybePurge, Math.min(purgeIntervalMs, MAX_TIMER_MS));
+    (purgeTimer as { unref?: () => void }).unref?.();
+  }
+  const needsScope = (request: Request) => CREDENTIALS.some((name) => request.headers.has(name));
+  async function scopeOf(request: Request): Promise<string | undefined> {
+    if (!options.scope) return needsScope(request) ? undefined : '';
+    const scope: unknown = await options.scope(request);
+    if (typeof scope !== 'string') {
+      throw new HalfsyncServerError('INVALID_OPTIONS', `idempotency option scope must return a string (the caller's account), got ${scope === null ? 'null' : typeof scope}`);
+    }
+    return scope;
+  }
 
   /** What a transaction's reply stores (a 5xx: nothing, the retry runs again). */
   const stored = (parts: ReturnType<typeof replyParts>): StoredResponse | undefined =>
@@ -265,9 +345,13 @@ export function createIdempotencyLayer<Tx = never, Out = never>(options: Idempot
 
   /** The handler's context; `stop` ends the claim's renewals (once its transaction committed, there is no claim to keep). */
   function contextFor(claim: RunningRecord | undefined, stop: () => void = () => {}) {
-    const state = { used: false, committed: undefined as ReturnType<typeof replyParts> | undefined, lockLost: false };
+    const state = { used: false, committed: undefined as ReturnType<typeof replyParts> | undefined, lockLost: false, timedOut: false };
+    const controller = new AbortController();
+    const timedOut = () =>
+      new HalfsyncServerError('HANDLER_TIMEOUT', `the handler of Idempotency-Key "${claim?.key}" ran past maxHandlerMs (${maxHandlerMs} ms): its claim was given up and nothing of it is recorded`, { details: { key: claim?.key } });
     const context: IdempotencyContext<Tx, Out> = {
       key: claim?.key,
+      signal: controller.signal,
       async transaction(work) {
         const run = store.transaction;
         if (typeof run !== 'function') {
@@ -275,10 +359,13 @@ export function createIdempotencyLayer<Tx = never, Out = never>(options: Idempot
         }
         if (state.used) throw new HalfsyncServerError('TRANSACTION_ALREADY_USED', 'transaction() runs once per request: put the whole effect in one piece of work');
         state.used = true;
+        if (state.timedOut) throw timedOut();
         // The reply is read and checked once: for the record, and for the answer.
         let read: ReturnType<typeof replyParts> | undefined;
         const encode = (reply: Reply) => stored((read = replyParts(reply)));
         const outcome = await run.call(store, claim && { scope: claim.scope, key: claim.key, owner: claim.owner, expiresAt: clock() + expiresAfterMs }, work, encode);
+        // Past maxHandlerMs the claim was released, so the transaction found it gone and rolled back.
+        if (outcome.status === 'lock-lost' && state.timedOut) throw timedOut();
         if (outcome.status === 'lock-lost') {
           state.lockLost = true;
           report('LOCK_LOST', `the claim on key "${claim?.key}" was taken over before its transaction committed; the transaction was rolled back`, undefined, { key: claim?.key });
@@ -289,7 +376,11 @@ export function createIdempotencyLayer<Tx = never, Out = never>(options: Idempot
         return toResponse(parts.status, parts.headers, parts.body);
       },
     };
-    return { context, state };
+    const giveUp = () => {
+      state.timedOut = true;
+      controller.abort(timedOut());
+    };
+    return { context, state, giveUp };
   }
 
   async function handle(input: LayerRequest, downstream: Downstream<Tx, Out>): Promise<Response> {
@@ -304,27 +395,57 @@ export function createIdempotencyLayer<Tx = never, Out = never>(options: Idempot
         `${method} ${new URL(request.url).pathname} requires an Idempotency-Key header: send a unique value (a UUID) made once per operation, and the same value with every retry of it`,
       );
     }
-    const parsed = parseIdempotencyKey(header);
+    const parsed = parseIdempotencyKey(header, minKeyLength);
     if (!parsed.ok) {
-      return problem('IDEMPOTENCY_KEY_INVALID', `the Idempotency-Key header is invalid: ${parsed.reason}; send 1 to 255 printable ASCII characters, such as a UUID`);
+      return problem('IDEMPOTENCY_KEY_INVALID', `the Idempotency-Key header is invalid: ${parsed.reason}; send ${minKeyLength} to ${MAX_KEY_LENGTH} printable ASCII characters, such as a UUID`);
     }
     const key = parsed.key;
+    const scope = await scopeOf(request);
+    if (scope === undefined) {
+      report('SCOPE_REQUIRED', `a request with Idempotency-Key "${key}" carries credentials (${CREDENTIALS.join(' or ')}) and the idempotency layer has no scope option, so one caller's key could answer another with their response: set scope to the caller's account`, undefined, { key });
+      return problem(
+        'SCOPE_REQUIRED',
+        'this request carries credentials, and the server\'s idempotency layer is not set to keep one caller\'s keys apart from another\'s (its scope option), so the request was not handled: ' +
+          'the server must set scope; send it again, unchanged, once it does',
+      );
+    }
     const body = await input.readBody(maxBodyBytes);
     if (body === TOO_LARGE) {
       return problem('BODY_TOO_LARGE', `the request body is over ${maxBodyBytes} bytes, the most this route fingerprints: send a smaller body`);
     }
     const fingerprint = await fingerprinter({ method, url: new URL(request.url), body });
-    const scope = options.scope ? await options.scope(request) : '';
     maybePurge();
 
     const claim = await claimKey(scope, key, fingerprint);
     if ('answer' in claim) return claim.answer;
     const stop = heartbeat(claim.claimed);
-    const { context, state } = contextFor(claim.claimed, stop);
+    const { context, state, giveUp } = contextFor(claim.claimed, stop);
     let response: Response;
+    let deadline: ReturnType<typeof setTimeout> | undefined;
     try {
-      response = await downstream(context, body);
+      const running = downstream(context, body);
+      const outcome = maxHandlerMs > MAX_TIMER_MS ? await running : await Promise.race([
+        running,
+        new Promise<typeof TIMED_OUT>((resolve) => { deadline = setTimeout(resolve, maxHandlerMs, TIMED_OUT); }),
+      ]);
+      clearTimeout(deadline);
+      if (outcome === TIMED_OUT) {
+        // The handler goes on unawaited; whatever it ends with is not recorded.
+        running.catch(() => {});
+        stop();
+        giveUp();
+        if (state.committed) return toResponse(state.committed.status, state.committed.headers, state.committed.body);
+        await releaseQuietly(claim.claimed);
+        report('HANDLER_TIMEOUT', `the handler of key "${key}" ran past maxHandlerMs (${maxHandlerMs} ms); its claim was given up, so a retry runs it again`, undefined, { key });
+        return problem(
+          'HANDLER_TIMEOUT',
+          `the request with Idempotency-Key "${key}" took longer than the server allows and was given up, its effect not recorded: send it again, unchanged, after ${unavailableRetryAfter} s`,
+          unavailableRetryAfter,
+        );
+      }
+      response = outcome;
     } catch (error) {
+      clearTimeout(deadline);
       stop();
       if (state.lockLost) return inProgress(key);
       // After a commit the error surfaces as itself (a bug to see), and a retry gets the committed reply.
@@ -363,6 +484,8 @@ export function createIdempotencyLayer<Tx = never, Out = never>(options: Idempot
   return { handle };
 }
 
+const TIMED_OUT: unique symbol = Symbol('halfsync.server.timedOut');
+
 function toResponse(status: number, headers: Headers, body: Uint8Array<ArrayBuffer>, statusText?: string): Response {
   return new Response(nullBodyStatus(status) ? null : body, { status, headers, statusText });
 }
@@ -375,9 +498,11 @@ function toResponse(status: number, headers: Headers, body: Uint8Array<ArrayBuff
  * - a retry with the same key and fingerprint gets the recorded response with `Idempotent-Replayed: true`,
  *   and the handler does not run;
  * - the same key while the first request runs: 409 with `Retry-After`; with another fingerprint: 422;
- * - a guarded request without a key: 400; a key that is empty, over 255 characters or not printable
- *   ASCII: 400; a body over `maxBodyBytes`: 413; a store that cannot be reached: 503 with `Retry-After`,
- *   and the handler does not run;
+ * - a guarded request without a key: 400; a key under 16 characters (`minKeyLength`), over 255, not printable
+ *   ASCII or sent twice: 400; a body over `maxBodyBytes`: 413; a store that cannot be reached: 503 with
+ *   `Retry-After`, and the handler does not run;
+ * - a keyed request with credentials (`Authorization`, `Cookie`) and no `scope`: 500 `SCOPE_REQUIRED`, and the
+ *   handler does not run (set `scope` to the caller's account);
  * - a handler that throws or answers 5xx records nothing, so a retry runs it again.
  *
  * @example

@@ -15,7 +15,7 @@ export type { IdempotencyStore, IdempotencyRecord, RunningRecord, ClaimRef, Reco
 export { jsonReply, type Reply, type ReplyHeaders } from './reply.js';
 export { NEVER_STORED, NOT_STORED_BY_DEFAULT, type StoredResponse, type HeaderPolicy } from './stored.js';
 export { HalfsyncServerError, type HalfsyncServerErrorCode, type HalfsyncServerErrorOptions } from './errors.js';
-export { parseIdempotencyKey, MAX_KEY_LENGTH, type KeyVerdict } from './key.js';
+export { parseIdempotencyKey, MAX_KEY_LENGTH, MIN_KEY_LENGTH, type KeyVerdict } from './key.js';
 export { requestFingerprint, type FingerprintInput, type Fingerprinter } from './fingerprint.js';
 export { judge, type Verdict } from './rules.js';
 export { readLimited, TOO_LARGE } from './body.js';

@@ -4,6 +4,7 @@ import type { HalfsyncServerErrorCode } from './errors.js';
 export type ProblemCode = Extract<
   HalfsyncServerErrorCode,
   'IDEMPOTENCY_KEY_MISSING' | 'IDEMPOTENCY_KEY_INVALID' | 'IDEMPOTENCY_KEY_IN_USE' | 'IDEMPOTENCY_KEY_REUSED' | 'BODY_TOO_LARGE' | 'STORE_UNAVAILABLE' | 'RESPONSE_NOT_RECORDED'
+  | 'SCOPE_REQUIRED' | 'HANDLER_TIMEOUT'
 >;
 
 /** One table for every reply the layer makes itself: status and title by code. */
@@ -15,6 +16,8 @@ export const PROBLEMS: Readonly<Record<ProblemCode, { readonly status: number; r
   IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'Idempotency-Key already used for a different request' },
   STORE_UNAVAILABLE: { status: 503, title: 'Idempotency store unavailable' },
   RESPONSE_NOT_RECORDED: { status: 503, title: 'Response could not be recorded' },
+  SCOPE_REQUIRED: { status: 500, title: 'Idempotency keys cannot be kept apart by caller' },
+  HANDLER_TIMEOUT: { status: 503, title: 'Handler ran past its time limit' },
 };
 
 /** The `type` URI of a problem: `base` followed by the code in kebab case. */

@@ -1,13 +1,14 @@
 // The adapters, against the real frameworks: Express (and so Connect and node:http) and Hono.
 import Database from 'better-sqlite3';
 import express from 'express';
+import express4 from 'express4';
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { idempotent, jsonReply, memoryStore, type HalfsyncServerError } from '@halfsync/server';
 import { idempotency as honoIdempotency, idempotencyOf as honoIdempotencyOf } from '@halfsync/server/hono';
-import { idempotency, idempotencyOf, toNodeHandler } from '@halfsync/server/node';
+import { idempotency, idempotencyOf, keepRawBody, toNodeHandler } from '@halfsync/server/node';
 import { sqliteStore } from '@halfsync/server/sqlite';
 import { listen, type Running } from './support/http.js';
 
@@ -71,12 +72,12 @@ describe('Express', () => {
   it('records what the route sends and replays it: three lines of set-up', async () => {
     const s = shop();
     const r = await start(s.app);
-    const first = await post(`${r.base}/api/orders`, 'k1');
+    const first = await post(`${r.base}/api/orders`, 'k1-4b1d9e07c2a3f856');
     expect(first.status).toBe(201);
     expect(first.headers.get('set-cookie')).toMatch(/^session=abc/);
     const body = await first.json();
     expect(body).toEqual({ run: 1, received: { item: 'pen' } });
-    const again = await post(`${r.base}/api/orders`, 'k1');
+    const again = await post(`${r.base}/api/orders`, 'k1-4b1d9e07c2a3f856');
     expect([again.status, again.headers.get('idempotent-replayed'), again.headers.get('set-cookie'), again.headers.get('content-type')]).toEqual([201, 'true', null, 'application/json; charset=utf-8']);
     expect(await again.json()).toEqual(body);
     expect(s.runs()).toBe(1);
@@ -85,22 +86,22 @@ describe('Express', () => {
   it('works mounted before the body parser: the body is put back for the parser and the route', async () => {
     const s = shop('layer-first');
     const r = await start(s.app);
-    const first = await post(`${r.base}/api/orders`, 'k', '{"item":"ink"}');
+    const first = await post(`${r.base}/api/orders`, 'k-4b1d9e07c2a3f856', '{"item":"ink"}');
     expect(await first.json()).toEqual({ run: 1, received: { item: 'ink' } });
-    expect((await post(`${r.base}/api/orders`, 'k', '{"item":"ink"}')).headers.get('idempotent-replayed')).toBe('true');
-    expect((await post(`${r.base}/api/orders`, 'k', '{"item":"pad"}')).status).toBe(422);
+    expect((await post(`${r.base}/api/orders`, 'k-4b1d9e07c2a3f856', '{"item":"ink"}')).headers.get('idempotent-replayed')).toBe('true');
+    expect((await post(`${r.base}/api/orders`, 'k-4b1d9e07c2a3f856', '{"item":"pad"}')).status).toBe(422);
     expect(s.runs()).toBe(1);
   });
 
   it('answers 409 for a duplicate in flight, 422 for a reused key, 400 without a key, and passes GETs through', async () => {
     const s = shop();
     const r = await start(s.app);
-    const slow = post(`${r.base}/api/slow`, 's');
+    const slow = post(`${r.base}/api/slow`, 's-4b1d9e07c2a3f856');
     await vi.waitFor(() => expect(s.runs()).toBe(1));
-    const busy = await post(`${r.base}/api/slow`, 's');
+    const busy = await post(`${r.base}/api/slow`, 's-4b1d9e07c2a3f856');
     expect([busy.status, busy.headers.get('retry-after'), busy.headers.get('content-type')]).toEqual([409, '1', 'application/problem+json']);
     expect(await (await slow).text()).toBe('slow done');
-    expect((await post(`${r.base}/api/slow`, 's', '{"other":1}')).status).toBe(422);
+    expect((await post(`${r.base}/api/slow`, 's-4b1d9e07c2a3f856', '{"other":1}')).status).toBe(422);
     const missing = await post(`${r.base}/api/orders`, null);
     expect([missing.status, ((await missing.json()) as { code: string }).code]).toEqual([400, 'IDEMPOTENCY_KEY_MISSING']);
     expect(await (await fetch(`${r.base}/api/orders`)).json()).toEqual({ list: [] });
@@ -115,12 +116,12 @@ describe('Express', () => {
     app.post('/slow', async (_req, res) => { runs++; await new Promise((r) => setTimeout(r, 200)); res.status(201).json({ runs }); });
     const r = await start(app);
     const from = (origin: string, key: string | null, body?: string) => post(`${r.base}/slow`, key, body, { origin });
-    const first = from('https://a.test', 'k');
+    const first = from('https://a.test', 'k-4b1d9e07c2a3f856');
     await vi.waitFor(() => expect(runs).toBe(1));
-    const busy = await from('https://b.test', 'k');
+    const busy = await from('https://b.test', 'k-4b1d9e07c2a3f856');
     expect([busy.status, busy.headers.get('access-control-allow-origin'), busy.headers.get('x-request-id')]).toEqual([409, 'https://b.test', 'r']);
     expect((await first).headers.get('access-control-allow-origin')).toBe('https://a.test');
-    const replay = await from('https://c.test', 'k');
+    const replay = await from('https://c.test', 'k-4b1d9e07c2a3f856');
     expect([replay.status, replay.headers.get('idempotent-replayed'), replay.headers.get('access-control-allow-origin')]).toEqual([201, 'true', 'https://c.test']);
     const missing = await from('https://d.test', null);
     expect([missing.status, missing.headers.get('access-control-allow-origin')]).toEqual([400, 'https://d.test']);
@@ -130,24 +131,24 @@ describe('Express', () => {
   it('captures responses written in pieces with writeHead, write and end', async () => {
     const s = shop();
     const r = await start(s.app);
-    const first = await post(`${r.base}/api/pipe`, 'p');
+    const first = await post(`${r.base}/api/pipe`, 'p-4b1d9e07c2a3f856');
     expect([first.status, first.headers.get('x-pipe'), await first.text()]).toEqual([202, 'yes', 'part one, part two']);
-    const again = await post(`${r.base}/api/pipe`, 'p');
+    const again = await post(`${r.base}/api/pipe`, 'p-4b1d9e07c2a3f856');
     expect([again.status, again.headers.get('x-pipe'), again.headers.get('idempotent-replayed'), await again.text()]).toEqual([202, 'yes', 'true', 'part one, part two']);
   });
 
   it('a route that throws gets Express\'s 500 and records nothing, so the retry runs it again', async () => {
     const s = shop();
     const r = await start(s.app);
-    expect((await post(`${r.base}/api/broken`, 'b')).status).toBe(500);
-    expect((await post(`${r.base}/api/broken`, 'b')).status).toBe(500);
+    expect((await post(`${r.base}/api/broken`, 'b-4b1d9e07c2a3f856')).status).toBe(500);
+    expect((await post(`${r.base}/api/broken`, 'b-4b1d9e07c2a3f856')).status).toBe(500);
     expect(s.runs()).toBe(2);
   });
 
   it('answers 413 for a parsed body over maxBodyBytes', async () => {
     const s = shop();
     const r = await start(s.app);
-    const res = await post(`${r.base}/api/orders`, 'big', JSON.stringify({ item: 'x'.repeat(2_000) }));
+    const res = await post(`${r.base}/api/orders`, 'big-4b1d9e07c2a3f856', JSON.stringify({ item: 'x'.repeat(2_000) }));
     expect([res.status, ((await res.json()) as { code: string }).code]).toEqual([413, 'BODY_TOO_LARGE']);
     expect(s.runs()).toBe(0);
   });
@@ -179,13 +180,13 @@ describe('Express', () => {
       res.status(201).end();
     });
     const r = await start(app);
-    const first = await post(`${r.base}/api/orders`, 'o1');
+    const first = await post(`${r.base}/api/orders`, 'o1-4b1d9e07c2a3f856');
     expect([first.status, await first.json()]).toEqual([201, { id: 1, item: 'pen' }]);
-    const again = await post(`${r.base}/api/orders`, 'o1');
+    const again = await post(`${r.base}/api/orders`, 'o1-4b1d9e07c2a3f856');
     expect([again.headers.get('idempotent-replayed'), await again.json()]).toEqual(['true', { id: 1, item: 'pen' }]);
     expect(db.prepare('SELECT count(*) AS n FROM orders').get()).toEqual({ n: 1 });
-    await post(`${r.base}/unguarded`, 'u');
-    await post(`${r.base}/api/other-store`, 'x');
+    await post(`${r.base}/unguarded`, 'u-4b1d9e07c2a3f856');
+    await post(`${r.base}/api/other-store`, 'x-4b1d9e07c2a3f856');
     expect(codes).toEqual(['CONTEXT_MISSING', 'CONTEXT_MISSING', 'CONTEXT_MISSING']);
   });
 });
@@ -205,8 +206,8 @@ describe('node:http', () => {
         });
       }),
     );
-    expect(await (await post(r.base, 'k', 'hello')).text()).toBe('got hello');
-    const again = await post(r.base, 'k', 'hello');
+    expect(await (await post(r.base, 'k-4b1d9e07c2a3f856', 'hello')).text()).toBe('got hello');
+    const again = await post(r.base, 'k-4b1d9e07c2a3f856', 'hello');
     expect([again.headers.get('idempotent-replayed'), await again.text()]).toEqual(['true', 'got hello']);
     expect(runs).toBe(1);
   });
@@ -218,12 +219,12 @@ describe('node:http', () => {
     const chunk = new TextEncoder().encode('x'.repeat(4_096));
     const streamed = await fetch(r.base, {
       method: 'POST',
-      headers: { 'idempotency-key': 'stream' },
+      headers: { 'idempotency-key': 'stream-4b1d9e07c2a3f856' },
       body: new ReadableStream({ start(c) { for (let i = 0; i < 5; i++) c.enqueue(chunk); c.close(); } }),
       duplex: 'half',
     } as RequestInit);
     expect([streamed.status, streamed.headers.get('connection')]).toEqual([413, 'close']);
-    expect((await post(r.base, 'ok', 'small')).status).toBe(201);
+    expect((await post(r.base, 'ok-4b1d9e07c2a3f856', 'small')).status).toBe(201);
     expect(runs).toBe(1);
   });
 
@@ -241,10 +242,10 @@ describe('node:http', () => {
     const handle = toNodeHandler(async () => { throw new Error('boom'); });
     const seen: unknown[] = [];
     const withNext = await start((req, res) => void handle(req, res, (error) => { seen.push(error); res.writeHead(502).end(); }));
-    expect((await post(withNext.base, 'k')).status).toBe(502);
+    expect((await post(withNext.base, 'k-4b1d9e07c2a3f856')).status).toBe(502);
     expect(String(seen[0])).toMatch(/boom/);
     const bare = await start((req, res) => void handle(req, res));
-    expect((await post(bare.base, 'k')).status).toBe(500);
+    expect((await post(bare.base, 'k-4b1d9e07c2a3f856')).status).toBe(500);
   });
 });
 
@@ -271,11 +272,11 @@ describe('Hono', () => {
 
   it('records the route\'s response and replays it; the route reads its body as usual', async () => {
     const a = app();
-    const first = await send(a.hono, '/api/orders', 'k');
+    const first = await send(a.hono, '/api/orders', 'k-4b1d9e07c2a3f856');
     expect([first.status, first.headers.get('x-run'), await first.json()]).toEqual([201, '1', { run: 1, received: { item: 'pen' } }]);
-    const again = await send(a.hono, '/api/orders', 'k');
+    const again = await send(a.hono, '/api/orders', 'k-4b1d9e07c2a3f856');
     expect([again.status, again.headers.get('x-run'), again.headers.get('idempotent-replayed'), await again.json()]).toEqual([201, '1', 'true', { run: 1, received: { item: 'pen' } }]);
-    expect((await send(a.hono, '/api/orders', 'k', '{"item":"ink"}')).status).toBe(422);
+    expect((await send(a.hono, '/api/orders', 'k-4b1d9e07c2a3f856', '{"item":"ink"}')).status).toBe(422);
     expect((await send(a.hono, '/api/orders', null)).status).toBe(400);
     expect(await (await a.hono.request('/api/orders')).json()).toEqual({ list: [] });
     expect(a.runs()).toBe(1);
@@ -288,8 +289,8 @@ describe('Hono', () => {
     hono.post('/orders', (c) => c.json({ ok: true }, 201));
     const from = (origin: string, key: string | null) =>
       hono.request('/orders', { method: 'POST', headers: { origin, 'content-type': 'application/json', ...(key === null ? {} : { 'idempotency-key': key }) }, body: '{}' });
-    expect((await from('https://a.test', 'k')).headers.get('access-control-allow-origin')).toBe('https://a.test');
-    const replay = await from('https://b.test', 'k');
+    expect((await from('https://a.test', 'k-4b1d9e07c2a3f856')).headers.get('access-control-allow-origin')).toBe('https://a.test');
+    const replay = await from('https://b.test', 'k-4b1d9e07c2a3f856');
     expect([replay.headers.get('idempotent-replayed'), replay.headers.get('access-control-allow-origin')]).toEqual(['true', 'https://b.test']);
     const missing = await from('https://c.test', null);
     expect([missing.status, missing.headers.get('access-control-allow-origin')]).toEqual([400, 'https://c.test']);
@@ -297,8 +298,8 @@ describe('Hono', () => {
 
   it('a route that throws gets Hono\'s 500 and records nothing', async () => {
     const a = app();
-    expect((await send(a.hono, '/api/fail', 'f')).status).toBe(500);
-    expect((await send(a.hono, '/api/fail', 'f')).status).toBe(500);
+    expect((await send(a.hono, '/api/fail', 'f-4b1d9e07c2a3f856')).status).toBe(500);
+    expect((await send(a.hono, '/api/fail', 'f-4b1d9e07c2a3f856')).status).toBe(500);
     expect(a.runs()).toBe(2);
   });
 
@@ -314,9 +315,140 @@ describe('Hono', () => {
         return jsonReply({ item }, { status: 201 });
       });
     });
-    expect((await send(hono, '/orders', 't')).status).toBe(201);
-    const again = await send(hono, '/orders', 't');
+    expect((await send(hono, '/orders', 't-4b1d9e07c2a3f856')).status).toBe(201);
+    const again = await send(hono, '/orders', 't-4b1d9e07c2a3f856');
     expect([again.headers.get('idempotent-replayed'), await again.json()]).toEqual(['true', { item: 'pen' }]);
     expect(effects).toEqual(['pen']);
+  });
+});
+
+// What issue 26 found: the same fingerprint in every adapter, the URL as the client sent it, Express 4's
+// body-parser, Hono's 413, and JSON bodies fingerprinted from their bytes.
+describe('the same request, whichever adapter and mount it reaches', () => {
+  const KEY = 'b1f2c3d4-0000-4000-8000-000000000001';
+
+  it('fingerprints the URL the client sent under an Express mount: a key reused on another router\'s endpoint gets 422, not the first answer', async () => {
+    const store = memoryStore();
+    const effects: string[] = [];
+    const app = express();
+    const orders = express.Router();
+    orders.post('/', (_req, res) => { effects.push('order'); res.status(201).json({ order: 1 }); });
+    const refunds = express.Router();
+    refunds.post('/', (_req, res) => { effects.push('refund'); res.status(201).json({ refund: 1 }); });
+    app.use('/api/orders', idempotency({ store }), orders);
+    app.use('/api/refunds', idempotency({ store }), refunds);
+    const r = await start(app);
+    expect((await post(`${r.base}/api/orders`, KEY, '{"amount":5}')).status).toBe(201);
+    const refund = await post(`${r.base}/api/refunds`, KEY, '{"amount":5}');
+    expect([refund.status, refund.headers.get('idempotent-replayed')]).toEqual([422, null]);
+    expect(effects).toEqual(['order']);
+  });
+
+  it('a retry that lands on a Hono instance of the same API gets the replay an Express instance recorded', async () => {
+    const store = memoryStore();
+    let runs = 0;
+    const app = express();
+    app.use('/api', idempotency({ store }), express.json());
+    app.post('/api/orders', (req, res) => { runs++; res.status(201).json({ run: runs, received: req.body as unknown }); });
+    const r = await start(app);
+    const hono = new Hono();
+    hono.use('/api/*', honoIdempotency({ store }));
+    hono.post('/api/orders', (c) => { runs++; return c.json({ run: runs }, 201); });
+    const body = '{"item":"pen","qty":1}';
+    const first = await post(`${r.base}/api/orders`, KEY, body);
+    const retry = await hono.request('/api/orders', { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': KEY }, body });
+    expect([retry.status, retry.headers.get('idempotent-replayed'), await retry.text()]).toEqual([201, 'true', await first.text()]);
+    expect(runs).toBe(1);
+  });
+
+  it.each([['Express 4', express4], ['Express 5', express]] as const)(
+    '%s behind a JSON parser: a reused key with another text/plain body gets 422, and the route reads the body it was sent',
+    async (_name, framework) => {
+      const bodies: string[] = [];
+      const app = framework();
+      app.use(framework.json());
+      app.use(idempotency({ store: memoryStore() }));
+      app.post('/notes', (req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => { bodies.push(Buffer.concat(chunks).toString()); res.status(201).send('saved'); });
+      });
+      const r = await start(app);
+      const text = (body: string) => fetch(`${r.base}/notes`, { method: 'POST', headers: { 'content-type': 'text/plain', 'idempotency-key': KEY }, body });
+      expect((await text('first note')).status).toBe(201);
+      const other = await text('second note');
+      expect([other.status, other.headers.get('idempotent-replayed')]).toEqual([422, null]);
+      const again = await text('first note');
+      expect([again.status, again.headers.get('idempotent-replayed')]).toEqual([201, 'true']);
+      expect(bodies).toEqual(['first note']);
+    },
+  );
+
+  it.each([['Express 4', express4], ['Express 5', express]] as const)('%s: a JSON body the parser read is fingerprinted and replayed', async (_name, framework) => {
+    let runs = 0;
+    const app = framework();
+    app.use(framework.json());
+    app.use(idempotency({ store: memoryStore() }));
+    app.post('/orders', (req, res) => { runs++; res.status(201).json({ run: runs, received: req.body as unknown }); });
+    const r = await start(app);
+    expect(await (await post(`${r.base}/orders`, KEY, '{"item":"ink"}')).json()).toEqual({ run: 1, received: { item: 'ink' } });
+    expect((await post(`${r.base}/orders`, KEY, '{"item":"ink"}')).headers.get('idempotent-replayed')).toBe('true');
+    expect((await post(`${r.base}/orders`, KEY, '{"item":"pad"}')).status).toBe(422);
+    expect(runs).toBe(1);
+  });
+
+  it('behind express.json({ verify: keepRawBody }), bodies that parse alike but differ in their bytes are different requests', async () => {
+    let runs = 0;
+    const app = express();
+    app.use(express.json({ verify: keepRawBody }));
+    app.use(idempotency({ store: memoryStore() }));
+    app.post('/pay', (_req, res) => { runs++; res.status(201).json({ run: runs }); });
+    const r = await start(app);
+    expect((await post(`${r.base}/pay`, KEY, '{"cents":9007199254740993}')).status).toBe(201);
+    // 2^53 + 1 and 2^53 + 2 parse to the same number; a duplicate member parses to its last value.
+    expect((await post(`${r.base}/pay`, KEY, '{"cents":9007199254740992}')).status).toBe(422);
+    expect((await post(`${r.base}/pay`, KEY, '{"cents":1,"cents":9007199254740993}')).status).toBe(422);
+    expect((await post(`${r.base}/pay`, KEY, '{"cents":9007199254740993}')).headers.get('idempotent-replayed')).toBe('true');
+    expect(runs).toBe(1);
+  });
+
+  it('Hono answers 413 for a body over maxBodyBytes, declared or streamed, instead of hanging', async () => {
+    let runs = 0;
+    const hono = new Hono();
+    hono.use('*', honoIdempotency({ store: memoryStore(), maxBodyBytes: 1_000 }));
+    hono.post('/orders', async (c) => { runs++; return c.text(await c.req.text(), 201); });
+    const within = <T>(p: Promise<T>) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 2 s')), 2_000))]);
+    const declared = await within(Promise.resolve(hono.request('/orders', { method: 'POST', headers: { 'idempotency-key': KEY }, body: 'x'.repeat(2_000) })));
+    expect([declared.status, ((await declared.json()) as { code: string }).code]).toEqual([413, 'BODY_TOO_LARGE']);
+    const chunk = new TextEncoder().encode('y'.repeat(400));
+    const streamed = await within(Promise.resolve(hono.request(new Request('http://x/orders', {
+      method: 'POST',
+      headers: { 'idempotency-key': KEY },
+      body: new ReadableStream({ start(c) { for (let i = 0; i < 5; i++) c.enqueue(chunk); c.close(); } }),
+      duplex: 'half',
+    } as RequestInit))));
+    expect(streamed.status).toBe(413);
+    const small = await hono.request('/orders', { method: 'POST', headers: { 'idempotency-key': KEY }, body: 'small' });
+    expect([small.status, await small.text()]).toEqual([201, 'small']);
+    expect(runs).toBe(1);
+  });
+
+  it('two Idempotency-Key header fields are refused with 400, not joined into one key', async () => {
+    let runs = 0;
+    const app = express();
+    app.use(idempotency({ store: memoryStore() }));
+    app.post('/orders', (_req, res) => { runs++; res.status(201).end(); });
+    const r = await start(app);
+    const answer = await raw(r.base, `POST /orders HTTP/1.1\r\nHost: x\r\nIdempotency-Key: ${KEY}\r\nIdempotency-Key: ${KEY.replace('1', '2')}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`);
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer).toContain('"code":"IDEMPOTENCY_KEY_INVALID"');
+    const hono = new Hono();
+    hono.use('*', honoIdempotency({ store: memoryStore() }));
+    hono.post('/orders', (c) => { runs++; return c.body(null, 201); });
+    const headers = new Headers({ 'idempotency-key': KEY });
+    headers.append('idempotency-key', KEY);
+    const twice = await hono.request('/orders', { method: 'POST', headers, body: '{}' });
+    expect([twice.status, ((await twice.json()) as { code: string }).code]).toEqual([400, 'IDEMPOTENCY_KEY_INVALID']);
+    expect(runs).toBe(0);
   });
 });

@@ -57,11 +57,11 @@ describe('postgresStore', () => {
     const table = `recreated_${++tables}`;
     const store = postgresStore({ connectionString: cluster.url, table });
     const handle = idempotent(async () => new Response('ok', { status: 201 }), { store });
-    expect((await handle(keyed('a'))).status).toBe(201);
+    expect((await handle(keyed('a-4b1d9e07c2a3f856'))).status).toBe(201);
     await admin.query(`DROP TABLE ${table}`);
-    expect((await handle(keyed('b'))).status).toBe(503);
-    expect((await handle(keyed('b'))).status).toBe(201);
-    expect((await handle(keyed('b'))).headers.get('idempotent-replayed')).toBe('true');
+    expect((await handle(keyed('b-4b1d9e07c2a3f856'))).status).toBe(503);
+    expect((await handle(keyed('b-4b1d9e07c2a3f856'))).status).toBe(201);
+    expect((await handle(keyed('b-4b1d9e07c2a3f856'))).headers.get('idempotent-replayed')).toBe('true');
     await store.close();
   });
 
@@ -77,7 +77,7 @@ describe('postgresStore', () => {
     let runs = 0;
     const errors: string[] = [];
     const handle = idempotent(async () => { runs++; return new Response('ok', { status: 201 }); }, { store, onError: (e) => errors.push(e.code) });
-    const res = await handle(keyed('k'));
+    const res = await handle(keyed('k-4b1d9e07c2a3f856'));
     expect([res.status, res.headers.get('retry-after'), runs]).toEqual([503, '5', 0]);
     expect(((await res.json()) as { code: string }).code).toBe('STORE_UNAVAILABLE');
     expect(errors).toContain('STORE_UNAVAILABLE');
@@ -106,9 +106,9 @@ describe('the transactional mode on PostgreSQL', () => {
         return jsonReply({ id: rows[0].id as number }, { status: 201 });
       });
     }, { store: s.store });
-    expect(await (await handle(keyed('k'))).json()).toEqual({ id: 1 });
-    expect(await s.keyState('k')).toBe('completed');
-    const again = await handle(keyed('k'));
+    expect(await (await handle(keyed('k-4b1d9e07c2a3f856'))).json()).toEqual({ id: 1 });
+    expect(await s.keyState('k-4b1d9e07c2a3f856')).toBe('completed');
+    const again = await handle(keyed('k-4b1d9e07c2a3f856'));
     expect([again.headers.get('idempotent-replayed'), await again.json(), runs, await s.count()]).toEqual(['true', { id: 1 }, 1, 1]);
     await s.done();
   });
@@ -125,11 +125,11 @@ describe('the transactional mode on PostgreSQL', () => {
         return jsonReply({ ok: true }, { status: 201 });
       });
     }, { store: s.store });
-    await expect(handle(keyed('k'))).rejects.toThrow('crashed between');
-    expect([await s.count(), await s.keyState('k')]).toEqual([0, undefined]);
-    expect((await handle(keyed('k'))).status).toBe(503);
-    expect([await s.count(), await s.keyState('k')]).toEqual([0, undefined]);
-    expect((await handle(keyed('k'))).status).toBe(201);
+    await expect(handle(keyed('k-4b1d9e07c2a3f856'))).rejects.toThrow('crashed between');
+    expect([await s.count(), await s.keyState('k-4b1d9e07c2a3f856')]).toEqual([0, undefined]);
+    expect((await handle(keyed('k-4b1d9e07c2a3f856'))).status).toBe(503);
+    expect([await s.count(), await s.keyState('k-4b1d9e07c2a3f856')]).toEqual([0, undefined]);
+    expect((await handle(keyed('k-4b1d9e07c2a3f856'))).status).toBe(201);
     expect(await s.count()).toBe(1);
     await s.done();
   });
@@ -137,13 +137,13 @@ describe('the transactional mode on PostgreSQL', () => {
   it('rolls back and answers 409 when another request took the key over before the commit', async () => {
     const s = await shop();
     const handle = idempotent(async (_req, { transaction }) => {
-      await admin.query(`UPDATE keys_${tables} SET owner = 'another-request' WHERE key = 'k'`);
+      await admin.query(`UPDATE keys_${tables} SET owner = 'another-request' WHERE key = 'k-4b1d9e07c2a3f856'`);
       return transaction(async (client) => {
         await client.query(`INSERT INTO ${s.table} (key) VALUES ($1)`, ['k']);
         return jsonReply({ ok: true }, { status: 201 });
       });
     }, { store: s.store });
-    const res = await handle(keyed('k'));
+    const res = await handle(keyed('k-4b1d9e07c2a3f856'));
     expect([res.status, ((await res.json()) as { code: string }).code, await s.count()]).toEqual([409, 'IDEMPOTENCY_KEY_IN_USE', 0]);
     await s.done();
   });
@@ -325,17 +325,17 @@ describe('the database going down and coming back', () => {
       return Response.json({ run: runs }, { status: 201 });
     }, { store, onError: (e) => errors.push(e.code) });
 
-    const during = await handle(keyed('k1'));
+    const during = await handle(keyed('k1-4b1d9e07c2a3f856'));
     expect([during.status, during.headers.get('retry-after'), ((await during.json()) as { code: string }).code]).toEqual([503, '5', 'RESPONSE_NOT_RECORDED']);
     expect(errors).toContain('RESPONSE_NOT_RECORDED');
 
-    const whileDown = await handle(keyed('k2'));
+    const whileDown = await handle(keyed('k2-4b1d9e07c2a3f856'));
     expect([whileDown.status, whileDown.headers.get('retry-after'), ((await whileDown.json()) as { code: string }).code]).toEqual([503, '5', 'STORE_UNAVAILABLE']);
     expect(runs).toBe(1);
 
     takeDown = false;
     await cluster.start();
-    const after = await handle(keyed('k2'));
+    const after = await handle(keyed('k2-4b1d9e07c2a3f856'));
     expect([after.status, await after.json()]).toEqual([201, { run: 2 }]);
     await store.close();
   }, 60_000);

@@ -68,7 +68,7 @@ describe('sqliteStore', () => {
     expect(first.table).toBe('halfsync_idempotency');
     expect(first.database.pragma('journal_mode', { simple: true })).toBe('wal');
     const a = await run(handler(first));
-    expect((await post(a.base, 'k')).status).toBe(201);
+    expect((await post(a.base, 'k-4b1d9e07c2a3f856')).status).toBe(201);
     await a.close();
     await first.close();
     expect(first.database.open).toBe(false);
@@ -76,7 +76,7 @@ describe('sqliteStore', () => {
     const second = sqliteStore({ file });
     cleanup.push(() => second.close());
     const b = await run(handler(second));
-    const again = await post(b.base, 'k');
+    const again = await post(b.base, 'k-4b1d9e07c2a3f856');
     expect([again.status, again.headers.get('idempotent-replayed'), await again.json()]).toEqual([201, 'true', { runs: 1 }]);
     expect(runs).toBe(1);
   });
@@ -126,11 +126,11 @@ describe('the transactional mode on SQLite', () => {
   it('records the key in the effect\'s transaction: the row is completed when the effect is there', async () => {
     const s = shop();
     const server = await run(s.transactional);
-    expect((await post(server.base, 'k1')).status).toBe(201);
-    const row = s.db.prepare<[], { state: string; status: number; body: Buffer }>('SELECT state, status, body FROM halfsync_idempotency WHERE key = \'k1\'').get();
+    expect((await post(server.base, 'k1-4b1d9e07c2a3f856')).status).toBe(201);
+    const row = s.db.prepare<[], { state: string; status: number; body: Buffer }>('SELECT state, status, body FROM halfsync_idempotency WHERE key = \'k1-4b1d9e07c2a3f856\'').get();
     expect(row?.state).toBe('completed');
     expect(row?.status).toBe(201);
-    expect(JSON.parse(row!.body.toString())).toMatchObject({ key: 'k1', effect: 1 });
+    expect(JSON.parse(row!.body.toString())).toMatchObject({ key: 'k1-4b1d9e07c2a3f856', effect: 1 });
   });
 
   it('rolls the effect back with the record when the work throws after writing, so the retry applies it once', async () => {
@@ -144,10 +144,10 @@ describe('the transactional mode on SQLite', () => {
         return jsonReply({ ok: true }, { status: 201 });
       });
     }, { store: s.store });
-    await expect(handle(new Request('http://x/', { method: 'POST', headers: { 'idempotency-key': 'k' }, body: '{}' }))).rejects.toThrow('crashed between');
+    await expect(handle(new Request('http://x/', { method: 'POST', headers: { 'idempotency-key': 'k-4b1d9e07c2a3f856' }, body: '{}' }))).rejects.toThrow('crashed between');
     expect(s.effectsOf()).toEqual([]);
     expect(s.db.prepare('SELECT count(*) AS n FROM halfsync_idempotency').get()).toEqual({ n: 0 });
-    const retry = await handle(new Request('http://x/', { method: 'POST', headers: { 'idempotency-key': 'k' }, body: '{}' }));
+    const retry = await handle(new Request('http://x/', { method: 'POST', headers: { 'idempotency-key': 'k-4b1d9e07c2a3f856' }, body: '{}' }));
     expect(retry.status).toBe(201);
     expect(s.effectsOf()).toEqual([{ key: 'k', n: 1 }]);
   });
@@ -159,10 +159,10 @@ describe('the transactional mode on SQLite', () => {
         tx.prepare('INSERT INTO effects (key) VALUES (?)').run('k');
         return jsonReply({ error: 'warehouse offline' }, { status: 503 });
       }), { store: s.store });
-    const res = await handle(new Request('http://x/', { method: 'POST', headers: { 'idempotency-key': 'k' }, body: '{}' }));
+    const res = await handle(new Request('http://x/', { method: 'POST', headers: { 'idempotency-key': 'k-4b1d9e07c2a3f856' }, body: '{}' }));
     expect(res.status).toBe(503);
     expect(s.effectsOf()).toEqual([]);
-    expect(await s.store.get('', 'k')).toBeUndefined();
+    expect(await s.store.get('', 'k-4b1d9e07c2a3f856')).toBeUndefined();
   });
 
   it('refuses asynchronous work with TRANSACTION_NOT_SYNC and writes nothing', async () => {
@@ -172,11 +172,11 @@ describe('the transactional mode on SQLite', () => {
         tx.prepare('INSERT INTO effects (key) VALUES (?)').run('late');
         return jsonReply(1);
       })) as unknown as (tx: Database.Database) => Reply), { store: s.store });
-    const error = await handle(new Request('http://x/', { method: 'POST', headers: { 'idempotency-key': 'k' }, body: '{}' })).catch((e: unknown) => e);
+    const error = await handle(new Request('http://x/', { method: 'POST', headers: { 'idempotency-key': 'k-4b1d9e07c2a3f856' }, body: '{}' })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HalfsyncServerError);
     expect((error as HalfsyncServerError).code).toBe('TRANSACTION_NOT_SYNC');
     await new Promise((r) => setTimeout(r, 10));
-    expect(await s.store.get('', 'k')).toBeUndefined();
+    expect(await s.store.get('', 'k-4b1d9e07c2a3f856')).toBeUndefined();
   });
 });
 
@@ -187,7 +187,7 @@ describe('a SQLite store that is down', () => {
     const errors: string[] = [];
     const handle = idempotent(async () => { runs++; return new Response('ok', { status: 201 }); }, { store: s.store, onError: (e) => errors.push(e.code) });
     s.db.close();
-    const res = await handle(new Request('http://x/', { method: 'POST', headers: { 'idempotency-key': 'k' }, body: '{}' }));
+    const res = await handle(new Request('http://x/', { method: 'POST', headers: { 'idempotency-key': 'k-4b1d9e07c2a3f856' }, body: '{}' }));
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('5');
     expect(((await res.json()) as { code: string }).code).toBe('STORE_UNAVAILABLE');
@@ -206,9 +206,9 @@ describe('a SQLite store that is down', () => {
     other.exec('BEGIN IMMEDIATE');
     let runs = 0;
     const handle = idempotent(async () => { runs++; return new Response('ok', { status: 201 }); }, { store });
-    const res = await handle(new Request('http://x/', { method: 'POST', headers: { 'idempotency-key': 'k' }, body: '{}' }));
+    const res = await handle(new Request('http://x/', { method: 'POST', headers: { 'idempotency-key': 'k-4b1d9e07c2a3f856' }, body: '{}' }));
     expect([res.status, res.headers.get('retry-after'), runs]).toEqual([503, '5', 0]);
     other.exec('ROLLBACK');
-    expect((await handle(new Request('http://x/', { method: 'POST', headers: { 'idempotency-key': 'k' }, body: '{}' }))).status).toBe(201);
+    expect((await handle(new Request('http://x/', { method: 'POST', headers: { 'idempotency-key': 'k-4b1d9e07c2a3f856' }, body: '{}' }))).status).toBe(201);
   });
 });

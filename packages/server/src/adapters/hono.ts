@@ -1,4 +1,4 @@
-import { readLimited } from '../body.js';
+import { readLimited, TOO_LARGE } from '../body.js';
 import { createIdempotencyLayer, type IdempotencyContext, type IdempotencyOptions } from '../idempotency.js';
 import type { IdempotencyStore } from '../store.js';
 import { contextFor } from './context.js';
@@ -17,9 +17,20 @@ export type HonoMiddleware = (c: HonoContext, next: () => Promise<void>) => Prom
 
 const contexts = new WeakMap<Request, { context: unknown; store: unknown }>();
 
+/** Options of the Hono middleware: those of the layer, with `scope` given the Hono context. */
+export interface HonoIdempotencyOptions<Tx = never, Out = never> extends Omit<IdempotencyOptions<Tx, Out>, 'scope'> {
+  /**
+   * The caller's account, from the principal your authentication verified (the same after a token refresh), never
+   * the raw token. Keys are unique within it. Required, in effect, for requests with credentials: see
+   * {@link IdempotencyOptions.scope}.
+   */
+  readonly scope?: (c: HonoContext) => string | Promise<string>;
+}
+
 /**
  * The layer as Hono middleware: it guards the handlers after it and sends their response once it is
- * recorded. The body is fingerprinted from a clone of the request, so handlers read it as usual.
+ * recorded. The body is fingerprinted from a clone of the request, so handlers read it as usual; the URL is the
+ * one the client sent, whatever `app.route()` mounts the handlers under, as in every adapter.
  *
  * @example
  * ```ts
@@ -32,15 +43,27 @@ const contexts = new WeakMap<Request, { context: unknown; store: unknown }>();
  * app.post('/api/orders', async (c) => c.json({ received: await c.req.json() }, 201));
  * ```
  */
-export function idempotency<Tx = never, Out = never>(options: IdempotencyOptions<Tx, Out>): HonoMiddleware {
-  const layer = createIdempotencyLayer(options);
+export function idempotency<Tx = never, Out = never>(options: HonoIdempotencyOptions<Tx, Out>): HonoMiddleware {
+  // The layer sees the raw Request; the scope is asked about the context it came in.
+  const contextOf = new WeakMap<Request, HonoContext>();
+  const scope = options.scope;
+  const layer = createIdempotencyLayer({ ...options, scope: scope && ((request: Request) => scope(contextOf.get(request)!)) });
   return async (c, next) => {
     const raw = c.req.raw;
+    contextOf.set(raw, c);
     const passed = new Response(null);
     // What middleware before this one set for this request (CORS, a request id): every answer keeps it.
     const before = new Headers(c.res?.headers);
     const response = await layer.handle(
-      { request: raw, readBody: (limit) => readLimited(raw.clone().body, limit, raw.headers.get('content-length')) },
+      {
+        request: raw,
+        readBody: async (limit) => {
+          const read = await readLimited(raw.clone().body, limit, raw.headers.get('content-length'));
+          // Refused: the handlers will not read the original either, and cancelling both branches frees the source.
+          if (read === TOO_LARGE) raw.body?.cancel().catch(() => {});
+          return read;
+        },
+      },
       async (context, body) => {
         contexts.set(raw, { context, store: options.store });
         await next();

@@ -9,14 +9,34 @@ import { contextFor } from './context.js';
 /** A Connect/Express middleware; with node:http, call it with the rest of your handler as `next`. */
 export type NodeMiddleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
 
+/**
+ * Options of the node middleware: those of the layer, with `scope` given the node request, so that it can read
+ * what your authentication middleware set on it.
+ */
+export interface NodeIdempotencyOptions<Tx = never, Out = never> extends Omit<IdempotencyOptions<Tx, Out>, 'scope'> {
+  /**
+   * The caller's account, from the principal your authentication verified (the same after a token refresh), never
+   * the raw token. Keys are unique within it. Required, in effect, for requests with credentials: see
+   * {@link IdempotencyOptions.scope}.
+   */
+  readonly scope?: (req: IncomingMessage) => string | Promise<string>;
+}
+
 /** A node:http listener made from a Fetch handler; under Connect or Express, errors go to `next`. */
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => Promise<void>;
 
 /**
  * The layer as Express, Connect or node:http middleware. It guards what comes after it: the handlers'
  * response (whatever they write: `res.json`, `res.send`, `res.end`, a pipe) is held in memory until it is
- * recorded, then sent, so guard requests whose responses are records, not streams. Mount it before or after a body parser: it fingerprints `req.body` if a parser set it, and
- * otherwise reads the raw body and puts it back for whatever reads it next.
+ * recorded, then sent, so guard requests whose responses are records, not streams.
+ *
+ * The request is fingerprinted as the client sent it: the URL before any mount took its prefix off
+ * (`req.originalUrl`), and the body's bytes, as every adapter does, so a retry gets the same answer whichever
+ * instance and framework it reaches. Mount it before a body parser, and it reads the raw body and puts it back
+ * for whatever reads it next. Behind one, it takes the raw bytes a parser kept (`express.json({ verify:
+ * keepRawBody })`, or any `req.rawBody`); failing that, the parsed `req.body` serialised again as JSON, in which
+ * two bodies that parse alike (numbers past 2^53, a duplicated member, other spacing) are one request. A
+ * `req.body` is trusted only when a parser read the stream (Express 4's sets `req.body = {}` on every request).
  *
  * In a handler, {@link idempotencyOf} gives the request's key and the transactional mode.
  *
@@ -32,8 +52,11 @@ export type NodeHandler = (req: IncomingMessage, res: ServerResponse, next?: (er
  * app.post('/api/orders', (req, res) => { res.status(201).json({ received: req.body }); });
  * ```
  */
-export function idempotency<Tx = never, Out = never>(options: IdempotencyOptions<Tx, Out>): NodeMiddleware {
-  const layer = createIdempotencyLayer(options);
+export function idempotency<Tx = never, Out = never>(options: NodeIdempotencyOptions<Tx, Out>): NodeMiddleware {
+  // The layer sees a Fetch Request; the scope is asked about the node request it was made from.
+  const nodeOf = new WeakMap<Request, IncomingMessage>();
+  const scope = options.scope;
+  const layer = createIdempotencyLayer({ ...options, scope: scope && ((request: Request) => scope(nodeOf.get(request)!)) });
   return (req, res, next) => {
     let request: Request;
     try {
@@ -42,6 +65,7 @@ export function idempotency<Tx = never, Out = never>(options: IdempotencyOptions
       next(error);
       return;
     }
+    nodeOf.set(request, req);
     const passed = new Response(null);
     // What middleware before this one set for this request (CORS, a request id): every answer keeps it.
     const before = res.getHeaders();
@@ -62,7 +86,11 @@ export function idempotency<Tx = never, Out = never>(options: IdempotencyOptions
       .then(
         async (response) => {
           if (response === passed) return;
+          // The layer answered before the handlers ended (maxHandlerMs): what they write later goes nowhere.
+          const late = capture !== undefined && !capture.ended();
+          if (late) capture!.restore();
           await writeResponse(res, response, req, before);
+          if (late) discardWrites(res);
         },
         (error: unknown) => {
           capture?.restore();
@@ -194,10 +222,31 @@ export async function writeResponse(res: ServerResponse, response: Response, req
   res.end();
 }
 
+/**
+ * Keeps the raw bytes a body parser read, for the fingerprint: pass it as the parser's `verify` option
+ * (`express.json({ verify: keepRawBody })`, any body-parser type). It sets `req.rawBody`, which the middleware
+ * prefers to the parsed `req.body`.
+ *
+ * @example
+ * ```ts
+ * import express from 'express';
+ * import { idempotency, keepRawBody } from '@halfsync/server/node';
+ * import { memoryStore } from '@halfsync/server';
+ *
+ * const app = express();
+ * app.use(express.json({ verify: keepRawBody }), idempotency({ store: memoryStore() }));
+ * ```
+ */
+export function keepRawBody(req: IncomingMessage, _res: ServerResponse, buffer: Buffer): void {
+  (req as { rawBody?: Buffer }).rawBody = buffer;
+}
+
 function urlOf(req: IncomingMessage): string {
   const encrypted = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
   const host = req.headers.host ?? 'localhost';
-  return `${encrypted ? 'https' : 'http'}://${host}${req.url ?? '/'}`;
+  // Express and Connect take a mount's prefix off req.url; the client sent originalUrl.
+  const original = (req as { originalUrl?: unknown }).originalUrl;
+  return `${encrypted ? 'https' : 'http'}://${host}${typeof original === 'string' ? original : (req.url ?? '/')}`;
 }
 
 function headersOf(req: IncomingMessage): Headers {
@@ -264,8 +313,13 @@ function bodyStream(req: IncomingMessage): ReadableStream<Uint8Array> {
  * handler after the middleware reads them as if nobody had.
  */
 function peekBody(req: IncomingMessage, limit: number): Promise<Uint8Array<ArrayBuffer> | typeof TOO_LARGE> {
-  const parsed = (req as { body?: unknown }).body;
-  if (parsed !== undefined) {
+  const { rawBody, body: parsed, _body: parserRan } = req as { rawBody?: unknown; body?: unknown; _body?: unknown };
+  // A parser read the stream (body-parser 1.x says so with _body; 2.x leaves the stream ended).
+  const consumed = parserRan === true || req.readableEnded || (req.complete && !req.readable);
+  if (consumed && rawBody instanceof Uint8Array) {
+    return Promise.resolve(rawBody.byteLength > limit ? TOO_LARGE : new Uint8Array(rawBody));
+  }
+  if (consumed && parsed !== undefined) {
     const bytes = bytesOf(parsed);
     return Promise.resolve(bytes.byteLength > limit ? TOO_LARGE : bytes);
   }
@@ -329,6 +383,24 @@ interface Capture {
   readonly response: Promise<Response>;
   /** Puts the response's own methods back. */
   restore(): void;
+  /** Whether the handlers ended their response. */
+  ended(): boolean;
+}
+
+/** After the layer answered for handlers still running: their writes are dropped, and nothing they do throws. */
+function discardWrites(res: ServerResponse): void {
+  const target = res as unknown as Record<string, unknown>;
+  const same = () => res;
+  target.setHeader = same;
+  target.removeHeader = () => {};
+  target.writeHead = same;
+  target.flushHeaders = () => {};
+  target.write = () => true;
+  target.end = (...args: unknown[]) => {
+    const done = args.find((a): a is () => void => typeof a === 'function');
+    if (done) queueMicrotask(done);
+    return res;
+  };
 }
 
 type Callback = (error?: Error | null) => void;
@@ -343,6 +415,7 @@ function captureResponse(res: ServerResponse): Capture {
   const names = ['writeHead', 'write', 'end', 'flushHeaders'] as const;
   const saved = names.map((name) => [name, Object.prototype.hasOwnProperty.call(res, name), target[name]] as const);
   const chunks: Uint8Array[] = [];
+  let ended = false;
   let settle!: (response: Response) => void;
   let failed!: (error: unknown) => void;
   const response = new Promise<Response>((resolve, reject) => {
@@ -390,6 +463,7 @@ function captureResponse(res: ServerResponse): Capture {
       else charset = encoding;
     }
     add(data, charset);
+    ended = true;
     restore();
     try {
       const headers = new Headers();
@@ -405,5 +479,5 @@ function captureResponse(res: ServerResponse): Capture {
     if (done) res.once('finish', () => done());
     return res;
   };
-  return { response, restore };
+  return { response, restore, ended: () => ended };
 }

@@ -131,6 +131,8 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       q.release.run({ scope: claim.scope, key: claim.key, owner: claim.owner });
     },
     async purge(now) {
+      // The layer's purge timer outlives a closed database: say so in the store's own terms.
+      if (!db.open) throw new HalfsyncServerError('STORE_CLOSED', 'this SQLite store\'s database was closed: create a new store');
       return q.purge.run({ now }).changes;
     },
     async transaction(claim, work, encode) {
