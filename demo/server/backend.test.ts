@@ -136,9 +136,9 @@ describe('demo backend: writes', () => {
 describe('demo backend: idempotency', () => {
   it('applies a key once and replays the stored answer with Idempotent-Replayed', async () => {
     const r = await start();
-    const first = await r.post('/stats', { orderNumber: 'HS-ABC123', totalCents: 4500, itemCount: 3 }, 'key-1');
+    const first = await r.post('/stats', { orderNumber: 'HS-ABC123', totalCents: 4500, itemCount: 3 }, 'key-1-4b1d9e07c2a3f856');
     // The same body with its fields in another order is the same request.
-    const again = await r.post('/stats', { itemCount: 3, totalCents: 4500, orderNumber: 'HS-ABC123' }, 'key-1');
+    const again = await r.post('/stats', { itemCount: 3, totalCents: 4500, orderNumber: 'HS-ABC123' }, 'key-1-4b1d9e07c2a3f856');
     expect(first.status).toBe(201);
     expect(first.headers.get('idempotent-replayed')).toBeNull();
     expect(again.status).toBe(201);
@@ -149,26 +149,46 @@ describe('demo backend: idempotency', () => {
 
   it('keys are per endpoint', async () => {
     const r = await start();
-    expect((await r.post('/orders', order(), 'shared')).status).toBe(201);
-    const label = await r.post('/labels', { orderNumber: 'HS-ABC123', address: 'x' }, 'shared');
+    expect((await r.post('/orders', order(), 'shared-4b1d9e07c2a3f856')).status).toBe(201);
+    const label = await r.post('/labels', { orderNumber: 'HS-ABC123', address: 'x' }, 'shared-4b1d9e07c2a3f856');
     expect(label.status).toBe(201);
     expect(label.headers.get('idempotent-replayed')).toBeNull();
   });
 
+  it('keys are per customer: another customer sending the same key and body gets an answer of their own, never the first customer\'s', async () => {
+    const r = await start();
+    const key = 'a3f1c9e2-7b4d-4c1e-9f00-000000000026';
+    const sale = { orderNumber: 'HS-ABC123', totalCents: 4500, itemCount: 3 };
+    const as = (customer: string) => fetch(`${r.base}/stats`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': key, 'x-customer': customer },
+      body: JSON.stringify(sale),
+    });
+    const ada = await as('ada');
+    expect(await ada.json()).toEqual({ appliedSeq: 1, runningTotalCents: 4500 });
+    const grace = await as('grace');
+    expect([grace.status, grace.headers.get('idempotent-replayed'), await grace.json()]).toEqual([201, null, { appliedSeq: 2, runningTotalCents: 9000 }]);
+    const adaAgain = await as('ada');
+    expect([adaAgain.headers.get('idempotent-replayed'), await adaAgain.json()]).toEqual(['true', { appliedSeq: 1, runningTotalCents: 4500 }]);
+    expect(await items(r, '/stats')).toHaveLength(2);
+    const bad = await as('x'.repeat(300));
+    expect(bad.status).toBe(400);
+  });
+
   it('answers 422 for a reused key with a different body, and applies nothing', async () => {
     const r = await start();
-    await r.post('/emails', { to: 'a@b.co', subject: 'One', body: 'x', orderNumber: 'HS-ABC123' }, 'k');
-    const res = await r.post('/emails', { to: 'a@b.co', subject: 'Two', body: 'x', orderNumber: 'HS-ABC123' }, 'k');
+    await r.post('/emails', { to: 'a@b.co', subject: 'One', body: 'x', orderNumber: 'HS-ABC123' }, 'k-4b1d9e07c2a3f856');
+    const res = await r.post('/emails', { to: 'a@b.co', subject: 'Two', body: 'x', orderNumber: 'HS-ABC123' }, 'k-4b1d9e07c2a3f856');
     expect(res.status).toBe(422);
     expect(res.headers.get('content-type')).toBe('application/problem+json');
-    expect(await res.json()).toMatchObject({ status: 422, code: 'IDEMPOTENCY_KEY_REUSED', detail: expect.stringMatching(/Idempotency-Key "k" was already used/) });
+    expect(await res.json()).toMatchObject({ status: 422, code: 'IDEMPOTENCY_KEY_REUSED', detail: expect.stringMatching(/Idempotency-Key "k-4b1d9e07c2a3f856" was already used/) });
     expect(await items(r, '/emails')).toHaveLength(1);
   });
 
   it('applies ten concurrent requests with one key exactly once: the others are replays, or 409 while it runs', async () => {
     const r = await start();
     const answers = await Promise.all(
-      Array.from({ length: 10 }, () => r.post('/stats', { orderNumber: 'HS-ABC123', totalCents: 100, itemCount: 1 }, 'same')),
+      Array.from({ length: 10 }, () => r.post('/stats', { orderNumber: 'HS-ABC123', totalCents: 100, itemCount: 1 }, 'same-4b1d9e07c2a3f856')),
     );
     const kinds = answers.map((a) => (a.status === 201 ? (a.headers.get('idempotent-replayed') === 'true' ? 'replay' : 'original') : a.status === 409 && a.headers.get('retry-after') ? 'busy' : `other ${a.status}`));
     expect(kinds.filter((k) => k === 'original')).toHaveLength(1);
@@ -178,11 +198,11 @@ describe('demo backend: idempotency', () => {
 
   it('answers 409 for an order number reused under another key, and replays the first key', async () => {
     const r = await start();
-    expect((await r.post('/orders', order(), 'first')).status).toBe(201);
-    const clash = await r.post('/orders', order(), 'second');
+    expect((await r.post('/orders', order(), 'first-4b1d9e07c2a3f856')).status).toBe(201);
+    const clash = await r.post('/orders', order(), 'second-4b1d9e07c2a3f856');
     expect(clash.status).toBe(409);
     expect(((await clash.json()) as { error: string }).error).toMatch(/HS-ABC123 already exists/);
-    expect((await r.post('/orders', order(), 'first')).headers.get('idempotent-replayed')).toBe('true');
+    expect((await r.post('/orders', order(), 'first-4b1d9e07c2a3f856')).headers.get('idempotent-replayed')).toBe('true');
     expect(await items(r, '/orders')).toHaveLength(1);
   });
 
@@ -237,7 +257,7 @@ describe('demo backend: validation', () => {
     const chunk = new TextEncoder().encode('x'.repeat(16 * 1024));
     const streamed = await fetch(`${r.base}/stats`, {
       method: 'POST',
-      headers: { 'idempotency-key': 'stream' },
+      headers: { 'idempotency-key': 'stream-4b1d9e07c2a3f856' },
       body: new ReadableStream({
         start(controller) {
           for (let i = 0; i < 5; i++) controller.enqueue(chunk);
@@ -277,12 +297,12 @@ describe('demo backend: behaviour modes', () => {
   it('failing: 500 and nothing applied, so a retry with the same key applies once the backend heals', async () => {
     const r = await start();
     await setMode(r, 'failing');
-    const res = await r.post('/stats', sale, 'retry-me');
+    const res = await r.post('/stats', sale, 'retry-me-4b1d9e07c2a3f856');
     expect(res.status).toBe(500);
     expect(await res.json()).toEqual({ error: expect.any(String) });
     expect(await items(r, '/stats')).toHaveLength(0);
     await setMode(r, 'healthy');
-    const retry = await r.post('/stats', sale, 'retry-me');
+    const retry = await r.post('/stats', sale, 'retry-me-4b1d9e07c2a3f856');
     expect(retry.status).toBe(201);
     expect(retry.headers.get('idempotent-replayed')).toBeNull();
   });
@@ -317,7 +337,7 @@ describe('demo backend: durability and reset', () => {
   it('keeps every accepted write, and the idempotency records, across close and reopen', async () => {
     const file = freshFile();
     const before = await start({ file });
-    await before.post('/orders', order(), 'order-key');
+    await before.post('/orders', order(), 'order-key-4b1d9e07c2a3f856');
     await before.post('/labels', { orderNumber: 'HS-ABC123', address: 'x' });
     await before.post('/emails', { to: 'a@b.co', subject: 's', body: 'b', orderNumber: 'HS-ABC123' });
     await before.post('/stats', { orderNumber: 'HS-ABC123', totalCents: 4500, itemCount: 3 });
@@ -325,7 +345,7 @@ describe('demo backend: durability and reset', () => {
 
     const after = await start({ file });
     for (const path of ['/orders', '/labels', '/emails', '/stats']) expect(await items(after, path)).toHaveLength(1);
-    expect((await after.post('/orders', order(), 'order-key')).headers.get('idempotent-replayed')).toBe('true');
+    expect((await after.post('/orders', order(), 'order-key-4b1d9e07c2a3f856')).headers.get('idempotent-replayed')).toBe('true');
     const next = await after.post('/stats', { orderNumber: 'HS-DEF456', totalCents: 500, itemCount: 1 });
     expect(await next.json()).toEqual({ appliedSeq: 2, runningTotalCents: 5000 });
   });
@@ -340,24 +360,24 @@ describe('demo backend: durability and reset', () => {
     // What the hand-written deduplication stored: the SHA-256 of the body as canonical JSON, and the JSON answer.
     const hash = createHash('sha256').update('{"itemCount":3,"orderNumber":"HS-ABC123","totalCents":4500}').digest('hex');
     old.prepare(`INSERT INTO idempotency (endpoint, key, request_hash, status, response, created_at)
-                 VALUES ('stats', 'old-key', ?, 201, '{"appliedSeq":1,"runningTotalCents":4500}', ?)`).run(hash, new Date().toISOString());
+                 VALUES ('stats', 'old-key-4b1d9e07c2a3f856', ?, 201, '{"appliedSeq":1,"runningTotalCents":4500}', ?)`).run(hash, new Date().toISOString());
     old.close();
 
     const r = await start({ file });
-    const replay = await r.post('/stats', { orderNumber: 'HS-ABC123', totalCents: 4500, itemCount: 3 }, 'old-key');
+    const replay = await r.post('/stats', { orderNumber: 'HS-ABC123', totalCents: 4500, itemCount: 3 }, 'old-key-4b1d9e07c2a3f856');
     expect([replay.status, replay.headers.get('idempotent-replayed'), await replay.json()]).toEqual([201, 'true', { appliedSeq: 1, runningTotalCents: 4500 }]);
     expect(await items(r, '/stats')).toHaveLength(1);
-    expect((await r.post('/stats', { orderNumber: 'HS-ABC123', totalCents: 1, itemCount: 1 }, 'old-key')).status).toBe(422);
+    expect((await r.post('/stats', { orderNumber: 'HS-ABC123', totalCents: 1, itemCount: 1 }, 'old-key-4b1d9e07c2a3f856')).status).toBe(422);
   });
 
   it('POST /reset and reset() empty every table, idempotency records included', async () => {
     const r = await start();
-    await r.post('/orders', order(), 'order-key');
+    await r.post('/orders', order(), 'order-key-4b1d9e07c2a3f856');
     await r.post('/stats', { orderNumber: 'HS-ABC123', totalCents: 4500, itemCount: 3 });
     const res = await r.post('/reset', {}, null);
     expect(res.status).toBe(200);
     for (const path of ['/orders', '/stats']) expect(await items(r, path)).toHaveLength(0);
-    const replay = await r.post('/orders', order(), 'order-key');
+    const replay = await r.post('/orders', order(), 'order-key-4b1d9e07c2a3f856');
     expect(replay.status).toBe(201);
     expect(replay.headers.get('idempotent-replayed')).toBeNull();
 

@@ -5,7 +5,8 @@
 // commit in one SQLite transaction on the shop's own connection.
 //
 // Routes, relative to the /api mount:
-//   POST /orders  /labels  /emails  /stats   writes: need an Idempotency-Key header; obey the behaviour mode
+//   POST /orders  /labels  /emails  /stats   writes: need an Idempotency-Key header; obey the behaviour mode.
+//                                            Keys are per customer (the X-Customer header) and per endpoint.
 //   POST /stats/batch { sales: [...] }       a batch of sales, applied in order: { results: [...] }
 //   POST /orders/note { orderNumber, note }  an order's note (the page saves it latest-wins)
 //   GET  /orders  /labels  /emails  /stats   { items: [...] }, newest first (stats in applied order)
@@ -72,6 +73,8 @@ export interface Sale extends SaleInput {
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
+// A customer id as the page's customer switch makes them: short, printable, no spaces.
+const CUSTOMER_PATTERN = /^[\x21-\x7e]{1,64}$/;
 // Longer than a task's life in the page (a week of retries at most), so no retry outlives its key.
 const KEY_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 // The demo's tables stay small; the cap only keeps a runaway test loop from making the page's lists unusable.
@@ -230,6 +233,17 @@ function fingerprint({ body }: FingerprintInput): string {
   return createHash('sha256').update(canonical).digest('hex');
 }
 
+/** A write's Idempotency-Key scope: its endpoint, and the customer who sent it when the request says (X-Customer). */
+function scopeOf(endpoint: WriteEndpoint, request: Request): string {
+  const customer = request.headers.get('x-customer');
+  if (customer === null) return endpoint;
+  if (!CUSTOMER_PATTERN.test(customer)) {
+    throw new HttpError(400, 'the X-Customer header must be the customer\'s id: 1 to 64 printable characters without spaces');
+  }
+  // The endpoint has no space, so "<endpoint> <customer>" never reads as another endpoint's scope.
+  return `${endpoint} ${customer}`;
+}
+
 function errorResponse(error: HttpError): Response {
   const body = error.field ? { error: error.message, field: error.field } : { error: error.message };
   return Response.json(body, { status: error.status, headers: { 'cache-control': 'no-store' } });
@@ -354,7 +368,10 @@ export function createBackend(options: BackendOptions): Backend {
     },
   };
 
-  // One guarded handler per endpoint. The endpoint is the key's scope, so one key may serve two endpoints; the body
+  // One guarded handler per endpoint. A key's scope is the customer who sent it (the X-Customer header, the
+  // signed-in customer of the task that sent it) and the endpoint, so that one customer's key never answers another
+  // customer with their recorded response, and one key may serve two endpoints. A request without X-Customer shares
+  // its endpoint's scope with every other such request (the scope keys had before customers were told apart). The body
   // was read by the layer (413 past the limit) and is parsed here; a 400 for a bad body is the request's real outcome
   // and is recorded like any other answer under 500.
   const writers = Object.fromEntries(
@@ -373,7 +390,7 @@ export function createBackend(options: BackendOptions): Backend {
             return jsonReply(outcome.body, { status: outcome.status, headers: { 'cache-control': 'no-store' } });
           });
         },
-        { store, scope: () => endpoint, fingerprint, maxBodyBytes: MAX_BODY_BYTES, expiresAfterMs: KEY_RETENTION_MS },
+        { store, scope: (request) => scopeOf(endpoint, request), fingerprint, maxBodyBytes: MAX_BODY_BYTES, expiresAfterMs: KEY_RETENTION_MS },
       );
       return [endpoint, toNodeHandler(handle)];
     }),
