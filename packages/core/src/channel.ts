@@ -24,8 +24,8 @@ export type ChannelMessage =
    * after the commit, so a tab or runner that keeps the highest version believes what committed.
    */
   | { readonly t: 'owner'; readonly owner: string | undefined; readonly version: number }
-  /** The browser lost the database and a runner noticed (and restored what the journal held). */
-  | { readonly t: 'reset'; readonly info: StorageResetInfo }
+  /** The browser lost the database and a runner noticed (and restored what the journal held); `null`: a tab acknowledged it. */
+  | { readonly t: 'reset'; readonly info: StorageResetInfo | null }
   /** A runner's drain failed; pages show it (`lastError`) until a drain succeeds. */
   | { readonly t: 'error'; readonly code: string; readonly message: string };
 
@@ -86,7 +86,7 @@ export function parseMessage(data: unknown): ChannelMessage | undefined {
     case 'leases':
       return Array.isArray(data.leases) && data.leases.every((l) => isObj(l) && isStr(l.id) && isNum(l.rev) && isNum(l.leaseUntil)) ? data as unknown as ChannelMessage : undefined;
     case 'owner': return (data.owner === undefined || isStr(data.owner)) && isNum(data.version) ? data as unknown as ChannelMessage : undefined;
-    case 'reset': return isObj(data.info) && isNum(data.info.at) ? data as unknown as ChannelMessage : undefined;
+    case 'reset': return data.info === null || (isObj(data.info) && isNum(data.info.at)) ? data as unknown as ChannelMessage : undefined;
     case 'error': return isStr(data.code) && isStr(data.message) ? data as unknown as ChannelMessage : undefined;
     default: return undefined;
   }

@@ -11,7 +11,7 @@ import { countTasks, loadAlive, queryTasks, recordById, type PageOptions, type T
 import { commitBatch, TaskStore, type OwnerExpected } from './store/store.js';
 import { readOwnerState, type OwnerState } from './store/owner-state.js';
 import { taskRegistry, DEFAULT_RETENTION, type AnyTaskDefinition, type TaskDefinition } from './task.js';
-import { recover, restorable, type StorageResetInfo } from './store/recovery.js';
+import { recovery, restorable, type StorageResetInfo } from './store/recovery.js';
 import { journalClear, journalCommitted, journalPut } from './store/journal.js';
 import { insertLinked, modify } from './store/ops.js';
 import { purgeOwner, setOwner } from './store/owner.js';
@@ -255,7 +255,7 @@ class Client implements HalfsyncClient {
     // Views hold the work of the user signed in (another user's is only counted: `count({ owner })`).
     this.model = new TaskModel({ recentFinished: recent, visible: (t) => t.owner === this.owner });
     // Looking for a lost queue happens on a database's first open (or one the engine flagged).
-    this.store = new TaskStore(this.db, undefined, (idb, info) => recover(idb, this.db, info, Date.now(), (r) => restorable(this.registry, this.maxPayloadBytes, r)));
+    this.store = new TaskStore(this.db, undefined, recovery(this.db, (r) => restorable(this.registry, this.maxPayloadBytes, r)));
     this.channel = openChannel(this.db, (m) => this.onMessage(m));
     this.waker = new Waker({
       db: this.db, model: this.model, autoRun: options.autoRun !== false, workerTimeoutMs: this.workerTimeoutMs,
@@ -448,10 +448,15 @@ class Client implements HalfsyncClient {
   private showOwner(): void {
     this.model.refilter();
     this.model.changed(true);
+    this.reload('loading the tasks of the user signed in');
+  }
+
+  /** Reads what is alive again (another user's work came into view, a runner restored a lost queue). */
+  private reload(what: string): void {
     if (!this.loaded) return;
     void this.store.db().then((db) => loadAlive(db, this.options.recentFinished ?? 100)).then(({ records }) => {
       this.model.apply(records, [], false);
-    }, (error: unknown) => this.setLastError(storageError(error, 'loading the tasks of the user signed in')));
+    }, (error: unknown) => this.setLastError(storageError(error, what)));
   }
 
   async purge(options: { owner: string | undefined } | { everyone: true }): Promise<void> {
@@ -469,10 +474,14 @@ class Client implements HalfsyncClient {
   // ---- a lost database --------------------------------------------------------------------
 
   private noticeReset(info: StorageResetInfo, detectedHere: boolean): void {
-    if (this.storageReset && (this.storageReset.details as { at?: number }).at === info.at) return;
+    const known = this.storageReset?.details as StorageResetInfo | undefined;
+    if (known && known.at === info.at && known.restored === info.restored && known.quarantined === info.quarantined && known.restoreError === info.restoreError) return;
+    const restored = info.restoreError
+      ? `restoring from the journal failed (${info.restoreError})`
+      : `${info.restored} unfinished task(s) were restored from the journal${info.quarantined ? `, ${info.quarantined} entry(ies) quarantined` : ''}${info.restored === 0 ? ' (turn the journal on with createClient({ journal: true }) to restore them next time)' : ''}`;
     this.storageReset = new HalfsyncError(
       'STORAGE_RESET',
-      `the browser lost this site's database (${info.cause === 'data-loss' ? `it said: ${info.engineMessage ?? 'data loss'}` : 'it was found new, but this site had a queue'}); ${info.restored} unfinished task(s) were restored from the journal${info.quarantined ? `, ${info.quarantined} entry(ies) quarantined` : ''}${info.restored === 0 ? ' (turn the journal on with createClient({ journal: true }) to restore them next time)' : ''}`,
+      `the browser lost this site's database (${info.cause === 'data-loss' ? `it said: ${info.engineMessage ?? 'data loss'}` : 'it was found new, but this site had a queue'}); ${restored}`,
       { details: { ...info } },
     );
     this.model.changed(false);
@@ -483,6 +492,23 @@ class Client implements HalfsyncClient {
     await (await this.store.db()).delete('state', 'reset');
     this.storageReset = undefined;
     this.model.changed(true);
+    this.post({ t: 'reset', info: null });
+  }
+
+  /**
+   * A runner noticed a lost database, or a tab acknowledged it: this tab reads the reset record
+   * (a message is only a hint) and, for a loss, loads what the runner restored.
+   */
+  private async rereadReset(): Promise<void> {
+    const row = await (await this.store.db()).get('state', 'reset').catch(() => undefined);
+    const info = row?.value as StorageResetInfo | undefined;
+    if (info) {
+      this.noticeReset(info, false);
+      this.reload('loading the tasks restored after a storage reset');
+    } else if (this.storageReset) {
+      this.storageReset = undefined;
+      this.model.changed(false);
+    }
   }
 
   // ---- reading -----------------------------------------------------------------------------
@@ -690,7 +716,7 @@ class Client implements HalfsyncClient {
     } else if (m.t === 'leases') this.model.renewLeases(m.leases);
     else if (m.t === 'drained') { this.setLastError(undefined); this.waker.drained(m.summary); }
     else if (m.t === 'error') this.setLastError(new HalfsyncError(m.code as HalfsyncError['code'], m.message));
-    else if (m.t === 'reset') this.noticeReset(m.info, false);
+    else if (m.t === 'reset') void this.rereadReset();
     else if (m.t === 'owner') {
       // A hint to read what committed, never a belief of its own: anyone on the origin can post.
       if (m.version > this.ownerVersion) void this.rereadOwner();

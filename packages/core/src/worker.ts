@@ -2,7 +2,7 @@ import { onlineTag, openChannel, withoutPayload, type ChannelMessage, type Worke
 import { HalfsyncError, storageError } from './errors.js';
 import { Executor, type DrainSummary } from './executor.js';
 import { toTask } from './record.js';
-import { recover, restorable } from './store/recovery.js';
+import { recovery, restorable } from './store/recovery.js';
 import { TaskStore } from './store/store.js';
 import { readOwnerState } from './store/owner-state.js';
 import { taskRegistry, type AnyTaskDefinition } from './task.js';
@@ -122,7 +122,7 @@ export function serve(options: ServeOptions): HalfsyncWorker {
   const maxPayloadBytes = options.maxPayloadBytes ?? 1_048_576;
   if (!(maxPayloadBytes > 0)) throw new HalfsyncError('INVALID_OPTIONS', `maxPayloadBytes must be a positive number, got ${String(options.maxPayloadBytes)}`);
   // After the browser lost the database, the journal's tasks come back if this worker knows them.
-  const store = new TaskStore(db, undefined, (idb, info) => recover(idb, db, info, Date.now(), (r) => restorable(tasks, maxPayloadBytes, r)));
+  const store = new TaskStore(db, undefined, recovery(db, (r) => restorable(tasks, maxPayloadBytes, r)));
   // A page says when someone's sign-in or sign-out committed: the worker reads it from the store
   // (a message is a hint, anyone on the origin can post one) and from then on starts no task of anyone else.
   const channel = openChannel(db, (m) => {

@@ -5,6 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createClient, defineTask, type HalfsyncClient } from '@halfsync/core';
 import { createHttpTask, deferFetch } from '@halfsync/core/http';
 import { decodeRecord, encodeRecord } from '../src/store/journal.js';
+import { recovery, restorable } from '../src/store/recovery.js';
+import { TaskStore } from '../src/store/store.js';
 
 const sent: string[] = [];
 let open = false;
@@ -219,5 +221,44 @@ describe('a lost database, noticed and restored', () => {
     } finally {
       caches.open = realOpen;
     }
+  });
+
+  it('a tab that loads while a runner still restores reads the loss at ready, then gets the restored tasks; an acknowledgement reaches every tab', async () => {
+    const db = fresh();
+    const a = make(db, true, false);
+    const h = a.defer(order, { n: 40 }, { delay: 60_000 });
+    await h.persisted;
+    a.close();
+    clients.length = 0;
+    await deleteDb(db);
+    // A runner (the worker, say) opens the new database first; its restore is slow.
+    let go!: () => void;
+    const gate = new Promise<void>((r) => { go = r; });
+    const base = recovery(db, (r) => restorable(new Map(tasks.map((t) => [t.name, t])), 1_048_576, r));
+    const runner = new TaskStore(db, undefined, { ...base, after: async (...args) => { await gate; return base.after(...args); } });
+    const opening = runner.db();
+    // Until its upgrade (which records the loss) is done; listing databases opens none.
+    for (let i = 0; i < 200 && !(await indexedDB.databases()).some((d) => d.name === db && (d.version ?? 0) > 0); i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 50));
+    const b = make(db, true, false);
+    await b.ready;
+    expect(b.storageReset).toMatchObject({ code: 'STORAGE_RESET', details: { cause: 'marker' } });
+    expect(b.get(h.id)).toBeUndefined();
+    go();
+    await opening;
+    // The runner says so once restored (the worker does after its first drain).
+    const channel = new BroadcastChannel(`halfsync:${db}`);
+    channel.postMessage({ t: 'reset', info: runner.reset });
+    channel.close();
+    for (let i = 0; i < 200 && !b.get(h.id); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(b.get(h.id)?.status).toBe('pending');
+    expect(b.storageReset?.details).toMatchObject({ restored: 1 });
+    runner.close();
+    const c = make(db, true, false);
+    await c.ready;
+    expect(c.storageReset?.code).toBe('STORAGE_RESET');
+    await b.acknowledgeStorageReset();
+    for (let i = 0; i < 200 && c.storageReset; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(c.storageReset).toBeUndefined();
   });
 });

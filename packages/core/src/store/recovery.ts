@@ -4,6 +4,7 @@ import { checkPayload } from '../deferral.js';
 import type { AnyTaskDefinition } from '../task.js';
 import { journalRead } from './journal.js';
 import type { HalfsyncSchema } from './schema.js';
+import type { Recovery } from './store.js';
 
 // Guarantee 1, "Durable", where the browser itself fails it: Chromium may discard a backing store
 // it finds corrupt after a crash, and a profile's IndexedDB directory can be deleted under a
@@ -68,31 +69,41 @@ export interface OpenInfo {
   readonly dataLossMessage: string | undefined;
 }
 
+/** The marker as read before an open. */
+type Marker = { since: number } | undefined;
+
 /**
- * After an open that created the database or that the engine flagged: was a queue lost? If so,
- * records the reset in the `state` store first (so the loss is reported even if what follows
- * fails), then restores the journal's tasks that `accepts` (a task this runner knows, whose payload
- * passes the checks a defer makes) into the new database in the order they were deferred, keeping
- * their ids, idempotency keys, owners, lanes and parent links, quarantines the rest, and records
- * what was restored. Uses `db` directly: it runs before the store hands the database to anyone.
+ * Notices a lost queue around an open and restores what the journal holds: the marker is read
+ * before the open; a loss (the engine's `dataLoss`, or a new database where the marker says this
+ * origin had a queue) is recorded in the upgrade that creates the new database, so that whoever
+ * opens it next reads the loss at once, before anything is restored; then the journal's tasks that
+ * `accepts` (a task this runner knows, whose payload passes the checks a defer makes) come back
+ * in the order they were deferred, keeping their ids, idempotency keys, owners, lanes and parent
+ * links, the rest is quarantined, and the reset record says what was restored (or why not).
  */
-export async function recover(db: IDBPDatabase<HalfsyncSchema>, name: string, info: OpenInfo, now: number, accepts: (r: NewTaskRecord) => string | undefined): Promise<StorageResetInfo | undefined> {
-  const marker = await readMarker(name);
-  const lost = info.dataLoss === 'total' || (info.created && marker !== undefined);
-  await writeMarker(name, marker?.since ?? now);
-  if (!lost) return undefined;
-  const noticed: StorageResetInfo = {
-    cause: info.dataLoss === 'total' ? 'data-loss' : 'marker', engineMessage: info.dataLossMessage, at: now,
-    queueSince: marker?.since, restored: 0, quarantined: 0,
+export function recovery(name: string, accepts: (r: NewTaskRecord) => string | undefined): Recovery {
+  return {
+    before: () => readMarker(name),
+    noticed(info, before, now) {
+      const marker = before as Marker;
+      if (!(info.dataLoss === 'total' || (info.created && marker !== undefined))) return undefined;
+      return {
+        cause: info.dataLoss === 'total' ? 'data-loss' : 'marker', engineMessage: info.dataLossMessage, at: now,
+        queueSince: marker?.since, restored: 0, quarantined: 0,
+      };
+    },
+    async after(db, _info, before, noticed) {
+      await writeMarker(name, (before as Marker)?.since ?? Date.now());
+      if (!noticed) return undefined;
+      try {
+        return await restore(db, name, noticed, Date.now(), accepts);
+      } catch (error) {
+        const failed: StorageResetInfo = { ...noticed, restoreError: `the journal could not be restored: ${(error as Error)?.message ?? String(error)}` };
+        await db.put('state', { key: 'reset', value: failed, at: noticed.at }).catch(() => {});
+        return failed;
+      }
+    },
   };
-  await db.put('state', { key: 'reset', value: noticed, at: now });
-  try {
-    return await restore(db, name, noticed, now, accepts);
-  } catch (error) {
-    const failed: StorageResetInfo = { ...noticed, restoreError: `the journal could not be restored: ${(error as Error)?.message ?? String(error)}` };
-    await db.put('state', { key: 'reset', value: failed, at: now }).catch(() => {});
-    return failed;
-  }
 }
 
 async function restore(db: IDBPDatabase<HalfsyncSchema>, name: string, noticed: StorageResetInfo, now: number, accepts: (r: NewTaskRecord) => string | undefined): Promise<StorageResetInfo> {

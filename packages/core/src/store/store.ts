@@ -7,8 +7,18 @@ import { MIGRATIONS, SCHEMA_VERSION, type HalfsyncSchema } from './schema.js';
 import type { OpenInfo, StorageResetInfo } from './recovery.js';
 import { ownerState, type OwnerState } from './owner-state.js';
 
-/** Looks for (and restores) a lost queue after an open; see store/recovery.ts. */
-export type Recover = (db: IDBPDatabase<HalfsyncSchema>, info: OpenInfo) => Promise<StorageResetInfo | undefined>;
+/** Notices and repairs a lost queue around an open (store/recovery.ts); pages and the worker pass one. */
+export interface Recovery {
+  /** Read before the open: whether this origin had a queue (a marker kept outside IndexedDB). */
+  before(): Promise<unknown>;
+  /**
+   * Inside the open's upgrade (synchronous): the reset to record at once if the open shows a loss,
+   * so that anyone opening the database after it reads the loss before anything is restored.
+   */
+  noticed(info: OpenInfo, before: unknown, now: number): StorageResetInfo | undefined;
+  /** After the open: restores what the journal holds and records what it did. */
+  after(db: IDBPDatabase<HalfsyncSchema>, info: OpenInfo, before: unknown, noticed: StorageResetInfo | undefined): Promise<StorageResetInfo | undefined>;
+}
 
 /** A readwrite transaction over both stores. */
 export type Tx = IDBPTransaction<HalfsyncSchema, ('tasks' | 'quarantine' | 'state')[], 'readwrite'>;
@@ -129,7 +139,7 @@ export class TaskStore {
    * database or that the engine flagged (look for a lost queue, restore it: store/recovery.ts);
    * pages load it lazily, the worker has it at hand.
    */
-  constructor(readonly name: string, private readonly blockedMs = 5_000, private readonly recover?: Recover) {}
+  constructor(readonly name: string, private readonly blockedMs = 5_000, private readonly recovery?: Recovery) {}
 
   /** Opens (or reopens after another tab's upgrade closed it) the database. */
   db(): Promise<IDBPDatabase<HalfsyncSchema>> {
@@ -140,10 +150,12 @@ export class TaskStore {
     return opening;
   }
 
-  private open(): Promise<IDBPDatabase<HalfsyncSchema>> {
+  private async open(): Promise<IDBPDatabase<HalfsyncSchema>> {
     if (typeof indexedDB === 'undefined') {
-      return Promise.reject(new HalfsyncError('STORAGE_UNAVAILABLE', 'IndexedDB is not available in this context; halfsync needs it to store deferred work'));
+      throw new HalfsyncError('STORAGE_UNAVAILABLE', 'IndexedDB is not available in this context; halfsync needs it to store deferred work');
     }
+    const before = await this.recovery?.before().catch(() => undefined);
+    let noticed: StorageResetInfo | undefined;
     let blockedTimer: ReturnType<typeof setTimeout> | undefined;
     let giveUp: ((error: HalfsyncError) => void) | undefined;
     let abandoned = false;
@@ -154,6 +166,9 @@ export class TaskStore {
         info = { created: oldVersion === 0, dataLoss: e.dataLoss, dataLossMessage: e.dataLossMessage || undefined };
         let chain = Promise.resolve();
         for (let v = oldVersion; v < SCHEMA_VERSION; v++) chain = chain.then(() => MIGRATIONS[v]!(db, tx));
+        // A loss is recorded in the same transaction that creates the new database.
+        noticed = this.recovery?.noticed(info, before, Date.now());
+        if (noticed) chain = chain.then(async () => { await tx.objectStore('state').put({ key: 'reset', value: noticed, at: noticed!.at }); });
         chain.catch(() => tx.abort());
       },
       // Another tab holds the old version open and does not let go (an older build of the app, or
@@ -174,8 +189,8 @@ export class TaskStore {
       async (db) => {
         db.addEventListener('close', () => this.forget());
         // A new (or engine-flagged) database: was a queue lost? Before anyone uses it.
-        if (this.recover && (info.created || info.dataLoss === 'total')) {
-          this.reset = await this.recover(db, info).catch(() => undefined) ?? this.reset;
+        if (this.recovery && (info.created || info.dataLoss === 'total')) {
+          this.reset = await this.recovery.after(db, info, before, noticed).catch(() => noticed) ?? this.reset;
         }
         return db;
       },
