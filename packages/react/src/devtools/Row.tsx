@@ -8,8 +8,10 @@ export const COLUMNS = ['task', 'status', 'attempts', 'unreachable', 'next run',
 
 type Operation = 'retry' | 'cancel' | 'acknowledge';
 
+const SELECTED = '#ebf8ff';
+
 /** The buttons a task's status allows, first in its row so they are never scrolled out of view. */
-function Actions({ task, client }: { task: Task; client: HalfsyncClient }) {
+function Actions({ task, client, selected }: { task: Task; client: HalfsyncClient; selected: boolean }) {
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<string | undefined>();
   const act = (op: Operation) => {
@@ -20,7 +22,7 @@ function Actions({ task, client }: { task: Task; client: HalfsyncClient }) {
   const button = (op: Operation) => <button type="button" style={s.button} disabled={busy} data-action={op} onClick={() => act(op)}>{op}</button>;
   const finished = task.status === 'succeeded' || task.status === 'failed' || task.status === 'cancelled';
   return (
-    <td style={s.actions} data-col="actions">
+    <td style={selected ? { ...s.actions, background: SELECTED } : s.actions} data-col="actions">
       {task.status === 'failed' && button('retry')}
       {task.status === 'pending' && button('cancel')}
       {finished && button('acknowledge')}
@@ -47,8 +49,8 @@ export function TaskRow({ task, client, depth, wait, selected, onSelect }: TaskR
   const error = task.status === 'succeeded' || task.status === 'cancelled' || task.status === 'superseded' ? undefined : task.lastError;
   const unreachable = error?.kind === 'unreachable';
   return (
-    <tr data-task-id={task.id} data-status={task.status} aria-selected={selected} style={selected ? { background: '#ebf8ff' } : undefined}>
-      <Actions task={task} client={client} />
+    <tr data-task-id={task.id} data-status={task.status} aria-selected={selected} style={selected ? { background: SELECTED } : undefined}>
+      <Actions task={task} client={client} selected={selected} />
       <td style={s.cell} data-col="task" data-depth={depth}>
         {depth > 0 ? `${'  '.repeat(depth - 1)}↳ ` : ''}
         <button type="button" style={s.link} title="show this task" onClick={() => onSelect(task.id)}>{task.name}</button>
@@ -61,7 +63,8 @@ export function TaskRow({ task, client, depth, wait, selected, onSelect }: TaskR
       <td style={s.cell} data-col="owner" data-owner={task.owner ?? ''}>{task.owner ?? ''}</td>
       <td style={s.cell} data-col="meta">{task.meta ? Object.entries(task.meta).map(([k, v]) => `${k}: ${String(v)}`).join(', ') : ''}</td>
       <td style={unreachable ? s.quiet : s.error} data-col="error" data-kind={error?.kind}>
-        {error ? `${unreachable ? 'waiting for the network: ' : ''}${error.code}: ${error.message}` : ''}
+        {/* Two lines at most, so a long message does not make every row tall: the whole of it is the title, and in the detail. */}
+        {error && <div style={s.clamp} title={error.message}>{`${unreachable ? 'waiting for the network: ' : ''}${error.code}: ${error.message}`}</div>}
       </td>
     </tr>
   );

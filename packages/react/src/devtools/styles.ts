@@ -24,6 +24,7 @@ export const s = {
   actions: { ...cell, position: 'sticky', left: 0, background: '#fff', zIndex: 1 },
   thActions: { ...cell, borderTop: 0, position: 'sticky', top: 0, left: 0, background: '#fff', zIndex: 2 },
   error: { ...cell, color: '#c53030', whiteSpace: 'normal', minWidth: 180, maxWidth: 320, overflowWrap: 'anywhere' },
+  clamp: { display: '-webkit-box', WebkitLineClamp: 2, WebkitBoxOrient: 'vertical', overflow: 'hidden' },
   quiet: { ...cell, color: '#718096', whiteSpace: 'normal', minWidth: 120, maxWidth: 320, overflowWrap: 'anywhere' },
   button: { font: 'inherit', fontSize: 11, padding: '1px 6px', marginRight: 4, border: '1px solid #a0aec0', borderRadius: 4, background: '#f7fafc', color: '#1a202c', cursor: 'pointer' },
   link: { font: 'inherit', padding: 0, border: 0, background: 'none', color: '#2b6cb0', textDecoration: 'underline', cursor: 'pointer', textAlign: 'left' },
