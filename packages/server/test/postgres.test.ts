@@ -237,6 +237,64 @@ describe('several server processes sharing one database', () => {
   );
 });
 
+describe('four server processes behind an Express mount, keys scoped to the signed-in user', () => {
+  // Each key is sent 10 times at once across the processes, by two users in turn, each send with a token of its own
+  // (as after refreshes): each user's effect applies once, each user only ever sees their own response.
+  it.each(['postgres', 'sqlite'] as const)('%s: two users sharing 100 keys, tokens refreshed between sends: one effect and one answer per user and key', async (kind) => {
+    let env: Record<string, string>;
+    let effects: (keys: string[]) => Promise<Array<{ key: string; route: string; n: number }>>;
+    let cleanupDir: string | undefined;
+    if (kind === 'postgres') {
+      await admin.query('CREATE TABLE IF NOT EXISTS effects (id bigserial PRIMARY KEY, key text NOT NULL, route text NOT NULL, pid int NOT NULL)');
+      env = { HS_STORE: 'postgres', HS_DATABASE_URL: cluster.url };
+      effects = async (keys) => (await admin.query<{ key: string; route: string; n: number }>(
+        "SELECT key, route, count(*)::int AS n FROM effects WHERE route LIKE 'api:%' AND key = ANY($1) GROUP BY key, route", [keys])).rows;
+    } else {
+      cleanupDir = mkdtempSync(join(tmpdir(), 'halfsync-server-mount-'));
+      const file = join(cleanupDir, 'shop.db');
+      env = { HS_STORE: 'sqlite', HS_SQLITE_FILE: file };
+      const { default: Database } = await import('better-sqlite3');
+      effects = async (keys) => {
+        const db = new Database(file, { readonly: true });
+        try {
+          const rows = db.prepare("SELECT key, route, count(*) AS n FROM effects WHERE route LIKE 'api:%' GROUP BY key, route").all() as Array<{ key: string; route: string; n: number }>;
+          const wanted = new Set(keys);
+          return rows.filter((r) => wanted.has(r.key));
+        } finally { db.close(); }
+      };
+    }
+    // The first process creates the SQLite tables; the others open them.
+    const first = await spawnServer(env);
+    const servers = [first, ...(await Promise.all(Array.from({ length: 3 }, () => spawnServer(env))))];
+    const bases = servers.map((s) => s.base);
+    const keys = Array.from({ length: 100 }, (_, i) => `mount-${kind}-${i}-${crypto.randomUUID()}`);
+    const users = ['ada', 'bob'] as const;
+    const answers = await storm({ servers: bases, path: '/api/orders', keys, sends: 10, parallelKeys: 5, headers: (i) => ({ authorization: `Bearer ${users[i % 2]}.${i}` }) });
+    for (const [u, user] of users.entries()) {
+      const mine = new Map([...answers].map(([key, list]) => [key, list.filter((_, i) => i % 2 === u)]));
+      const originals = expectAppliedOnce(mine);
+      expect(originals.size).toBe(100);
+      for (const body of originals.values()) expect(JSON.parse(body)).toMatchObject({ user });
+      await expectNoneLost(bases, '/api/orders', originals, { authorization: `Bearer ${user}.999` });
+    }
+    const rows = await effects(keys);
+    expect(rows).toHaveLength(200);
+    expect(rows.filter((r) => r.n !== 1)).toEqual([]);
+    // Under the mount, the path the client sent is what is fingerprinted: the same key on another endpoint is refused.
+    const elsewhere = await fetch(`${bases[0]}/api/orders/transactional`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': keys[0]!, authorization: 'Bearer ada.1000' }, body: JSON.stringify({ key: keys[0] }),
+    });
+    expect(elsewhere.status).toBe(422);
+    const unscoped = await fetch(`${bases[1]}/default`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': keys[0]!, authorization: 'Bearer ada.1001' }, body: JSON.stringify({ key: keys[0] }),
+    });
+    expect([unscoped.status, ((await unscoped.json()) as { code: string }).code]).toEqual([500, 'SCOPE_REQUIRED']);
+    for (const s of servers) process.kill(s.pid, 'SIGTERM');
+    await Promise.all(servers.map((s) => s.exited));
+    if (cleanupDir) rmSync(cleanupDir, { recursive: true, force: true });
+  }, 120_000);
+});
+
 // The lock a dead server's claim holds the key for; long enough that the survivor's first retry comes before it passes.
 const CRASH_LOCK_MS = 2_500;
 

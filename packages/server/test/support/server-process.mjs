@@ -6,11 +6,16 @@
 // (the effect and the record in one transaction). Each answers 201 { key, effect, pid }. A request with
 // "x-crash: after-effect" (default), "in-transaction" or "after-commit" (transactional) kills this process
 // at that point with SIGKILL, as a power cut would.
+// Under an Express mount, with keys scoped to the signed-in user: POST /api/orders (default mode) and
+// /api/orders/transactional, each needing "authorization: Bearer <user>.<token number>" (a refreshed token has
+// another number, and the same user) and answering 201 { key, user, effect, pid }; their effects are recorded
+// with route "api:<user>".
 import Database from 'better-sqlite3';
+import express from 'express';
 import { createServer } from 'node:http';
 import pg from 'pg';
 import { idempotent, jsonReply } from '@halfsync/server';
-import { toNodeHandler } from '@halfsync/server/node';
+import { idempotency, idempotencyOf, toNodeHandler } from '@halfsync/server/node';
 import { postgresStore } from '@halfsync/server/postgres';
 import { sqliteStore } from '@halfsync/server/sqlite';
 
@@ -65,8 +70,41 @@ const transactional = idempotent(async (request, { transaction }) => {
   return answer;
 }, { store, lockTimeoutMs });
 
+// What an authentication middleware verifies: the user behind the token, the same after a refresh.
+const userOf = (req) => /^Bearer ([a-z]+)\.\d+$/.exec(req.headers.authorization ?? '')?.[1];
+const api = express.Router();
+api.use((req, res, next) => (userOf(req) ? next() : void res.status(401).json({ error: 'sign in' })));
+api.use(idempotency({ store, lockTimeoutMs, scope: (req) => userOf(req) }));
+api.use(express.json());
+api.post('/orders', async (req, res, next) => {
+  try {
+    const user = userOf(req);
+    await pause();
+    const effect = await applyPlain(req.body.key, `api:${user}`);
+    res.status(201).json({ key: req.body.key, user, effect, pid: process.pid });
+  } catch (error) {
+    next(error);
+  }
+});
+api.post('/orders/transactional', async (req, res, next) => {
+  try {
+    const user = userOf(req);
+    const { key } = req.body;
+    await pause();
+    const answer = await idempotencyOf(req, store).transaction(process.env.HS_STORE === 'postgres'
+      ? async (client) => jsonReply({ key, user, effect: await applyInTransaction(client, key, `api:${user}`), pid: process.pid }, { status: 201 })
+      : (tx) => jsonReply({ key, user, effect: applyInTransaction(tx, key, `api:${user}`), pid: process.pid }, { status: 201 }));
+    res.status(answer.status).type('json').send(await answer.text());
+  } catch (error) {
+    next(error);
+  }
+});
+const app = express();
+app.use('/api', api);
+
 const routes = { '/default': toNodeHandler(plain), '/transactional': toNodeHandler(transactional) };
 const server = createServer((req, res) => {
+  if (req.url.startsWith('/api/')) return void app(req, res);
   const route = routes[new URL(req.url, 'http://x').pathname];
   if (!route) return void res.writeHead(404).end();
   route(req, res, (error) => {

@@ -20,6 +20,8 @@ export interface StormOptions {
   readonly sends: number;
   /** How many keys are in flight together. */
   readonly parallelKeys: number;
+  /** Headers of the i-th send of a key (credentials, say). */
+  readonly headers?: (send: number) => Record<string, string>;
 }
 
 /** Sends every key `sends` times concurrently; returns each key's answers. */
@@ -33,7 +35,7 @@ export async function storm(options: StormOptions): Promise<Map<string, Answer[]
         try {
           const res = await fetch(base + options.path, {
             method: 'POST',
-            headers: { 'content-type': 'application/json', 'idempotency-key': key },
+            headers: { 'content-type': 'application/json', 'idempotency-key': key, ...options.headers?.(i) },
             body: JSON.stringify({ key }),
           });
           return { status: res.status, replayed: res.headers.get('idempotent-replayed') === 'true', retryAfter: res.headers.get('retry-after'), body: await res.text() };
@@ -79,13 +81,13 @@ export function expectAppliedOnce(answers: Map<string, Answer[]>): Map<string, s
 }
 
 /** After the storm, each key once more, one at a time: all answered from the store with the original response. */
-export async function expectNoneLost(servers: readonly string[], path: string, originals: Map<string, string>): Promise<void> {
+export async function expectNoneLost(servers: readonly string[], path: string, originals: Map<string, string>, headers: Record<string, string> = {}): Promise<void> {
   const wrong: string[] = [];
   let i = 0;
   for (const [key, original] of originals) {
     const res = await fetch(servers[i++ % servers.length]! + path, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': key },
+      headers: { 'content-type': 'application/json', 'idempotency-key': key, ...headers },
       body: JSON.stringify({ key }),
     });
     const body = await res.text();
