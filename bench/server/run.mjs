@@ -29,7 +29,7 @@ const COUNT = quick ? 150 : 1_000;
 const dir = mkdtempSync(join(tmpdir(), 'halfsync-bench-server-'));
 const body = JSON.stringify({ orderNumber: 'HS-ABC123', items: [{ sku: 'MUG-1', qty: 2, priceCents: 1250 }], totalCents: 2500 });
 let keys = 0;
-const request = (key = `k-${++keys}`) =>
+const request = (key = `bench-key-${String(++keys).padStart(8, "0")}`) =>
   new Request('http://bench.local/orders', { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body });
 
 /** µs per request over `count` requests with `concurrency` in flight. */
@@ -64,7 +64,7 @@ async function compare(variants, concurrency) {
 
 /** µs per replay of one recorded key. */
 async function timeReplays(handle, count) {
-  const key = `replayed-${++keys}`;
+  const key = `replayed-key-${String(++keys).padStart(8, "0")}`;
   await (await handle(request(key))).arrayBuffer();
   const reps = [];
   for (let rep = 0; rep < REPS; rep++) {
