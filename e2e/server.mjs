@@ -117,7 +117,7 @@ async function api(req, res, path) {
     }
     if (path === '/api/echo') {
       entry.method = req.method;
-      entry.headers = { 'content-type': req.headers['content-type'], authorization: req.headers.authorization, 'idempotency-key': key };
+      entry.headers = { 'content-type': req.headers['content-type'], authorization: req.headers.authorization, 'idempotency-key': key, referer: req.headers.referer };
       entry.bodyBase64 = body.toString('base64');
       entry.sha256 = createHash('sha256').update(body).digest('hex');
     } else {

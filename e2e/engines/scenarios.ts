@@ -698,4 +698,134 @@ const storageLoss: Scenario = {
   },
 };
 
-export const scenarios: readonly Scenario[] = [choosesPath, persists, serverDown, twoPages, orderKeys, httpBodies, codedErrors, devtoolsOnly, patient, owners, chainsAndLatest, storageLoss];
+// ---- 13 -------------------------------------------------------------------------------------
+
+const ENTRIES = ['request', 'plugin', 'listener'] as const;
+
+const bodiesThroughEveryEntry: Scenario = {
+  id: '13',
+  title: '13. every body kind through each entry (deferFetch with a Request, deferPlugin, deferOnFailure) replays as the browser sends it, with the page\'s referrer and one key from the first try',
+  async run(ctx) {
+    const { page, origin, server } = ctx;
+    // The app's worker with a Workbox route (deferPlugin) on /api/echo, deferOnFailure on
+    // /api/echo?via=listener, and nothing in the way of /api/echo?via=none.
+    expect(await openApp(page, origin, 'swurl=/sw-workbox.js')).toBe(ctx.workerMode);
+    await until(() => page.evaluate(() => navigator.serviceWorker.controller !== null || undefined, undefined), 'the worker to control the page');
+    const pageUrl = await page.evaluate(() => location.href, undefined);
+    // Each body kind once sent straight to the network (the reference), then, with the server
+    // cutting every connection, through each entry; each body is built anew per request.
+    const send = (phase: 'direct' | 'deferred') => inApp(page, async (hs, a) => {
+      const bytes = new Uint8Array(256);
+      for (let i = 0; i < 256; i++) bytes[i] = i;
+      const init = (k: string): RequestInit => {
+        if (k === 'text') return { body: 'héllo wörld ✓, plain text' };
+        if (k === 'json') return { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ a: 1, b: 'ü' }) };
+        if (k === 'arraybuffer') return { body: bytes.slice().buffer };
+        if (k === 'blob') return { body: new Blob([bytes, 'tail ✓'], { type: 'image/x-test' }) };
+        if (k === 'formdata') {
+          const fd = new FormData();
+          fd.append('title', 'Grüße & more');
+          fd.append('photo', new File([bytes], 'photo-ü.bin', { type: 'application/x-photo' }));
+          fd.append('notes', new File(['line 1\r\nline 2'], 'notes.txt', { type: 'text/plain' }));
+          return { body: fd };
+        }
+        return { body: new URLSearchParams({ q: 'a b&c=d', x: 'ü' }) };
+      };
+      const request = (kind: string, key: string, path = '/api/echo') => {
+        const i = init(kind);
+        return new Request(path, { method: 'POST', ...i, headers: { ...(i.headers as object), ...(key ? { 'idempotency-key': key } : {}) } });
+      };
+      /** What the worker answered a request it deferred: a 202 naming the task. */
+      const deferred = async (res: Response, what: string) => {
+        if (res.status !== 202) throw new Error(`${what}: the worker answered ${res.status}, not 202 (not deferred)`);
+        return ((await res.json()) as { id: string; idempotencyKey: string });
+      };
+      const out: Record<string, string> = {};
+      /** The task id, or why there is none: `refused: <code>: <message>`. */
+      const attempt = async (name: string, f: () => Promise<string>) => {
+        try { out[name] = await f(); } catch (e) { out[name] = `refused: ${(e as { code?: string }).code ?? (e as Error).name}: ${(e as Error).message}`; }
+      };
+      for (const kind of a.kinds) {
+        if (a.phase === 'direct') {
+          const res = await fetch(request(kind, `direct-${kind}`, '/api/echo?via=none'));
+          if (!res.ok) throw new Error(`direct fetch of ${kind}: ${res.status}`);
+          continue;
+        }
+        // deferFetch with a Request: its body is read in the page.
+        await attempt(`request-${kind}`, async () => {
+          const h = await hs.deferFetchWith(request(kind, `request-${kind}`) as unknown as string, {});
+          await h.persisted;
+          return h.id;
+        });
+        await attempt(`plugin-${kind}`, async () => (await deferred(await fetch(request(kind, `plugin-${kind}`)), `plugin ${kind}`)).id);
+        await attempt(`listener-${kind}`, async () => (await deferred(await fetch(request(kind, `listener-${kind}`, '/api/echo?via=listener')), `listener ${kind}`)).id);
+      }
+      if (a.phase === 'deferred') {
+        // No key of the app's own: the first try carries the one the task keeps.
+        for (const entry of ['plugin', 'listener']) {
+          const answer = await deferred(await fetch(request('json', '', entry === 'plugin' ? '/api/echo' : '/api/echo?via=listener')), `${entry} without a key`);
+          out[`${entry}-nokey`] = answer.id;
+          out[`${entry}-nokey-key`] = answer.idempotencyKey;
+        }
+      }
+      return out;
+    }, { kinds: [...BODY_KINDS], phase });
+    await server.control({ default: { status: 200 } });
+    await send('direct');
+    await server.control({ default: { down: true } });
+    const ids = await send('deferred');
+
+    await server.control({ default: { status: 200 } });
+    await inApp(page, (hs) => hs.client.drain());
+    const kit = await ctx.kit(page);
+    // A page in WebKit cannot read back a Request whose body is FormData holding a file, by any
+    // means (arrayBuffer, blob, text, formData, the stream: "Unable to read form data blob"); it
+    // can only send it. deferFetch must refuse it, coded, rather than store an empty body. (The
+    // worker reads the same body as it reaches a fetch event, so the other two entries keep it.)
+    const webkitFormData = ctx.engine === 'webkit';
+    if (webkitFormData) {
+      expect(ids['request-formdata'], 'webkit: deferFetch refuses it, coded, and says what to pass instead').toMatch(/^refused: BODY_NOT_REPLAYABLE: .*pass the FormData itself as init\.body/);
+      ctx.notPossible('deferFetch with a Request whose body is FormData with a file', 'WebKit cannot read such a body back in a page ("Unable to read form data blob"): refused with BODY_NOT_REPLAYABLE; the same FormData as init.body is stored (scenario 6)');
+    }
+    const skipped = (name: string) => webkitFormData && name === 'request-formdata';
+    for (const [name, id] of Object.entries(ids)) {
+      if (name.endsWith('-key') || skipped(name)) continue;
+      expect(id, name).not.toMatch(/^refused/);
+      await kit.waitForTask(id, 'succeeded', { timeoutMs: 20_000 });
+    }
+    const l = await server.log();
+    const found = (key: string): Received => {
+      const r = l.received.find((x) => x.key === key && x.status === 200);
+      if (!r) throw new Error(`the server has no successful request with key ${key}`);
+      return r;
+    };
+    for (const kind of BODY_KINDS) {
+      const direct = found(`direct-${kind}`);
+      expect(Buffer.from(direct.bodyBase64 ?? '', 'base64').byteLength, `${kind}: the reference has a body`).toBeGreaterThan(0);
+      for (const entry of ENTRIES) {
+        if (skipped(`${entry}-${kind}`)) continue;
+        const replay = found(`${entry}-${kind}`);
+        const what = `${entry}, ${kind}`;
+        expect(Buffer.from(replay.bodyBase64 ?? '', 'base64').byteLength, `${what}: a body was replayed`).toBeGreaterThan(0);
+        if (kind === 'formdata') {
+          expect(replay.headers?.['content-type'], what).toMatch(/^multipart\/form-data; ?boundary=/);
+          expect(multipartParts(replay.bodyBase64!, replay.headers!['content-type']!), `${what}: field names, file names, types and contents`)
+            .toEqual(multipartParts(direct.bodyBase64!, direct.headers!['content-type']!));
+        } else {
+          expect(replay.sha256, `${what}: the same bytes as the browser sends`).toBe(direct.sha256);
+          expect(replay.headers?.['content-type'] ?? null, `${what}: the same content type`).toBe(direct.headers?.['content-type'] ?? null);
+        }
+        expect(replay.headers?.referer, `${what}: the page's referrer, not the worker's`).toBe(pageUrl);
+      }
+    }
+    for (const entry of ['plugin', 'listener']) {
+      const key = ids[`${entry}-nokey-key`]!;
+      const tries = l.received.filter((r) => r.key === key);
+      expect(tries.map((r) => r.behaviour)[0], `${entry}: the first try reached the server with the task's key`).toBe('down');
+      expect(tries.at(-1)?.status, `${entry}: then the replay, under the same key`).toBe(200);
+    }
+    ctx.note(`${BODY_KINDS.length} body kinds x ${ENTRIES.length} entries replayed as sent, with the page's referrer; deferPlugin and deferOnFailure send the task's key from the first try`);
+  },
+};
+
+export const scenarios: readonly Scenario[] = [choosesPath, persists, serverDown, twoPages, orderKeys, httpBodies, codedErrors, devtoolsOnly, patient, owners, chainsAndLatest, storageLoss, bodiesThroughEveryEntry];

@@ -551,7 +551,13 @@ async function readRequestBody(request: Request, task: string, limits: RequestBo
       try {
         form = await Promise.race([spare.formData(), late]);
       } catch (again) {
-        throw refuse(`could not be read (${(error as Error)?.message ?? String(error)}; as FormData: ${(again as Error)?.message ?? String(again)})`, again);
+        // WebKit reads no FormData body that holds a file or blob back, by any means; it only sends it.
+        throw new HalfsyncError(
+          'BODY_NOT_REPLAYABLE',
+          `task "${task}": the Request's body, multipart form data, cannot be read back in this browser (${(error as Error)?.message ?? String(error)}; as FormData: ${(again as Error)?.message ?? String(again)}); ` +
+          'pass the FormData itself as init.body, deferFetch(client, url, { method, body: formData }), which halfsync encodes itself',
+          { cause: again },
+        );
       }
       if (form === 'late') throw notEnded();
       const multipart = await encodeMultipart(form);
