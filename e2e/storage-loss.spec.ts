@@ -2,7 +2,7 @@
 // backing store damaged or deleted between two runs of the browser. The loss is reported with its
 // code; with the journal on, every unfinished task is restored and delivered once, by key, and a
 // task that had succeeded is not run again; a worker starting alone does the same.
-import { test, expect, chromium, type BrowserContext } from '@playwright/test';
+import { test, expect, chromium, type BrowserContext, type Page } from '@playwright/test';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,6 +62,39 @@ for (const damage of ['corrupt', 'delete'] as const) {
     }
   });
 }
+
+test('a store the browser cannot open (CURRENT names a missing MANIFEST) is STORAGE_CORRUPT, not a private mode, at every load; recoverStorage() says the browser cannot delete it either', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'halfsync-loss-'));
+  const launch = () => chromium.launchPersistentContext(dir, { executablePath: chromiumPath(), args: chromiumArgs, headless: true, baseURL: ORIGIN });
+  const readyCode = (page: Page) => page.evaluate(() => (window as unknown as { hs: { client: { ready: Promise<string> } } }).hs.client.ready.then(
+    () => ({ code: 'none', message: '' }),
+    (e: { code: string; message: string }) => ({ code: e.code, message: e.message }),
+  ));
+  try {
+    await firstRun(dir, launch);
+    writeFileSync(join(leveldb(dir), 'CURRENT'), 'MANIFEST-999999\n');
+    const context = await launch();
+    const page = context.pages()[0] ?? (await context.newPage());
+    await page.goto('/?journal=1');
+    const failure = await readyCode(page);
+    expect(failure.code).toBe('STORAGE_CORRUPT');
+    expect(failure.message).toContain('recoverStorage');
+    // A defer fails with the same code, and a reload changes nothing.
+    expect(await inPage(page, (h) => h.defer({ n: 9 }).then(() => 'stored', (e: { code: string }) => e.code))).toBe('STORAGE_CORRUPT');
+    await page.reload();
+    expect((await readyCode(page)).code).toBe('STORAGE_CORRUPT');
+    const deletion = await page.evaluate(async () => {
+      const w = window as unknown as { hs: { client: { close(): void }; recoverStorage(db?: string): Promise<void> } };
+      w.hs.client.close();
+      return w.hs.recoverStorage().then(() => ({ code: 'deleted', message: '' }), (e: { code: string; message: string }) => ({ code: e.code, message: e.message }));
+    });
+    expect(deletion.code).toBe('STORAGE_CORRUPT');
+    expect(deletion.message).toContain('clearing this site');
+    await context.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test('a worker starting alone after the loss (its Background Sync fires with no tab open) restores and sends the tasks, and says so to the next page', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'halfsync-loss-'));

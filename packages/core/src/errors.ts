@@ -24,6 +24,12 @@ export type HalfsyncErrorCode =
   /** The database needs an upgrade and another tab keeps the old version open; close or reload the other tabs. */
   | 'STORAGE_BLOCKED'
   /**
+   * The database exists but the browser cannot open it (its files are damaged: Chromium fails
+   * every open with `UnknownError` and does not discard it). Call `recoverStorage()` to delete it;
+   * the next open reports STORAGE_RESET and restores the unfinished tasks from the journal.
+   */
+  | 'STORAGE_CORRUPT'
+  /**
    * The browser lost this site's database (Chromium discards one it finds corrupt after a crash;
    * a profile's files can be deleted): tasks stored before are gone unless the journal restored them.
    */

@@ -6,3 +6,4 @@ export { defineTask, defineBatchTask, type TaskDefinition, type TaskContext, typ
 export { HalfsyncError, PermanentError, RetryableError, UnreachableError, type HalfsyncErrorCode, type HalfsyncErrorOptions, type TaskErrorOptions } from './errors.js';
 export type { Task, TaskStatus, TaskError, FailureKind, TaskMeta } from './record.js';
 export type { DrainSummary } from './executor.js';
+export { recoverStorage } from './store/delete.js';

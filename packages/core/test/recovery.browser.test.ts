@@ -2,7 +2,7 @@
 // Storage notices a database that came back empty, the client says so with STORAGE_RESET, and the
 // journal brings back every unfinished task, once, with its id and key; nothing untrusted comes back.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createClient, defineTask, type HalfsyncClient } from '@halfsync/core';
+import { createClient, defineTask, recoverStorage, type HalfsyncClient } from '@halfsync/core';
 import { createHttpTask, deferFetch } from '@halfsync/core/http';
 import { decodeRecord, encodeRecord } from '../src/store/journal.js';
 import { recovery, restorable } from '../src/store/recovery.js';
@@ -260,5 +260,23 @@ describe('a lost database, noticed and restored', () => {
     await b.acknowledgeStorageReset();
     for (let i = 0; i < 200 && c.storageReset; i++) await new Promise((r) => setTimeout(r, 10));
     expect(c.storageReset).toBeUndefined();
+  });
+
+  it('recoverStorage() deletes the database; the next client reports STORAGE_RESET and restores from the journal', async () => {
+    const db = fresh();
+    const a = make(db, true, false);
+    const h = a.defer(order, { n: 50 }, { delay: 60_000 });
+    await h.persisted;
+    a.close();
+    clients.length = 0;
+    await recoverStorage(db);
+    const b = make(db, true, false);
+    await b.ready;
+    expect(b.storageReset).toMatchObject({ code: 'STORAGE_RESET', details: { restored: 1 } });
+    expect(b.get(h.id)?.status).toBe('pending');
+    // A connection that does not let go (not a halfsync client: those close when asked) makes the deletion wait, then say why.
+    const holder = await new Promise<IDBDatabase>((res) => { const r = indexedDB.open(db); r.onsuccess = () => res(r.result); });
+    await expect(recoverStorage(db, 200)).rejects.toMatchObject({ code: 'STORAGE_BLOCKED' });
+    holder.close();
   });
 });

@@ -196,6 +196,13 @@ export class TaskStore {
       },
       (error: unknown) => {
         if (error instanceof HalfsyncError && error.code === 'STORAGE_BLOCKED') { abandoned = true; throw error; }
+        if ((error as { name?: string })?.name === 'UnknownError') {
+          throw new HalfsyncError(
+            'STORAGE_CORRUPT',
+            `the browser cannot open the database "${this.name}" (UnknownError): its files are damaged, and the browser neither repairs nor discards it; call recoverStorage(${JSON.stringify(this.name)}) from @halfsync/core to delete it (the next open reports STORAGE_RESET and restores the unfinished tasks from the journal)`,
+            { cause: error },
+          );
+        }
         if ((error as { name?: string })?.name === 'VersionError') {
           throw new HalfsyncError('STORAGE_UNAVAILABLE', `the database "${this.name}" was upgraded by a newer version of this app; reload the page to load it`, { cause: error });
         }
