@@ -4,6 +4,7 @@ import type { HalfsyncError } from './errors.js';
 import type { TaskSlice } from './model.js';
 import type { Task } from './record.js';
 import type { TaskDefinition } from './task.js';
+import { reportAppError } from './util.js';
 
 // The Half-Sync/Half-Async split of one user action, framework-free: the sync half (`prepare`),
 // the deferral, the optimistic items and the rollback rule. UI bindings (React's
@@ -92,7 +93,7 @@ export class DeferredActionObserver<Input, Payload, Result, Value = Payload> {
   private options: DeferredActionOptions<Input, Payload, Result, Value>;
   private readonly slice: TaskSlice;
   private readonly listeners = new Set<() => void>();
-  private readonly values = new WeakMap<Task, Value>();
+  private values = new WeakMap<Task, Value>();
   private state: DeferredActionState<Payload, Result, Value> | undefined;
   private stateOf: { tasks: readonly Task[]; rollback: string; keep: boolean } | undefined;
   private unsubscribe: Array<() => void> = [];
@@ -106,11 +107,22 @@ export class DeferredActionObserver<Input, Payload, Result, Value = Payload> {
     this.slice = client.select({ task: task.name });
   }
 
-  /** Replaces the options (callbacks take effect at once; a change of `rollback` or `keepSucceeded` notifies). */
+  /**
+   * Replaces the options: callbacks take effect at once; a change of `rollback`, `keepSucceeded`,
+   * `where` or `optimistic` notifies when the state it gives differs (a function passed anew with
+   * every render, giving the same members and shallow-equal values, notifies nothing).
+   */
   setOptions(options: DeferredActionOptions<Input, Payload, Result, Value>): void {
     const before = this.options;
     this.options = options;
-    if ((before.rollback ?? 'mark') !== (options.rollback ?? 'mark') || !!before.keepSucceeded !== !!options.keepSucceeded) this.emit();
+    if ((before.rollback ?? 'mark') !== (options.rollback ?? 'mark') || !!before.keepSucceeded !== !!options.keepSucceeded) { this.emit(); return; }
+    if (before.where === options.where && before.optimistic === options.optimistic) return;
+    if (before.optimistic !== options.optimistic) this.values = new WeakMap();
+    const old = this.state;
+    this.state = undefined;
+    const next = this.getSnapshot();
+    if (old && sameState(old, next)) this.state = old;
+    else this.emit();
   }
 
   /**
@@ -129,10 +141,12 @@ export class DeferredActionObserver<Input, Payload, Result, Value = Payload> {
       return { ok: false, error };
     }
     const { id } = handle;
+    // The app's callbacks: one that throws is reported as uncaught errors are, and the others still run.
+    const call = (fn: (() => void) | undefined) => { try { fn?.(); } catch (error) { reportAppError(error); } };
     handle.result.then(
-      (result) => this.options.onSuccess?.(result, id),
-      (error: HalfsyncError) => { if (error.code !== 'CLIENT_CLOSED') this.options.onError?.(error, id); },
-    ).finally(() => this.options.onSettled?.(id)).catch(() => {});
+      (result) => call(() => this.options.onSuccess?.(result, id)),
+      (error: HalfsyncError) => { if (error.code !== 'CLIENT_CLOSED') call(() => this.options.onError?.(error, id)); },
+    ).then(() => call(() => this.options.onSettled?.(id)));
     return { ok: true, id, handle, payload };
   };
 
@@ -156,7 +170,10 @@ export class DeferredActionObserver<Input, Payload, Result, Value = Payload> {
         this.client.onSettled((settled) => {
           const cb = this.options.onSettledAnywhere;
           if (!cb) return;
-          for (const t of settled) if (t.name === this.task.name && this.belongs(t)) cb(t as Task<Payload, Result>);
+          for (const t of settled) {
+            if (t.name !== this.task.name || !this.belongs(t)) continue;
+            try { cb(t as Task<Payload, Result>); } catch (error) { reportAppError(error); }
+          }
         }),
       ];
     }
@@ -198,3 +215,18 @@ export class DeferredActionObserver<Input, Payload, Result, Value = Payload> {
     return Object.freeze({ tasks, optimistic, pendingCount, failed });
   }
 }
+
+const shallowEqual = (a: unknown, b: unknown): boolean => {
+  if (Object.is(a, b)) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  return ka.every((k) => Object.is((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+};
+
+/** Whether two states show the same tasks with shallow-equal optimistic values. */
+function sameState<P, R, V>(a: DeferredActionState<P, R, V>, b: DeferredActionState<P, R, V>): boolean {
+  return a.tasks.length === b.tasks.length && a.tasks.every((t, i) => t === b.tasks[i])
+    && a.optimistic.length === b.optimistic.length && a.optimistic.every((o, i) => o.task === b.optimistic[i]!.task && shallowEqual(o.value, b.optimistic[i]!.value));
+}
+

@@ -38,3 +38,15 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', done, { once: true });
   });
 }
+
+/**
+ * Reports an error thrown by the app's own callback (onSuccess, onError...) the way the platform
+ * reports an uncaught one (`reportError`: the console, `window.onerror`), without letting it
+ * break halfsync's own work.
+ */
+export function reportAppError(error: unknown): void {
+  const report = (globalThis as { reportError?: (e: unknown) => void }).reportError;
+  if (typeof report === 'function') report(error);
+  else setTimeout(() => { throw error; }, 0);
+}
+

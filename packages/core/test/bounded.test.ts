@@ -150,6 +150,52 @@ describe('an incremental snapshot, one notification per tick', () => {
 });
 
 describe('the action observer (framework-free) and the settled signal', () => {
+  it('follows a new where or optimistic given through setOptions, and notifies nothing for an equivalent one passed anew', async () => {
+    const c = open(freshDb(), { autoRun: false });
+    await c.ready;
+    const o = new DeferredActionObserver(c, echo, { where: (p: { n: number }) => p.n < 10, optimistic: (p: { n: number }) => ({ label: `#${p.n}` }) });
+    let notified = 0;
+    o.subscribe(() => { notified++; });
+    o.run({ n: 1 });
+    o.run({ n: 20 });
+    await tick();
+    expect(o.getSnapshot().optimistic.map((i) => i.value)).toEqual([{ label: '#1' }]);
+    const before = notified;
+    // The same rule, as a render passes it anew: nothing to notify, the same state.
+    const state = o.getSnapshot();
+    o.setOptions({ where: (p: { n: number }) => p.n < 10, optimistic: (p: { n: number }) => ({ label: `#${p.n}` }) });
+    expect(notified).toBe(before);
+    expect(o.getSnapshot()).toBe(state);
+    o.setOptions({ where: (p: { n: number }) => p.n >= 10, optimistic: (p: { n: number }) => ({ label: `#${p.n}` }) });
+    expect(notified).toBe(before + 1);
+    expect(o.getSnapshot().optimistic.map((i) => i.value)).toEqual([{ label: '#20' }]);
+    o.setOptions({ where: (p: { n: number }) => p.n >= 10, optimistic: (p: { n: number }) => ({ label: `n=${p.n}` }) });
+    expect(o.getSnapshot().optimistic.map((i) => i.value)).toEqual([{ label: 'n=20' }]);
+  });
+
+  it('reports an exception thrown by the app\'s onSuccess, onError or onSettled instead of swallowing it, and still calls the next callback', async () => {
+    const c = open(freshDb(), { autoRun: false });
+    await c.ready;
+    const reported: unknown[] = [];
+    const g = globalThis as { reportError?: (e: unknown) => void };
+    const real = g.reportError;
+    g.reportError = (e) => { reported.push(e); };
+    try {
+      const settled: string[] = [];
+      const ok = new DeferredActionObserver(c, echo, { onSuccess: () => { throw new Error('onSuccess broke'); }, onSettled: (id) => { settled.push(id); throw new Error('onSettled broke'); } });
+      const bad = new DeferredActionObserver(c, refuse, { onError: () => { throw new Error('onError broke'); } });
+      const a = ok.run({ n: 1 });
+      bad.run({ n: 2 });
+      await c.drain();
+      await tick();
+      await tick();
+      expect(reported.map((e) => (e as Error).message).sort()).toEqual(['onError broke', 'onSettled broke', 'onSuccess broke']);
+      expect(settled).toEqual([a.ok ? a.id : '']);
+    } finally {
+      g.reportError = real;
+    }
+  });
+
   it('shows optimistic items, marks or drops failures, and keeps succeeded ones only when asked', async () => {
     const c = open(freshDb(), { autoRun: false });
     await c.ready;
