@@ -51,6 +51,7 @@ export function HalfsyncDevtools(props: HalfsyncDevtoolsProps) {
   return props.client ? <HalfsyncProvider client={props.client}><Panel {...props} /></HalfsyncProvider> : <Panel {...props} />;
 }
 
+/** The header's counts: the store's once read (a moment after each change), the snapshot's before. */
 function summaryOf(counts: StoreCounts | undefined, tasks: readonly Task[]): Array<[string, number]> {
   if (counts) return COUNTED.filter((k) => counts[k] > 0).map((k) => [k, counts[k]]);
   const window: Record<string, number> = {};
@@ -66,7 +67,8 @@ function Panel({ initialOpen = false, position = 'bottom-right', title = 'halfsy
   const online = useOnline();
   const storageReset = useSyncExternalStore(client.subscribe, () => client.storageReset, () => undefined);
   const lastError = useSyncExternalStore(client.subscribe, () => client.lastError, () => undefined);
-  const counts = useStoreCounts(client);
+  const store = useStoreCounts(client);
+  const counts = store?.counts;
   const [open, setOpen] = useState(initialOpen);
   const [draining, setDraining] = useState(false);
   const [drainProblem, setDrainProblem] = useState<string | undefined>();
@@ -80,7 +82,7 @@ function Panel({ initialOpen = false, position = 'bottom-right', title = 'halfsy
   const summary = summaryOf(counts, tasks);
   // The snapshot holds the signed-in user's work; the store's count holds everyone's. The
   // difference is another user's work, waiting for them to sign in again.
-  const othersWaiting = counts ? counts.pending - tasks.filter((t) => t.status === 'pending').length : 0;
+  const othersWaiting = store?.othersPending ?? 0;
   const drain = () => {
     setDraining(true);
     setDrainProblem(undefined);
