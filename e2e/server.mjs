@@ -7,8 +7,9 @@
 //   ANY  /api/gone       404 (recorded): a resource already deleted
 //   GET  /api/_log       what was received
 //   POST /api/_control   { reset?, script?: [behaviour...], default?: behaviour, flaky?: {...} }
-// A behaviour is { status?, delayMs?, retryAfter?, hang?, down? }: `down` resets the connection
-// (a network error in the browser), `hang` never answers.
+// A behaviour is { status?, delayMs?, retryAfter?, hang?, down?, lose? }: `down` resets the connection
+// (a network error in the browser), `hang` never answers, `lose` applies the effect and then resets
+// the connection instead of answering.
 import { createServer } from 'node:http';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -131,6 +132,8 @@ async function api(req, res, path) {
       if (key) state.effects.set(key, effect);
     }
     done();
+    // `lose`: applied, then the connection is cut before the answer (an answer lost on its way back).
+    if (behaviour.lose) { entry.clientGone = true; req.socket.destroy(); return; }
     return json(res, 200, { seq: effect.seq, dup: entry.dup });
   }
   return json(res, 404, { error: `no route ${req.method} ${path}` });

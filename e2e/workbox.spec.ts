@@ -65,3 +65,34 @@ test('deferOnFailure in a plain fetch listener: the server down, the app’s own
   expect(l.applied.filter((a) => a.key === done.idempotencyKey)).toEqual([{ key: done.idempotencyKey, seq: 1, n: 7 }]);
   expect(l.received.filter((r) => r.status === 200).map((r) => r.key)).toEqual([done.idempotencyKey]);
 });
+
+test('the page’s own POST carries the key its task will use: an answer lost on the way back is replayed under that key and applied once', async ({ page }) => {
+  await open(page, 'halfsync');
+  const hs = await halfsyncKit(page);
+  // Through the route while the server is up: the POST goes out with a key the app did not set,
+  // and still with the page's referrer.
+  const live = await post(page, '/api/echo', { n: 1 });
+  expect(live.status).toBe(200);
+  const first = (await log()).received[0]!;
+  expect(first.key).toMatch(/^[0-9a-f-]{36}$/);
+  expect(first.headers?.referer).toBe(page.url());
+
+  // The server applies the next one, but no answer reaches the browser. Chromium itself sends a
+  // POST again when a connection closes with no answer, so the server sees it more than once
+  // before the worker defers it: every copy under the same key, applied once.
+  await control({ reset: true });
+  await control({ default: { status: 200, lose: true } });
+  const answer = await post(page, '/api/echo', { n: 2 });
+  expect(answer.status).toBe(202);
+  await control({ default: { status: 200 } });
+  await hs.sync();
+  const done = await hs.waitForTask(answer.json.id as string, 'succeeded', { timeoutMs: 20_000 });
+  const l = await log();
+  expect(done.idempotencyKey).toBe(answer.json.idempotencyKey);
+  // Every try reached the server under the task's key; the replay was answered from the first.
+  expect(new Set(l.received.map((r) => r.key))).toEqual(new Set([done.idempotencyKey]));
+  expect(l.received.length).toBeGreaterThanOrEqual(2);
+  expect(l.received[0]).toMatchObject({ clientGone: true, dup: false });
+  expect(l.received.at(-1)).toMatchObject({ status: 200, clientGone: false, dup: true });
+  expect(l.applied).toEqual([{ key: done.idempotencyKey, seq: 1 }]);
+});

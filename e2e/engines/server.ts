@@ -25,7 +25,7 @@ export interface ServerLog {
 }
 
 /** What the server does with one request; see e2e/server.mjs. */
-export interface Behaviour { status?: number; delayMs?: number; retryAfter?: number; hang?: boolean; down?: boolean }
+export interface Behaviour { status?: number; delayMs?: number; retryAfter?: number; hang?: boolean; down?: boolean; lose?: boolean }
 
 export interface ServerApi {
   readonly origin: string;

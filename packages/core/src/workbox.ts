@@ -146,7 +146,8 @@ function withIdempotencyKey(request: Request, options: Pick<DeferOnFailureOption
   const headers = new Headers(request.headers);
   headers.set('Idempotency-Key', uuid());
   try {
-    return new Request(request, { headers });
+    // A Request made from another with any init gets this context's referrer unless told: keep the page's.
+    return new Request(request, { headers, referrer: request.referrer });
   } catch {
     return request;
   }

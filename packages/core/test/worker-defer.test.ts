@@ -179,8 +179,11 @@ describe('the Workbox plugin and deferOnFailure', () => {
     const plugin = deferPlugin({ worker, task: api });
     const state: Record<string, unknown> = {};
     // Workbox hands requestWillFetch a clone and sends what it returns; fetchDidFail gets that request.
-    const sent = await plugin.requestWillFetch({ request: post('/api/orders'), state });
+    const page = new Request(post('/api/orders'), { referrer: `${origin}/shop/cart` });
+    const sent = await plugin.requestWillFetch({ request: page, state });
     const key = sent.headers.get('idempotency-key');
+    // Still the page's request otherwise: its referrer is not replaced by the worker's.
+    expect(sent.referrer).toBe(`${origin}/shop/cart`);
     expect(key).toMatch(/^[0-9a-f-]{36}$/);
     expect(await sent.clone().text()).toBe('{"n":1}');
     await plugin.fetchDidFail({ request: sent, error: new TypeError('Failed to fetch'), state });
