@@ -5,6 +5,7 @@ import type { DrainSummary } from './executor.js';
 import { nextTask, TaskModel, type TaskSelector, type TaskSlice } from './model.js';
 import { choosePath, askWorker, serviceWorkerProblem, type ClientMode, type ServiceWorkerOption, type WorkerLink } from './paths.js';
 import { requestPersistence } from './persistence.js';
+import { samePayload } from './validate.js';
 import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
 import { countTasks, loadAlive, queryTasks, recordById, type PageOptions, type TaskQuery } from './store/query.js';
 
@@ -274,13 +275,16 @@ class Client implements HalfsyncClient {
 
   defer<Payload, Result>(task: TaskDefinition<Payload, Result>, payload: Payload, options: DeferOptions = {}): DeferHandle<Result> {
     if (this.closed) throw closedError();
-    const record = buildRecord(this.registry, task, payload, options, this.now(), this.maxPayloadBytes, (id) => this.model.get(id) !== undefined);
+    const record = buildRecord(this.registry, task, payload, options, this.now(), this.maxPayloadBytes);
     // The provisional view shows who this tab believes is signed in; the insert stamps what committed.
     if (this.owner !== undefined) record.owner = this.owner;
     const expected: OwnerExpected = this.ownerVersion >= 0 || this.ownerChanges > 0 ? { owner: this.owner } : undefined;
     // The same key while a task of it is alive: that task, not a second one.
     if (options && typeof options === 'object' && options.idempotencyKey !== undefined) {
       const twin = this.aliveWithKey(record.name, record.idempotencyKey);
+      if (twin && !samePayload(twin.payload, record.payload)) {
+        throw new HalfsyncError('IDEMPOTENCY_KEY_REUSED', `task "${record.name}": idempotency key ${JSON.stringify(record.idempotencyKey)} belongs to task ${twin.id}, still ${twin.status}, with another payload; the server would apply that payload only. Defer with a new key, or wait for it to finish`, { details: { id: twin.id, idempotencyKey: record.idempotencyKey } });
+      }
       if (twin) {
         return { id: twin.id, persisted: this.persisting.get(twin.id) ?? Promise.resolve(twin), result: this.model.waitFor(twin.id) as Promise<Result> };
       }
@@ -539,10 +543,13 @@ class Client implements HalfsyncClient {
   }
 
   private async settleFromStore(ids: readonly string[]): Promise<void> {
-    for (const id of ids) {
+    const queue = [...ids];
+    for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
       if (this.model.get(id)) continue;
       try {
         const r = await recordById(await this.store.db(), id);
+        // Latest wins: a replaced task's result is its replacement's, which may be out of view too.
+        if (r?.status === 'superseded' && r.supersededBy && !queue.includes(r.supersededBy)) queue.push(r.supersededBy);
         this.model.settleFromStore(id, r && toTask(r), () => (this.storageReset
           ? new HalfsyncError('STORAGE_RESET', `no task with id "${id}" is stored, and the browser lost this site's database ${new Date((this.storageReset.details as { at?: number }).at ?? 0).toISOString()}: the task may have been stored before that`, { details: { id, reset: this.storageReset.details } })
           : new HalfsyncError('TASK_NOT_FOUND', `no task with id "${id}" is stored: it was never deferred here, or was acknowledged or purged after its retention`, { details: { id } })));

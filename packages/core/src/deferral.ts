@@ -27,7 +27,10 @@ export interface DeferOptions {
   readonly after?: ReadonlyArray<{ readonly id: string } | string>;
   /**
    * Latest wins: a pending task of this definition with the same key is replaced by this one (its
-   * handle follows this task). One already running finishes, and this one runs after it.
+   * handle follows this task, and the tasks that ran after it run after this one). One already
+   * running finishes, and this one runs after it. A key replaces only within one order key (and
+   * one owner): with an `orderKey`, the key is matched among that order key's tasks. At most 200
+   * characters.
    */
   readonly supersede?: string;
   /** Metadata shown in the devtools panel and readable from the snapshot (which order a task belongs to...). */
@@ -46,6 +49,8 @@ export interface DeferHandle<Result> {
 
 const DEFER_KEYS = new Set(['orderKey', 'delay', 'idempotencyKey', 'after', 'supersede', 'meta']);
 const MAX_PARENTS = 32;
+/** The longest supersede key (it becomes part of the task's lane when no order key is given). */
+const MAX_SUPERSEDE = 200;
 const MAX_META_KEYS = 32;
 
 /** Reads the defer options once, as plain data: a getter that throws, or a Proxy, is a coded error. */
@@ -95,7 +100,7 @@ export const nonEmpty = (v: unknown, what: string): void => {
  */
 export function buildRecord<Payload, Result>(
   registry: ReadonlyMap<string, AnyTaskDefinition>, task: TaskDefinition<Payload, Result>, payload: Payload,
-  given: DeferOptions, now: number, maxPayloadBytes: number, isKnown: (id: string) => boolean = () => false,
+  given: DeferOptions, now: number, maxPayloadBytes: number,
 ): NewTaskRecord {
   const name = (task as { name?: unknown } | null)?.name;
   if (typeof name !== 'string' || registry.get(name) !== task) {
@@ -104,12 +109,14 @@ export function buildRecord<Payload, Result>(
   const options = readOptions(name, given);
   nonEmpty(options.orderKey, `task "${name}": orderKey`);
   nonEmpty(options.idempotencyKey, `task "${name}": idempotencyKey`);
-  nonEmpty(options.supersede, `task "${name}": supersede`);
+  if (options.supersede !== undefined && (typeof options.supersede !== 'string' || options.supersede.length === 0 || options.supersede.length > MAX_SUPERSEDE)) {
+    badOption(`task "${name}": supersede must be a non-empty string of at most ${MAX_SUPERSEDE} characters, got ${typeof options.supersede === 'string' ? `${options.supersede.length} characters` : JSON.stringify(options.supersede)}`);
+  }
   if (options.supersede !== undefined && task.options.supersede === false) badOption(`task "${name}" does not take a supersede key (its definition says supersede: false); defer without one`);
   const delay = options.delay ?? 0;
   if (typeof delay !== 'number' || !(delay >= 0) || !Number.isFinite(delay)) badOption(`task "${name}": delay must be a finite number of ms >= 0, got ${String(options.delay)}`);
   if (delay > task.retention.maxAgeMs) badOption(`task "${name}": a delay of ${delay} ms is longer than the task's retention.maxAgeMs (${task.retention.maxAgeMs} ms); it would expire before it ran`);
-  const after = checkAfter(name, options.after, isKnown);
+  const after = checkAfter(name, options.after);
   const meta = checkMeta(name, options.meta);
   const stored = checkPayload(task, payload, maxPayloadBytes);
   const own = task.options.orderKey;
@@ -154,15 +161,13 @@ export function checkPayload<Payload>(task: TaskDefinition<Payload, unknown>, pa
   }
 }
 
-function checkAfter(name: string, after: DeferOptions['after'], isKnown: (id: string) => boolean): string[] | undefined {
+/** Checks the form of `after`; whether each parent is stored is checked in the insert's transaction (DEPENDENCY_UNKNOWN). */
+function checkAfter(name: string, after: DeferOptions['after']): string[] | undefined {
   if (after === undefined) return undefined;
   if (!Array.isArray(after) || after.length === 0 || after.length > MAX_PARENTS) badOption(`task "${name}": after must be a non-empty list of at most ${MAX_PARENTS} handles (or task ids)`);
   const ids = (after as ReadonlyArray<{ id: string } | string>).map((h) => (typeof h === 'string' ? h : h?.id));
   for (const id of ids) {
     if (typeof id !== 'string' || id === '') badOption(`task "${name}": after holds ${JSON.stringify(id)}, not a handle or task id`);
-    if (!isKnown(id)) {
-      throw new HalfsyncError('DEPENDENCY_UNKNOWN', `task "${name}" runs after task ${id}, which this client does not know (never deferred here, acknowledged or purged); nothing was stored`, { details: { task: name, after: id } });
-    }
   }
   if (new Set(ids).size !== ids.length) badOption(`task "${name}": after names a task twice`);
   return ids;

@@ -38,6 +38,13 @@ export type HalfsyncErrorCode =
   | 'STORAGE_ERROR'
   /** A defer's `after` names a task that is not known (never deferred here, acknowledged, purged). */
   | 'DEPENDENCY_UNKNOWN'
+  /** Tasks would run after each other in a circle (a supersede that would close one, or links written into IndexedDB): none could ever run. */
+  | 'DEPENDENCY_CYCLE'
+  /**
+   * A second defer of a task with the idempotency key of one still pending or running, but a
+   * different payload: the server would apply the first payload only. Use a new key, or wait.
+   */
+  | 'IDEMPOTENCY_KEY_REUSED'
   /** No task with that id is known (never deferred, or already acknowledged). */
   | 'TASK_NOT_FOUND'
   /** The operation does not apply to the task in its current status (e.g. cancelling a running task). */

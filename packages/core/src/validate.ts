@@ -93,3 +93,23 @@ export function clonePayload<T>(task: string, value: T): T {
     );
   }
 }
+
+/** Whether two payloads (plain, structured-cloneable data) hold the same values. */
+export function samePayload(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
+  if (a instanceof Date) return a.getTime() === (b as Date).getTime();
+  if (a instanceof ArrayBuffer || ArrayBuffer.isView(a)) {
+    const x = a instanceof ArrayBuffer ? new Uint8Array(a) : new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    const yv = b as ArrayBuffer | ArrayBufferView;
+    const y = yv instanceof ArrayBuffer ? new Uint8Array(yv) : new Uint8Array(yv.buffer, yv.byteOffset, yv.byteLength);
+    return x.length === y.length && x.every((v, i) => v === y[i]);
+  }
+  if (a instanceof Map) return a.size === (b as Map<unknown, unknown>).size && [...a].every(([k, v]) => (b as Map<unknown, unknown>).has(k) && samePayload(v, (b as Map<unknown, unknown>).get(k)));
+  if (a instanceof Set) return a.size === (b as Set<unknown>).size && [...a].every((v) => (b as Set<unknown>).has(v));
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && samePayload((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+

@@ -127,13 +127,123 @@ describe('chains: a task runs after its parents and reads their results', () => 
   it('refuses a dependency on an unknown task, a task named twice, and malformed lists, before anything is written', async () => {
     const t = client({ tasks });
     await t.client.ready;
-    expect(codeOf(() => t.client.defer(pay, { cents: 1 }, { after: ['no-such-task'] }))).toBe('DEPENDENCY_UNKNOWN');
+    // Whether a parent is stored is known in the commit's transaction: the defer is refused there, whole.
+    const unknown = t.client.defer(pay, { cents: 1 }, { after: ['no-such-task'] });
+    await expect(unknown.persisted).rejects.toMatchObject({ code: 'DEPENDENCY_UNKNOWN' });
     const o = t.client.defer(createOrder, { cart: 'c5' });
     expect(codeOf(() => t.client.defer(pay, { cents: 1 }, { after: [o, o.id] }))).toBe('INVALID_OPTIONS');
     expect(codeOf(() => t.client.defer(pay, { cents: 1 }, { after: [] }))).toBe('INVALID_OPTIONS');
     expect(codeOf(() => t.client.defer(pay, { cents: 1 }, { after: 'x' as never }))).toBe('INVALID_OPTIONS');
     await o.persisted;
     expect(t.client.getSnapshot().map((x) => x.name)).toEqual(['create-order']);
+  });
+});
+
+describe('failure paths of chains and latest wins', () => {
+  const ran: string[] = [];
+  const step = defineTask('step', { run: (p: { n: string }, ctx) => { ran.push(`${p.n}<${ctx.parentResults.join(',')}`); return p.n; } });
+  afterEach(() => { ran.length = 0; });
+
+  it('a child whose parent is replaced by a supersede runs after the replacement, with its result', async () => {
+    const t = client({ tasks: [step] });
+    const first = t.client.defer(step, { n: 'v1' }, { supersede: 'doc' });
+    const child = t.client.defer(step, { n: 'child' }, { after: [first] });
+    await Promise.all([first.persisted, child.persisted]);
+    const second = t.client.defer(step, { n: 'v2' }, { supersede: 'doc' });
+    await second.persisted;
+    await t.settle();
+    expect(await child.result).toBe('child');
+    expect(ran).toEqual(['v2<', 'child<v2']);
+  });
+
+  it('a supersede that would close a cycle is refused with DEPENDENCY_CYCLE; nothing is written', async () => {
+    const t = client({ tasks: [step] });
+    const a = t.client.defer(step, { n: 'a' }, { supersede: 'k', delay: 60_000 });
+    const b = t.client.defer(step, { n: 'b' }, { after: [a], delay: 60_000 });
+    await Promise.all([a.persisted, b.persisted]);
+    const a2 = t.client.defer(step, { n: 'a2' }, { supersede: 'k', after: [b] });
+    await expect(a2.persisted).rejects.toMatchObject({ code: 'DEPENDENCY_CYCLE' });
+    expect(t.client.get(a.id)?.status).toBe('pending');
+    expect(t.client.get(b.id)?.after).toEqual([a.id]);
+  });
+
+  it('result() of a superseded task follows its replacement through the store once both left the window', async () => {
+    const t = client({ tasks: [step], recentFinished: 0 });
+    const first = t.client.defer(step, { n: 'old' }, { supersede: 'note' });
+    await first.persisted;
+    const second = t.client.defer(step, { n: 'new' }, { supersede: 'note' });
+    await t.settle();
+    expect(await second.result).toBe('new');
+    expect(t.client.get(first.id)).toBeUndefined();
+    expect(t.client.get(second.id)).toBeUndefined();
+    await expect(t.client.result(first.id)).resolves.toBe('new');
+  });
+
+  it('after accepts a stored parent that succeeded outside the window, and one deferred before the load ended', async () => {
+    const t = client({ tasks: [step], recentFinished: 0 });
+    const parent = t.client.defer(step, { n: 'p' });
+    await t.settle();
+    expect(t.client.get(parent.id)).toBeUndefined();
+    const child = t.client.defer(step, { n: 'c' }, { after: [parent.id] });
+    await child.persisted;
+    await t.settle();
+    expect(await child.result).toBe('c');
+    expect(ran).toEqual(['p<', 'c<p']);
+  });
+
+  it('supersede keys: at most 200 characters, said in the message; a key replaces only within its order key', async () => {
+    const t = client({ tasks: [step] });
+    let message = '';
+    try { t.client.defer(step, { n: 'x' }, { supersede: 'k'.repeat(486) }); } catch (e) { message = (e as Error).message; }
+    expect(message).toContain('at most 200 characters');
+    expect(() => t.client.defer(step, { n: 'x' }, { supersede: 'k'.repeat(200) })).not.toThrow();
+    const a = t.client.defer(step, { n: 'a' }, { supersede: 's', orderKey: 'one', delay: 60_000 });
+    const b = t.client.defer(step, { n: 'b' }, { supersede: 's', orderKey: 'two', delay: 60_000 });
+    await Promise.all([a.persisted, b.persisted]);
+    expect([t.client.get(a.id)?.status, t.client.get(b.id)?.status]).toEqual(['pending', 'pending']);
+  });
+
+  it('a second defer with the key of a task still alive and another payload is refused with IDEMPOTENCY_KEY_REUSED; the same payload joins it', async () => {
+    const t = client({ tasks: [step] });
+    const a = t.client.defer(step, { n: 'a' }, { idempotencyKey: 'order-1', delay: 60_000 });
+    expect(t.client.defer(step, { n: 'a' }, { idempotencyKey: 'order-1' }).id).toBe(a.id);
+    expect(codeOf(() => t.client.defer(step, { n: 'b' }, { idempotencyKey: 'order-1' }))).toBe('IDEMPOTENCY_KEY_REUSED');
+  });
+
+  /** Writes a record as it is, as a corrupt store or an edited database would hold it. */
+  const writeRaw = async (r: ReturnType<typeof rig>, id: string, patch: Record<string, unknown>) => {
+    const db = await r.store.db();
+    const rec = (await db.getFromIndex('tasks', 'id', id))!;
+    const out = { ...rec, ...patch } as Record<string, unknown>;
+    for (const k of Object.keys(patch)) if (patch[k] === undefined) delete out[k];
+    await db.put('tasks', out as never);
+  };
+
+  it('an orphan (a parent id no record has) with a due time never runs: it fails with DEPENDENCY_UNKNOWN at its claim', async () => {
+    const r = rig([step]);
+    const orphan = await r.insert('step', { n: 'orphan' });
+    await writeRaw(r, orphan.id, { after: ['gone'] });
+    await r.executor.drain();
+    expect(ran).toEqual([]);
+    expect(await r.byId(orphan.id)).toMatchObject({ status: 'failed', lastError: { code: 'DEPENDENCY_UNKNOWN' } });
+  });
+
+  it('a cycle written into IndexedDB, a lane head with no due time and a lease in year 33658 are repaired or failed when a runner starts', async () => {
+    const r = rig([step]);
+    const far = r.clock.now() + 1e15;
+    const x = await r.insert('step', { n: 'x' });
+    const y = await r.insert('step', { n: 'y' });
+    await writeRaw(r, x.id, { after: [y.id], due: undefined });
+    await writeRaw(r, y.id, { after: [x.id], due: undefined });
+    const head = await r.insert('step', { n: 'head' }, { orderKey: 'lane' });
+    await writeRaw(r, head.id, { due: undefined });
+    const stuck = await r.insert('step', { n: 'stuck' }, { orderKey: 'lane2' });
+    await writeRaw(r, stuck.id, { status: 'running', attempts: 1, leaseOwner: 'gone', leaseUntil: far, due: far });
+    await r.executor.drain();
+    expect((await r.byId(x.id))?.lastError?.code).toBe('DEPENDENCY_CYCLE');
+    expect((await r.byId(y.id))?.status).toBe('failed');
+    expect((await r.byId(head.id))?.status).toBe('succeeded');
+    expect((await r.byId(stuck.id))?.status).toBe('succeeded');
   });
 });
 
@@ -182,7 +292,7 @@ describe('latest wins', () => {
     saved.length = 0;
     const t = client({ tasks: [saveDraft, strict] });
     const a = t.client.defer(saveDraft, { text: 'a' }, { idempotencyKey: 'k-1', delay: 1_000 });
-    const twin = t.client.defer(saveDraft, { text: 'a again' }, { idempotencyKey: 'k-1' });
+    const twin = t.client.defer(saveDraft, { text: 'a' }, { idempotencyKey: 'k-1' });
     expect(twin.id).toBe(a.id);
     await a.persisted;
     await t.client.update(a.id, { text: 'edited' });

@@ -30,17 +30,40 @@ export async function insertLinked(tx: Tx, r: NewTaskRecord, retentionOf: (name:
     }
   }
   if (r.supersede !== undefined && r.status === 'pending' && r.lane !== undefined) {
-    for (const m of await store.index('lane').getAll(r.lane)) {
-      if (m.status !== 'pending' || m.name !== r.name || m.supersede !== r.supersede) continue;
+    const replaced = (await store.index('lane').getAll(r.lane)).filter((m) => m.status === 'pending' && m.name === r.name && m.supersede === r.supersede);
+    // The tasks that ran after a replaced one will run after its replacement: refused if the
+    // replacement runs after one of them (directly or not), which would be a cycle.
+    const children = (await Promise.all(replaced.map((m) => store.index('after').getAll(m.id)))).flat();
+    const cycle = await reachesAny(tx, r.after ?? [], new Set(children.map((c) => c.id)));
+    if (cycle) {
+      return new HalfsyncError('DEPENDENCY_CYCLE', `task "${r.name}" would replace (supersede key ${JSON.stringify(r.supersede)}) a task that ${cycle} runs after, while itself running after ${cycle}: that is a cycle, none of them could run; nothing was stored`, { details: { id: r.id, task: r.name, supersede: r.supersede, after: cycle } });
+    }
+    for (const m of replaced) {
       put(next(m, now, { status: 'superseded', supersededBy: r.id, lane: undefined, due: undefined, purgeAt: now + retentionOf(m.name).finishedMs }));
-      // The tasks that ran after the replaced one run after its replacement.
       for (const c of await store.index('after').getAll(m.id)) {
         put(next(c, now, { after: c.after!.map((x) => (x === m.id ? r.id : x)) }));
+        // The replacement has dependents now: when it succeeds it hands them its result.
+        r.dependents = true;
       }
     }
   }
   if (r.status === 'pending') placeInLane(r, r.lane === undefined ? undefined : await store.index('lane').getKey(r.lane));
   return add(store, r);
+}
+
+/** The first of `targets` reached from `ids` by following `after` links upward (a task's parents, theirs...), if any. */
+async function reachesAny(tx: Tx, ids: readonly string[], targets: ReadonlySet<string>): Promise<string | undefined> {
+  if (targets.size === 0) return undefined;
+  const seen = new Set<string>();
+  const queue = [...ids];
+  for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+    if (targets.has(id)) return id;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const p = await tx.objectStore('tasks').index('id').get(id);
+    if (p?.after) queue.push(...p.after);
+  }
+  return undefined;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { retryDelay, unreachableDelay } from '../backoff.js';
 import type { Outcome } from '../failure.js';
-import { parentsDone, recordProblem, type TaskError, type TaskRecord } from '../record.js';
+import { next, parentsDone, recordProblem, type TaskError, type TaskRecord } from '../record.js';
 import { ownerState, type OwnerState } from './owner-state.js';
 import { unwrap } from 'idb';
 import { claim, hold, release, renew, retryLater, reviveNow, succeed, unreachableLater } from './transitions.js';
@@ -223,6 +223,19 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
         if (r.status !== 'pending' && r.status !== 'running') {
           const { due: _drop, ...rest } = r;
           put({ ...rest, rev: r.rev + 1 });
+          continue;
+        }
+        if (r.status === 'pending' && !parentsDone(r)) {
+          // Due before its parents succeeded (a corrupt link, an edited record): it never runs early.
+          // It waits for them (they learn they have dependents), or fails if one is not stored.
+          const parents = await Promise.all(r.after!.filter((pid) => !Object.hasOwn(r.parentResults ?? {}, pid)).map((pid) => store.index('id').get(pid)));
+          if (parents.some((p) => p === undefined)) {
+            await failFor(tx, r, { code: 'DEPENDENCY_UNKNOWN', message: 'it runs after a task that is not stored: it can never run; defer it again', permanent: true, kind: 'permanent', at: now }, laneFailureOf(policy, r.name), now, put);
+            counts.failed++;
+          } else {
+            put(next(r, now, { due: undefined }));
+            for (const p of parents) if (p && !p.dependents) put(next(p, now, { dependents: true }));
+          }
           continue;
         }
         const known = policy(r.name);

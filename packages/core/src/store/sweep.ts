@@ -1,4 +1,6 @@
-import { recordProblem, next, parentsDone, type TaskRecord } from '../record.js';
+import { recordProblem, next, parentsDone, type TaskError, type TaskRecord } from '../record.js';
+import { failDescendants, type Put } from './chain.js';
+import { ownerState } from './owner-state.js';
 import { inTx, type TaskStore } from './store.js';
 
 // Guarantee 8, "Safe by default": a record read back is validated, and a corrupt one is
@@ -11,7 +13,7 @@ import { inTx, type TaskStore } from './store.js';
 export interface SweepResult {
   /** Ids of the records quarantined (where they had one). */
   readonly removed: string[];
-  /** Records repaired so they can run (a pending task no runner would ever claim). */
+  /** Records changed so nothing waits for ever: made due, treated as crashed, or failed with a code (a missing parent, a cycle). */
   readonly repaired: TaskRecord[];
   readonly quarantined: number;
 }
@@ -19,6 +21,8 @@ export interface SweepResult {
 /** Keys that are not numbers: every Date, string, binary and array key sorts after all numbers. */
 const notANumber = () => IDBKeyRange.lowerBound(new Date(-8_640_000_000_000_000));
 const STATUSES = ['pending', 'running', 'succeeded', 'failed', 'cancelled', 'superseded'] as const;
+/** No runner leases a task for longer than this: a lease ending later is a corrupt time. */
+const MAX_LEASE_MS = 24 * 60 * 60_000;
 
 export function sweep(s: TaskStore, now: number): Promise<SweepResult> {
   return inTx(s, 'relaxed', 'sweeping for unreadable records', async (tx) => {
@@ -41,13 +45,53 @@ export function sweep(s: TaskStore, now: number): Promise<SweepResult> {
         if (problem) note(c.value, problem);
       }
     }
-    // A pending task outside every lane with no due time would never be claimed: make it due.
-    const repaired: TaskRecord[] = [];
-    for (const raw of await store.index('status').getAll(IDBKeyRange.bound(['pending', -Infinity], ['pending', Infinity])) as unknown[]) {
+    // Records that read well but would wait for ever: repaired, or failed with a code.
+    const changed = new Map<number, TaskRecord>();
+    const put: Put = (r) => { changed.set(r.seq, r); };
+    const signedIn = (await ownerState(tx)).owner;
+    const pending = (await store.index('status').getAll(IDBKeyRange.bound(['pending', -Infinity], ['pending', Infinity])) as unknown[])
+      .filter((raw) => !strays.has((raw as TaskRecord).seq) && !recordProblem(raw)) as TaskRecord[];
+    const byId = new Map(pending.map((r) => [r.id, r]));
+    const fail = async (r: TaskRecord, error: TaskError) => {
+      const up = next(changed.get(r.seq) ?? r, now, { status: 'failed', lastError: error, due: undefined, lane: undefined });
+      put(up);
+      await failDescendants(tx, up, now, (x) => { put(x); void store.put(x); });
+    };
+    for (const r of pending) {
+      if (!r.after || parentsDone(r)) continue;
+      // A parent id no record has (a corrupt link, or one lost with a restore): it never succeeds.
+      for (const pid of r.after) {
+        if (Object.hasOwn(r.parentResults ?? {}, pid) || byId.has(pid) || await store.index('id').getKey(pid) !== undefined) continue;
+        await fail(r, { code: 'DEPENDENCY_UNKNOWN', message: `it runs after task ${pid}, which is not stored: it can never run; defer it again`, permanent: true, kind: 'permanent', at: now });
+        break;
+      }
+    }
+    // A cycle of pending tasks, each after the next (written into IndexedDB: defer never makes one).
+    for (const r of pending) {
+      const seen: string[] = [];
+      let at: TaskRecord | undefined = r;
+      while (at && at.status === 'pending' && !seen.includes(at.id)) {
+        seen.push(at.id);
+        at = (at.after ?? []).filter((pid) => !Object.hasOwn(at!.parentResults ?? {}, pid)).map((pid) => byId.get(pid)).find((p) => p !== undefined);
+      }
+      if (at && at.id === r.id && (changed.get(r.seq)?.status ?? r.status) === 'pending') {
+        await fail(r, { code: 'DEPENDENCY_CYCLE', message: `it runs after tasks that run after it (${seen.join(' → ')}): none of them can ever run; defer them again`, permanent: true, kind: 'permanent', at: now });
+      }
+    }
+    // A task that may run but has no due time (outside every lane, or its lane's head) would never
+    // be claimed: make it due. Another user's held tasks stay held.
+    for (const r of pending) {
+      if (changed.get(r.seq)?.status === 'failed' || r.due !== undefined || r.owner !== signedIn || !parentsDone(r)) continue;
+      if (r.lane === undefined || (await store.index('lane').getKey(r.lane)) === r.seq) put(next(r, now, { due: r.nextRunAt }));
+    }
+    // A running task whose lease ends absurdly late (a corrupt time) would hold its lane for ever:
+    // treat it as crashed, due now.
+    for (const raw of await store.index('status').getAll(IDBKeyRange.bound(['running', -Infinity], ['running', Infinity])) as unknown[]) {
       const r = raw as TaskRecord;
       if (strays.has(r.seq) || recordProblem(raw)) continue;
-      if (r.due === undefined && r.lane === undefined && parentsDone(r)) repaired.push(next(r, now, { due: r.nextRunAt }));
+      if ((r.leaseUntil ?? 0) > now + MAX_LEASE_MS) put(next(r, now, { leaseUntil: now, due: now }));
     }
+    const repaired = [...changed.values()];
 
     const writes: Array<Promise<unknown>> = [];
     const removed: string[] = [];
