@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Takes the README's screenshot of the demo with headless Chromium: one order synced, then a
-// second one placed while the backend fails, so the queue panel shows both states.
+// second one placed while the backend fails, so the queue panel shows both states (its timeline,
+// filters and both chains in view).
 // Usage: start the demo (npm run demo -- --reset), then: node scripts/screenshot.mjs [url] [out.png]
 import { chromium } from 'playwright-core';
 import { chromiumPath, chromiumArgs } from './browsers.mjs';
@@ -11,7 +12,7 @@ const api = (path, body) => fetch(new URL(`api${path}`, url), { method: 'POST', 
 
 const browser = await chromium.launch({ executablePath: chromiumPath(), args: chromiumArgs, headless: true });
 try {
-  const page = await browser.newPage({ viewport: { width: 1240, height: 860 }, deviceScaleFactor: 1 });
+  const page = await browser.newPage({ viewport: { width: 1240, height: 930 }, deviceScaleFactor: 1 });
   await api('/reset', {});
   await api('/behaviour', { mode: 'healthy' });
   await page.goto(url);
@@ -26,6 +27,8 @@ try {
   await page.getByRole('button', { name: /^Pay/ }).click();
   // The order fails with 500 and retries; what depends on it waits for it.
   await page.locator('tr[data-task-id]').filter({ hasText: 'HTTP_500' }).first().waitFor({ timeout: 15_000 });
+  // The header's counts are the store's, read a moment after each change.
+  await page.locator('[data-count="pending"]').filter({ hasText: '4 pending' }).waitFor();
   await page.screenshot({ path: out });
   console.log(`wrote ${out}`);
 } finally {

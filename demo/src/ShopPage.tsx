@@ -42,8 +42,8 @@ export function Confirmation({ placed, onClose }: { placed: Placed; onClose: () 
   const refused = useDeferredTask(ids.order)?.status === 'failed';
   return (
     <section className="card confirmation" aria-label="Order confirmation">
-      <h2>Thank you, {order.customer.name.split(' ')[0]}!</h2>
-      <p>Order <strong data-testid="order-number">{order.orderNumber}</strong> is placed: {money(order.totalCents)}.</p>
+      <h2 className={refused ? 'error' : undefined}>{refused ? 'Sorry' : 'Thank you'}, {order.customer.name.split(' ')[0]}{refused ? '.' : '!'}</h2>
+      <p>Order <strong data-testid="order-number">{order.orderNumber}</strong> {refused ? 'was not placed' : 'is placed'}: {money(order.totalCents)}.</p>
       {refused && <p role="alert" className="error" data-testid="refused">The order was refused; your card was not charged.</p>}
       <p className="muted">Your payment was checked here, at once. The rest happens in the background, even if you close this tab or lose the network:</p>
       <ul className="chips">

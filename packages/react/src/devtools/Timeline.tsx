@@ -45,8 +45,9 @@ export function Timeline({ client, tasks, now, version }: TimelineProps) {
   const width = minutes.length * W;
   return (
     <figure style={{ margin: 0, padding: '6px 10px', borderBottom: '1px solid #edf2f7' }} data-timeline="">
-      <svg width={width} height={DEPTH_H + OUT_H + 2} viewBox={`0 0 ${width} ${DEPTH_H + OUT_H + 2}`} role="img" aria-label="queue depth and outcomes per minute, last hour" style={{ display: 'block', maxWidth: '100%' }}>
-        <line x1={0} x2={width} y1={DEPTH_H + 0.5} y2={DEPTH_H + 0.5} stroke="#cbd5e0" />
+      {/* As wide as the panel: the bars stretch sideways only. */}
+      <svg width="100%" height={DEPTH_H + OUT_H + 2} viewBox={`0 0 ${width} ${DEPTH_H + OUT_H + 2}`} preserveAspectRatio="none" role="img" aria-label="queue depth and outcomes per minute, last hour" style={{ display: 'block' }}>
+        <line x1={0} x2={width} y1={DEPTH_H + 0.5} y2={DEPTH_H + 0.5} stroke="#cbd5e0" vectorEffect="non-scaling-stroke" />
         {minutes.map((m, i) => {
           const d = (m.depth / maxDepth) * (DEPTH_H - 2);
           const ok = (m.succeeded / maxOut) * OUT_H;
@@ -62,8 +63,9 @@ export function Timeline({ client, tasks, now, version }: TimelineProps) {
           );
         })}
       </svg>
+      <div style={{ display: 'flex', justifyContent: 'space-between', color: '#a0aec0', fontSize: 10 }}><span>60 min ago</span><span>now</span></div>
       <figcaption style={{ color: '#718096' }}>
-        last hour, per minute: queued (up to {maxDepth}) above, outcomes below
+        per minute: queued (up to {maxDepth}) above, outcomes below
         {hour && <> · deferred this hour, in the store: <span data-hour-succeeded="">{hour.succeeded}</span> succeeded, <span data-hour-failed="">{hour.failed}</span> failed</>}
       </figcaption>
     </figure>
