@@ -434,10 +434,12 @@ export interface RequestBodyLimits {
  * `Authorization`, `Proxy-Authorization` and `Cookie`), and the body, whatever its kind (a string,
  * JSON, an `ArrayBuffer`, a `Blob`, `FormData` with files, `URLSearchParams`), kept as text or as
  * the exact bytes with their `Content-Type` (so a multipart body keeps its boundary, field names,
- * file names and types), with its referrer and `keepalive`. Bodies are never stored as `Blob` or
- * `FormData`, which some browsers refuse in IndexedDB. A `ReadableStream` in `init.body` is
- * refused; the body of a `Request` input is read in full, and refused when it does not end within
- * `limits` (a stream that never ends).
+ * file names and types), with its referrer (a page's own URL for the default one) and
+ * `keepalive`. Bodies are never stored as `Blob` or `FormData`, which some browsers refuse in
+ * IndexedDB. A `ReadableStream` in `init.body` is refused; the body of a `Request` input is read
+ * in full in every engine (Firefox has no `Request.body`), and refused when it is over or does not
+ * end within `limits` (a stream that never ends), or when the engine cannot read it back (WebKit,
+ * a page's `FormData` holding a file: pass the `FormData` as `init.body` instead).
  */
 export async function serializeRequest(input: RequestInfo | URL, init: RequestInit = {}, task: HttpTaskDefinition = httpTask, limits: RequestBodyLimits = {}): Promise<StoredRequest> {
   if (typeof ReadableStream !== 'undefined' && init.body instanceof ReadableStream) {
