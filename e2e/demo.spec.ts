@@ -136,6 +136,21 @@ test('two test customers: each sees only their own orders and tasks; the panel c
   expect((await hs.tasks()).map((t) => [t.owner, t.status])).toEqual(Array(4).fill(['ada', 'succeeded']));
 });
 
+test('the customer switch: Ada pays offline, Grace signs in and pays online; Grace\'s order and statistics go out at once while Ada\'s wait for her, each sent as its customer', async ({ page }) => {
+  const hs = await visit(page);
+  await hs.offline();
+  const adas = await pay(page);
+  await page.getByTestId('customer').selectOption('grace');
+  await hs.online();
+  await page.getByRole('button', { name: 'Continue shopping' }).click();
+  const graces = await pay(page);
+  // Grace's chain, statistics included, completes though Ada's held statistics share the order key.
+  await expect.poll(() => rowsFor(graces), { timeout: 20_000 }).toEqual([1, 1, 1, 1]);
+  expect(await rowsFor(adas)).toEqual([0, 0, 0, 0]);
+  await page.getByTestId('customer').selectOption('ada');
+  await expect.poll(() => rowsFor(adas), { timeout: 20_000 }).toEqual([1, 1, 1, 1]);
+});
+
 test('the app shell loads offline after a first visit', async ({ page }) => {
   const hs = await visit(page);
   await hs.offline();

@@ -9,14 +9,15 @@ import type { Order } from './shop';
 export interface CreatedOrder { id: number; orderNumber: string }
 
 /** POSTs JSON and sorts the outcome into success, a retryable failure or a permanent one. */
-async function postJson<T>(path: string, body: unknown, key: string, signal: AbortSignal): Promise<T> {
+async function postJson<T>(path: string, body: unknown, ctx: Pick<TaskContext, 'idempotencyKey' | 'signal' | 'owner'>): Promise<T> {
   let res: Response;
   try {
     res = await fetch(path, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': key },
+      // The customer whose action it was: the backend scopes idempotency keys per customer.
+      headers: { 'content-type': 'application/json', 'idempotency-key': ctx.idempotencyKey, ...(ctx.owner ? { 'x-customer': ctx.owner } : {}) },
       body: JSON.stringify(body),
-      signal,
+      signal: ctx.signal,
     });
   } catch (error) {
     // Offline or refused: not counted as an attempt; retried when the network returns.
@@ -34,7 +35,7 @@ async function postJson<T>(path: string, body: unknown, key: string, signal: Abo
   }
   throw Object.assign(new PermanentError(`${res.status}: ${message}`, { code: `HTTP_${res.status}` }), { status: res.status, body: text });
 }
-const post = <T>(path: string, body: unknown, ctx: TaskContext) => postJson<T>(path, body, ctx.idempotencyKey, ctx.signal);
+const post = <T>(path: string, body: unknown, ctx: TaskContext) => postJson<T>(path, body, ctx);
 
 // Transient failures (5xx) retry until the task is a week old; backoff capped at 30 s for the demo.
 const retry = { baseDelayMs: 1_000, maxDelayMs: 30_000 };
@@ -78,7 +79,7 @@ export const recordSale = defineBatchTask('record-sale', {
   orderKey: 'sales-statistics',
   laneFailure: 'skip',
   async run(sales: ReadonlyArray<{ orderNumber: string; totalCents: number; itemCount: number }>, ctx) {
-    const { results } = await postJson<{ results: Array<{ appliedSeq: number; runningTotalCents: number }> }>('/api/stats/batch', { sales }, ctx.idempotencyKey, ctx.signal);
+    const { results } = await postJson<{ results: Array<{ appliedSeq: number; runningTotalCents: number }> }>('/api/stats/batch', { sales }, ctx);
     return results;
   },
   retry,
