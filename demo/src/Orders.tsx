@@ -25,13 +25,6 @@ function NoteField({ orderNumber, saved }: { orderNumber: string; saved: string 
 
 export function Orders() {
   const client = useHalfsyncClient();
-  // A refused order goes with its label, email and statistics, which failed because of it: one
-  // click clears the chain. (Until core settles a chain when its head is acknowledged.)
-  const dismiss = async (id: string) => {
-    const children = client.getSnapshot().filter((t) => t.after?.includes(id) && (t.status === 'failed' || t.status === 'cancelled'));
-    await Promise.all(children.map((t) => client.acknowledge(t.id)));
-    await client.acknowledge(id);
-  };
   // Refetch whenever an order settles, in any tab; keep a synced order on screen until the
   // refetched list has it, so it never blinks out between the two.
   const [version, setVersion] = useState(0);
@@ -62,7 +55,7 @@ export function Orders() {
                     <span className="badge failed">failed — payment reversed</span>{' '}
                     <small className="why">{o.task.lastError?.message}</small>{' '}
                     <button type="button" onClick={() => void client.retry(o.id)}>retry</button>{' '}
-                    <button type="button" onClick={() => void dismiss(o.id)}>dismiss</button>
+                    <button type="button" onClick={() => void client.acknowledge(o.id)}>dismiss</button>
                   </>
                 ) : o.status === 'succeeded' ? (
                   <span className="badge ok">confirmed by the server</span>

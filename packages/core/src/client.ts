@@ -143,7 +143,10 @@ export interface HalfsyncClient {
   update<Payload>(id: string, payload: Payload): Promise<void>;
   /** Cancels a pending task. */
   cancel(id: string): Promise<void>;
-  /** Deletes a finished (succeeded, failed or cancelled) task. */
+  /**
+   * Deletes a finished (succeeded, failed or cancelled) task, and with a failed or cancelled one
+   * the tasks that failed because of it (DEPENDENCY_FAILED): dismissing a chain's head settles the chain.
+   */
   acknowledge(id: string): Promise<void>;
   /** Asks the runner to drain now and resolves with what it did. */
   drain(): Promise<DrainSummary>;
@@ -569,7 +572,7 @@ class Client implements HalfsyncClient {
   }
 
   private toQuery(filter: ClientQuery): TaskQuery {
-    if (typeof filter !== 'object' || filter === null) badOption('a query must be an object: { task?, status?, orderKey?, since?, until? }');
+    if (typeof filter !== 'object' || filter === null) badOption('a query must be an object: { task?, status?, orderKey?, owner?, since?, until? }');
     const task = typeof filter.task === 'object' && filter.task !== null ? filter.task.name : filter.task;
     return { ...filter, task };
   }

@@ -210,6 +210,21 @@ describe('failure paths of chains and latest wins', () => {
     expect(codeOf(() => t.client.defer(step, { n: 'b' }, { idempotencyKey: 'order-1' }))).toBe('IDEMPOTENCY_KEY_REUSED');
   });
 
+  it('acknowledging a failed chain head settles the chain: the tasks that failed because of it go with it, in one step', async () => {
+    const fails = defineTask('fails', { run: () => { throw new PermanentError('refused'); } });
+    const t = client({ tasks: [step, fails] });
+    const head = t.client.defer(fails, {});
+    const label = t.client.defer(step, { n: 'label' }, { after: [head] });
+    const email = t.client.defer(step, { n: 'email' }, { after: [label] });
+    const other = t.client.defer(step, { n: 'other' });
+    await t.settle();
+    expect([head, label, email].map((h) => t.client.get(h.id)?.status)).toEqual(['failed', 'failed', 'failed']);
+    await t.client.acknowledge(head.id);
+    expect([head, label, email].map((h) => t.client.get(h.id))).toEqual([undefined, undefined, undefined]);
+    expect(t.client.get(other.id)?.status).toBe('succeeded');
+    expect(await t.client.count({ status: 'failed' })).toBe(0);
+  });
+
   /** Writes a record as it is, as a corrupt store or an edited database would hold it. */
   const writeRaw = async (r: ReturnType<typeof rig>, id: string, patch: Record<string, unknown>) => {
     const db = await r.store.db();

@@ -236,6 +236,10 @@ describe('views hold the signed-in user\'s work', () => {
     expect(later.getSnapshot().map((t) => t.id)).toEqual([graces.id]);
     // Counted, without payloads, where the app asks.
     expect(await c.count({ task: order, status: 'pending' })).toBe(2);
+    expect(await c.count({ status: 'pending', owner: 'ada' })).toBe(1);
+    expect(await c.count({ owner: 'grace' })).toBe(1);
+    expect(await c.count({ owner: null })).toBe(0);
+    expect((await c.query({ owner: 'ada' })).tasks.map((t) => t.id)).toEqual([adas.id]);
     // Ada back: her work is in view again.
     await c.signIn('ada');
     await until(() => c.getSnapshot().some((t) => t.id === adas.id), 'ada\'s task back in view');

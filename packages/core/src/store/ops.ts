@@ -66,6 +66,23 @@ async function reachesAny(tx: Tx, ids: readonly string[], targets: ReadonlySet<s
   return undefined;
 }
 
+/** The tasks that failed with DEPENDENCY_FAILED because `root` did not succeed, and theirs in turn. */
+async function failedBecauseOf(tx: Tx, root: TaskRecord): Promise<TaskRecord[]> {
+  if (root.status === 'succeeded') return [];
+  const out: TaskRecord[] = [];
+  const seen = new Set([root.id]);
+  const queue = [root];
+  for (let p = queue.shift(); p; p = queue.shift()) {
+    for (const c of await tx.objectStore('tasks').index('after').getAll(p.id)) {
+      if (seen.has(c.id) || c.status !== 'failed' || c.lastError?.code !== 'DEPENDENCY_FAILED') continue;
+      seen.add(c.id);
+      out.push(c);
+      queue.push(c);
+    }
+  }
+  return out;
+}
+
 /**
  * Retries a failed task. One failed because a parent failed retries that parent instead (which
  * revives it); a parent that succeeded is never run again.
@@ -98,7 +115,8 @@ async function retryChain(tx: Tx, r: TaskRecord, now: number, put: Put, seen: Se
  * A user's operation on one task, by id: `retry` (failed → pending, and the tasks that failed
  * because of it wait for it again; a task failed by a parent retries its failed parents),
  * `cancel` (pending → cancelled, and the tasks after it fail), `acknowledge` (a finished task is
- * deleted), or `update` (a pending task's payload is replaced).
+ * deleted, with the tasks that failed because of it: dismissing a chain's head settles the chain),
+ * or `update` (a pending task's payload is replaced).
  */
 export async function modify(s: TaskStore, id: string, op: 'retry' | 'cancel' | 'acknowledge' | 'update', now: number, retention: RetentionPolicy, payload?: unknown): Promise<{ changed: TaskRecord[]; removed: string[] }> {
   return inTx(s, 'strict', `${op} of task ${id}`, async (tx) => {
@@ -125,9 +143,16 @@ export async function modify(s: TaskStore, id: string, op: 'retry' | 'cancel' | 
       put(next(r, now, { payload }));
     } else {
       if (r.status === 'pending' || r.status === 'running') refuse('cancel it or wait for it to finish first');
-      removed.push(id);
-      await store.delete(r.seq);
-      if (r.lane !== undefined) await promote(tx, r.lane, now, put);
+      // The tasks that failed because of it (DEPENDENCY_FAILED, directly or not) go with it: they
+      // could only run again through it, and it is gone.
+      const lanes = new Set<string>();
+      for (const x of [r, ...await failedBecauseOf(tx, r)]) {
+        removed.push(x.id);
+        changed.delete(x.seq);
+        await store.delete(x.seq);
+        if (x.lane !== undefined) lanes.add(x.lane);
+      }
+      for (const lane of lanes) await promote(tx, lane, now, put);
     }
     return { changed: [...changed.values()], removed };
   });

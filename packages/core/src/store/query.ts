@@ -19,6 +19,8 @@ export interface TaskQuery {
   readonly since?: number;
   /** Only tasks deferred before this time (ms since the epoch). */
   readonly until?: number;
+  /** Only tasks of this owner (the id given to `signIn`); `null`: only work deferred signed out. */
+  readonly owner?: string | null;
 }
 
 /** Options of one page of {@link queryTasks}. */
@@ -60,6 +62,7 @@ export function checkQuery(q: TaskQuery, page: PageOptions = {}): readonly TaskS
   for (const key of ['task', 'orderKey'] as const) {
     if (q[key] !== undefined && (typeof q[key] !== 'string' || q[key] === '')) bad(`query: ${key} must be a non-empty string`);
   }
+  if (q.owner !== undefined && q.owner !== null && (typeof q.owner !== 'string' || q.owner === '')) bad('query: owner must be a user id (a non-empty string), or null for work deferred signed out');
   for (const key of ['since', 'until'] as const) {
     if (q[key] !== undefined && (typeof q[key] !== 'number' || Number.isNaN(q[key]))) bad(`query: ${key} must be a time in ms`);
   }
@@ -91,10 +94,11 @@ function plan(q: TaskQuery, statuses: readonly TaskStatus[], after: Position | u
   // An empty time window: no range at all (IDBKeyRange refuses one).
   const empty = lo > hi || (lo === hi && (loOpen || hiOpen));
   const range = (key: string) => IDBKeyRange.bound([key, lo], [key, hi], loOpen, hiOpen);
-  if (empty) return { index: 'status' as const, ranges: [] as IDBKeyRange[], checkStatus: false, checkOrderKey: false };
-  if (q.task !== undefined) return { index: 'name' as const, ranges: [range(q.task)], checkStatus: statuses.length < STATUSES.length, checkOrderKey: q.orderKey !== undefined };
-  if (q.orderKey !== undefined) return { index: 'orderKey' as const, ranges: [range(q.orderKey)], checkStatus: statuses.length < STATUSES.length, checkOrderKey: false };
-  return { index: 'status' as const, ranges: statuses.map(range), checkStatus: false, checkOrderKey: false };
+  const checkOwner = q.owner !== undefined;
+  if (empty) return { index: 'status' as const, ranges: [] as IDBKeyRange[], checkStatus: false, checkOrderKey: false, checkOwner };
+  if (q.task !== undefined) return { index: 'name' as const, ranges: [range(q.task)], checkStatus: statuses.length < STATUSES.length, checkOrderKey: q.orderKey !== undefined, checkOwner };
+  if (q.orderKey !== undefined) return { index: 'orderKey' as const, ranges: [range(q.orderKey)], checkStatus: statuses.length < STATUSES.length, checkOrderKey: false, checkOwner };
+  return { index: 'status' as const, ranges: statuses.map(range), checkStatus: false, checkOrderKey: false, checkOwner };
 }
 
 /** Whether `p` comes strictly after the cursor position in the page's order. */
@@ -142,6 +146,7 @@ async function pageIn(indexes: Indexes, q: TaskQuery, statuses: readonly TaskSta
     const r = raw as TaskRecord;
     if (p.checkStatus && !wanted.has(r.status)) continue;
     if (p.checkOrderKey && r.orderKey !== q.orderKey) continue;
+    if (p.checkOwner && r.owner !== (q.owner ?? undefined)) continue;
     records.push(r);
     // A next page exists only if another entry follows; the cursor says where to resume.
     if (records.length === limit) return { records, cursor: cursors.some((x) => x !== null) ? encodeCursor(positionOf(r)) : undefined };
@@ -169,15 +174,17 @@ export async function countTasks(db: Db, q: TaskQuery): Promise<number> {
   try {
     const tx = db.transaction('tasks', 'readonly');
     const index = tx.store.index(p.index);
-    if (!p.checkStatus && !p.checkOrderKey) {
+    if (!p.checkStatus && !p.checkOrderKey && !p.checkOwner) {
       const counts = await Promise.all(p.ranges.map((r) => index.count(r)));
       return counts.reduce((a, b) => a + b, 0);
     }
     const wanted = new Set<string>(statuses);
     let n = 0;
-    for (let c = await index.openCursor(p.ranges[0]); c; c = await c.continue()) {
-      const r = c.value;
-      if ((!p.checkStatus || wanted.has(r.status)) && (!p.checkOrderKey || r.orderKey === q.orderKey)) n++;
+    for (const range of p.ranges) {
+      for (let c = await index.openCursor(range); c; c = await c.continue()) {
+        const r = c.value;
+        if ((!p.checkStatus || wanted.has(r.status)) && (!p.checkOrderKey || r.orderKey === q.orderKey) && (!p.checkOwner || r.owner === (q.owner ?? undefined))) n++;
+      }
     }
     return n;
   } catch (error) {
