@@ -5,6 +5,7 @@ import { uuid } from './util.js';
 import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
 import { DEFAULT_RETENTION, type TaskDefinition } from './task.js';
 import { commitBatch } from './store/store.js';
+import { journalCommitted } from './store/journal.js';
 import { insertLinked } from './store/ops.js';
 import type { HalfsyncWorker, WorkerContext } from './worker.js';
 
@@ -32,6 +33,8 @@ async function commit(context: WorkerContext): Promise<void> {
   const retentionOf = (name: string) => context.tasks.get(name)?.retention ?? DEFAULT_RETENTION;
   const { results, changed } = await commitBatch(context.store, batch.map((d) => d.record), retentionOf, insertLinked);
   const committed = results.filter((r): r is TaskRecord => !(r instanceof HalfsyncError));
+  // Where the pages keep a journal, the worker's defers are in it too (from what committed).
+  if (committed.length > 0) await journalCommitted(context.db, [...changed, ...committed], []).catch(() => {});
   results.forEach((r, i) => (r instanceof HalfsyncError ? batch[i]!.reject(r) : batch[i]!.resolve(toTask(r))));
   if (committed.length === 0) return;
   context.post({ t: 'changed', tasks: [...changed, ...committed].map(toTask), removed: [] });
