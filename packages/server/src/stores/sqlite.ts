@@ -62,7 +62,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     const file = options.file!;
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     db = new Database(file);
-    db.pragma('journal_mode = WAL');
+    walMode(db);
     // FULL: in WAL mode NORMAL may lose the last commits on a power cut, and a lost record is a replayed effect.
     db.pragma('synchronous = FULL');
   }
@@ -168,3 +168,21 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     },
   };
 }
+
+/**
+ * Switches a database to WAL. SQLite can answer the switch with SQLITE_BUSY at once, without its
+ * busy timeout (another process is recovering the file after a crash): it is tried again for up to
+ * 5 s, as several processes starting together on one file need.
+ */
+function walMode(db: Database.Database): void {
+  for (let tries = 0; ; tries++) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'SQLITE_BUSY' || tries >= 100) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
+  }
+}
+

@@ -33,9 +33,17 @@ if (process.env.HS_STORE === 'postgres') {
   applyPlain = async (key, route) => Number((await pool.query('INSERT INTO effects (key, route, pid) VALUES ($1, $2, $3) RETURNING id', [key, route, process.pid])).rows[0].id);
   applyInTransaction = async (client, key, route) => Number((await client.query('INSERT INTO effects (key, route, pid) VALUES ($1, $2, $3) RETURNING id', [key, route, process.pid])).rows[0].id);
 } else {
-  const db = new Database(process.env.HS_SQLITE_FILE);
-  db.pragma('journal_mode = WAL');
-  db.pragma('busy_timeout = 10000');
+  // Waits for a lock from the first statement on: a process killed a moment ago may still hold one
+  // while the file is recovered, and switching to WAL takes one too.
+  const db = new Database(process.env.HS_SQLITE_FILE, { timeout: 10_000 });
+  // SQLite can answer the switch to WAL with SQLITE_BUSY at once, without waiting (the file is
+  // being recovered after a kill): try again for a few seconds.
+  for (let tries = 0; ; tries++) {
+    try { db.pragma('journal_mode = WAL'); break; } catch (error) {
+      if (error?.code !== 'SQLITE_BUSY' || tries >= 100) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
+  }
   db.exec('CREATE TABLE IF NOT EXISTS effects (id INTEGER PRIMARY KEY, key TEXT NOT NULL, route TEXT NOT NULL, pid INTEGER NOT NULL)');
   store = sqliteStore({ database: db });
   const insert = db.prepare('INSERT INTO effects (key, route, pid) VALUES (?, ?, ?)');
