@@ -42,7 +42,11 @@ test.beforeAll(async () => {
       const id = Number(tx.prepare('INSERT INTO orders (item, key) VALUES (?, ?)').run(item, key).lastInsertRowid);
       return jsonReply({ order: id, item }, { status: 201, headers: { 'x-order': String(id) } });
     });
-  }, { store }));
+  }, {
+    store,
+    // Keys belong to their caller: here every request carries the one test user's token.
+    scope: (request) => (request.headers.get('authorization') === 'Bearer fresh-at-replay' ? 'test-user' : 'anonymous'),
+  }));
 
   server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
@@ -107,7 +111,7 @@ test('a worker killed mid-request: the retry is answered from the record, the ef
   expect(db.prepare('SELECT item, key FROM orders').all()).toEqual([{ item: 'fountain pen', key }]);
 
   // The first attempt's response was recorded with its effect; the second attempt was answered from that record.
-  const recorded = await store.get('', key);
+  const recorded = await store.get('test-user', key);
   expect(recorded?.state).toBe('completed');
   const original = new TextDecoder().decode(recorded!.response!.body);
   expect(JSON.parse(original)).toEqual({ order: 1, item: 'fountain pen' });
@@ -118,7 +122,7 @@ test('a worker killed mid-request: the retry is answered from the record, the ef
   expect(result.headers['idempotent-replayed']).toBe('true');
 
   // Any later retry of the same request gets the same original response, and applies nothing.
-  const again = await fetch(`${base}/api/orders`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: JSON.stringify({ item: 'fountain pen' }) });
+  const again = await fetch(`${base}/api/orders`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key, authorization: 'Bearer fresh-at-replay' }, body: JSON.stringify({ item: 'fountain pen' }) });
   expect([again.status, again.headers.get('idempotent-replayed'), await again.text()]).toEqual([201, 'true', original]);
   expect(db.prepare('SELECT count(*) AS n FROM orders').get()).toEqual({ n: 1 });
 });
