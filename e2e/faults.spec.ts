@@ -250,6 +250,54 @@ test('a flaky server (500s, hung requests cut by a timeout, 429 with Retry-After
   expect(faults).toBeGreaterThan(tasks * 0.15);
 });
 
+test('chains and batches through a flaky server and worker kills mid-batch: every task succeeds, parents before children, each effect and each event once', async ({ page }) => {
+  test.setTimeout(180_000);
+  const chains = 40;
+  const events = 200;
+  await openApp(page, 'leaseMs=1000&holdMs=2000');
+  const hs = await halfsyncKit(page, { timeoutMs: 120_000 });
+  await control({ flaky: { p500: 0.2, hang: 0, p429: 0, retryAfter: 1 }, default: { status: 200, delayMs: 20 } });
+  const ids = await inPage(page, async (h, a) => {
+    const out: string[] = [];
+    for (let i = 0; i < a.chains; i++) {
+      const parent = h.client.defer(h.postOp, { n: i });
+      const child = h.client.defer(h.postOp, { n: 1_000 + i }, { after: [parent] });
+      out.push(parent.id, child.id);
+    }
+    for (let i = 0; i < a.events; i++) out.push(h.client.defer(h.statsBatch, { n: i }).id);
+    return out;
+  }, { chains, events });
+  let kills = 0;
+  for (let k = 0; k < 4; k++) {
+    const before = (await log()).received.length;
+    await hs.stopWorker({ when: () => serverUntil((l) => l.received.length > before + 5 + Math.floor(Math.random() * 20), 'requests between kills', 30_000) });
+    kills++;
+    await hs.wakeWorker();
+  }
+  const done = await hs.waitForIdle();
+  await control({ flaky: null });
+  const l = await log();
+  record('chains-batches', { fault: 'chains and batches: 20% 500 and worker kills mid-batch', tasks: ids.length, faults: kills + l.received.filter((r) => r.behaviour === '500').length, lost: ids.length - done.filter((t) => ids.includes(t.id) && t.status === 'succeeded').length, duplicates: effects(l).duplicates, overlaps: l.overlaps.length });
+  expect(done.filter((t) => ids.includes(t.id)).map((t) => t.status)).toEqual(Array(ids.length).fill('succeeded'));
+  expect(l.overlaps).toEqual([]);
+  // Parents before children: the child's effect is applied after its parent's.
+  const seqOf = new Map(l.applied.map((a) => [a.key, a.seq]));
+  for (let i = 0; i < chains; i++) expect(seqOf.get(ids[2 * i]!)!).toBeLessThan(seqOf.get(ids[2 * i + 1]!)!);
+  expect(effects(l).duplicates).toBe(0);
+  // Failures did hit batches (a 500 answered to a batch's request) and chains alike.
+  expect(l.received.some((r) => r.path === '/api/echo' && r.behaviour === '500')).toBe(true);
+  expect(l.received.some((r) => r.path === '/api/ops' && r.behaviour === '500')).toBe(true);
+  // Each event counted once: the first application of each batch key, decoded, holds every event exactly once.
+  const firstOfKey = new Set<string>();
+  const counted: number[] = [];
+  for (const r of l.received) {
+    if (r.path !== '/api/echo' || r.status !== 200 || r.dup || firstOfKey.has(r.key)) continue;
+    firstOfKey.add(r.key);
+    counted.push(...(JSON.parse(Buffer.from(r.bodyBase64!, 'base64').toString()) as { events: number[] }).events);
+  }
+  expect(counted.sort((a, b) => a - b)).toEqual(Array.from({ length: events }, (_, i) => i));
+});
+
 test('bad input at every public entry gets a coded error or a safe outcome, and credentials are never stored', async ({ page }) => {
   await openApp(page);
   const outcomes = await page.evaluate(async () => {
