@@ -256,7 +256,8 @@ test('chains and batches through a flaky server and worker kills mid-batch: ever
   const events = 200;
   await openApp(page, 'leaseMs=1000&holdMs=2000');
   const hs = await halfsyncKit(page, { timeoutMs: 120_000 });
-  await control({ flaky: { p500: 0.2, hang: 0, p429: 0, retryAfter: 1 }, default: { status: 200, delayMs: 20 } });
+  // The first two batch requests fail (a 500, then a connection reset), whatever the dice say.
+  await control({ flaky: { p500: 0.2, hang: 0, p429: 0, retryAfter: 1 }, default: { status: 200, delayMs: 20 }, scriptFor: { '/api/echo': [{ status: 500 }, { down: true }] } });
   const ids = await inPage(page, async (h, a) => {
     const out: string[] = [];
     for (let i = 0; i < a.chains; i++) {
@@ -285,7 +286,7 @@ test('chains and batches through a flaky server and worker kills mid-batch: ever
   for (let i = 0; i < chains; i++) expect(seqOf.get(ids[2 * i]!)!).toBeLessThan(seqOf.get(ids[2 * i + 1]!)!);
   expect(effects(l).duplicates).toBe(0);
   // Failures did hit batches (a 500 answered to a batch's request) and chains alike.
-  expect(l.received.some((r) => r.path === '/api/echo' && r.behaviour === '500')).toBe(true);
+  expect(l.received.filter((r) => r.path === '/api/echo').slice(0, 2).map((r) => r.behaviour)).toEqual(['500', 'down']);
   expect(l.received.some((r) => r.path === '/api/ops' && r.behaviour === '500')).toBe(true);
   // Each event counted once: the first application of each batch key, decoded, holds every event exactly once.
   const firstOfKey = new Set<string>();

@@ -29,6 +29,8 @@ function reset() {
     overlaps: [], // keys seen twice in flight at once
     seq: 0,
     script: [],
+    // Behaviours for the next requests of one path, before `script` (a batch's request failing, say).
+    scriptFor: {},
     default: { status: 200 },
     flaky: undefined,
     hung: new Set(),
@@ -48,7 +50,8 @@ const json = (res, status, body, headers = {}) => {
   res.end(JSON.stringify(body));
 };
 
-function nextBehaviour() {
+function nextBehaviour(path) {
+  if (state.scriptFor[path]?.length > 0) return state.scriptFor[path].shift();
   if (state.script.length > 0) return state.script.shift();
   const f = state.flaky;
   if (f) {
@@ -72,6 +75,7 @@ async function api(req, res, path) {
     const body = JSON.parse((await readBody(req)).toString() || '{}');
     if (body.reset) reset();
     if (body.script) state.script = body.script;
+    if (body.scriptFor) state.scriptFor = body.scriptFor;
     if (body.default) state.default = body.default;
     if ('flaky' in body) state.flaky = body.flaky ?? undefined;
     return json(res, 200, { ok: true });
@@ -89,7 +93,7 @@ async function api(req, res, path) {
     const key = req.headers['idempotency-key'];
     const body = await readBody(req);
     const at = Date.now();
-    const behaviour = nextBehaviour();
+    const behaviour = nextBehaviour(path);
     const entry = {
       path, key, at, attempt: Number(req.headers['x-attempt'] ?? 0), status: 0, dup: false, clientGone: false,
       behaviour: behaviour.hang ? 'hang' : behaviour.down ? 'down' : String(behaviour.status ?? 200),
