@@ -90,21 +90,21 @@ export interface DeferredActionState<Payload, Result, Value> {
  * ```
  */
 export class DeferredActionObserver<Input, Payload, Result, Value = Payload> {
-  private options: DeferredActionOptions<Input, Payload, Result, Value>;
-  private readonly slice: TaskSlice;
-  private readonly listeners = new Set<() => void>();
-  private values = new WeakMap<Task, Value>();
-  private state: DeferredActionState<Payload, Result, Value> | undefined;
-  private stateOf: { tasks: readonly Task[]; rollback: string; keep: boolean } | undefined;
-  private unsubscribe: Array<() => void> = [];
+  #options: DeferredActionOptions<Input, Payload, Result, Value>;
+  readonly #client: HalfsyncClient;
+  readonly #task: TaskDefinition<Payload, Result>;
+  readonly #slice: TaskSlice;
+  readonly #listeners = new Set<() => void>();
+  #values = new WeakMap<Task, Value>();
+  #state: DeferredActionState<Payload, Result, Value> | undefined;
+  #stateOf: { tasks: readonly Task[]; rollback: string; keep: boolean } | undefined;
+  #unsubscribe: Array<() => void> = [];
 
-  constructor(
-    private readonly client: HalfsyncClient,
-    private readonly task: TaskDefinition<Payload, Result>,
-    options: DeferredActionOptions<Input, Payload, Result, Value> = {},
-  ) {
-    this.options = options;
-    this.slice = client.select({ task: task.name });
+  constructor(client: HalfsyncClient, task: TaskDefinition<Payload, Result>, options: DeferredActionOptions<Input, Payload, Result, Value> = {}) {
+    this.#client = client;
+    this.#task = task;
+    this.#options = options;
+    this.#slice = client.select({ task: task.name });
   }
 
   /**
@@ -113,16 +113,16 @@ export class DeferredActionObserver<Input, Payload, Result, Value = Payload> {
    * every render, giving the same members and shallow-equal values, notifies nothing).
    */
   setOptions(options: DeferredActionOptions<Input, Payload, Result, Value>): void {
-    const before = this.options;
-    this.options = options;
-    if ((before.rollback ?? 'mark') !== (options.rollback ?? 'mark') || !!before.keepSucceeded !== !!options.keepSucceeded) { this.emit(); return; }
+    const before = this.#options;
+    this.#options = options;
+    if ((before.rollback ?? 'mark') !== (options.rollback ?? 'mark') || !!before.keepSucceeded !== !!options.keepSucceeded) { this.#emit(); return; }
     if (before.where === options.where && before.optimistic === options.optimistic) return;
-    if (before.optimistic !== options.optimistic) this.values = new WeakMap();
-    const old = this.state;
-    this.state = undefined;
+    if (before.optimistic !== options.optimistic) this.#values = new WeakMap();
+    const old = this.#state;
+    this.#state = undefined;
     const next = this.getSnapshot();
-    if (old && sameState(old, next)) this.state = old;
-    else this.emit();
+    if (old && sameState(old, next)) this.#state = old;
+    else this.#emit();
   }
 
   /**
@@ -130,13 +130,13 @@ export class DeferredActionObserver<Input, Payload, Result, Value = Payload> {
    * refusal comes back as `{ ok: false, error }`. The new task is in the state before `run` returns.
    */
   run = (input: Input): RunResult<Result, Payload> => {
-    const o = this.options;
+    const o = this.#options;
     let handle: DeferHandle<Result>;
     let payload: Payload;
     try {
       payload = o.prepare ? o.prepare(input) : (input as unknown as Payload);
       const deferOptions = typeof o.defer === 'function' ? o.defer(payload) : o.defer;
-      handle = this.client.defer(this.task, payload, deferOptions);
+      handle = this.#client.defer(this.#task, payload, deferOptions);
     } catch (error) {
       return { ok: false, error };
     }
@@ -144,71 +144,71 @@ export class DeferredActionObserver<Input, Payload, Result, Value = Payload> {
     // The app's callbacks: one that throws is reported as uncaught errors are, and the others still run.
     const call = (fn: (() => void) | undefined) => { try { fn?.(); } catch (error) { reportAppError(error); } };
     handle.result.then(
-      (result) => call(() => this.options.onSuccess?.(result, id)),
-      (error: HalfsyncError) => { if (error.code !== 'CLIENT_CLOSED') call(() => this.options.onError?.(error, id)); },
-    ).then(() => call(() => this.options.onSettled?.(id)));
+      (result) => call(() => this.#options.onSuccess?.(result, id)),
+      (error: HalfsyncError) => { if (error.code !== 'CLIENT_CLOSED') call(() => this.#options.onError?.(error, id)); },
+    ).then(() => call(() => this.#options.onSettled?.(id)));
     return { ok: true, id, handle, payload };
   };
 
   /** The current state; the same object until the action's tasks (or `rollback`, `keepSucceeded`) change. */
   getSnapshot = (): DeferredActionState<Payload, Result, Value> => {
-    const tasks = this.slice.getSnapshot();
-    const rollback = this.options.rollback ?? 'mark';
-    const keep = !!this.options.keepSucceeded;
-    const s = this.stateOf;
-    if (this.state && s && s.tasks === tasks && s.rollback === rollback && s.keep === keep) return this.state;
-    this.stateOf = { tasks, rollback, keep };
-    this.state = this.derive(tasks, rollback, keep);
-    return this.state;
+    const tasks = this.#slice.getSnapshot();
+    const rollback = this.#options.rollback ?? 'mark';
+    const keep = !!this.#options.keepSucceeded;
+    const s = this.#stateOf;
+    if (this.#state && s && s.tasks === tasks && s.rollback === rollback && s.keep === keep) return this.#state;
+    this.#stateOf = { tasks, rollback, keep };
+    this.#state = this.#derive(tasks, rollback, keep);
+    return this.#state;
   };
 
   /** Calls `listener` when the state may have changed; returns the unsubscribe function. */
   subscribe = (listener: () => void): (() => void) => {
-    if (this.listeners.size === 0) {
-      this.unsubscribe = [
-        this.slice.subscribe(() => this.emit()),
-        this.client.onSettled((settled) => {
-          const cb = this.options.onSettledAnywhere;
+    if (this.#listeners.size === 0) {
+      this.#unsubscribe = [
+        this.#slice.subscribe(() => this.#emit()),
+        this.#client.onSettled((settled) => {
+          const cb = this.#options.onSettledAnywhere;
           if (!cb) return;
           for (const t of settled) {
-            if (t.name !== this.task.name || !this.belongs(t)) continue;
+            if (t.name !== this.#task.name || !this.#belongs(t)) continue;
             try { cb(t as Task<Payload, Result>); } catch (error) { reportAppError(error); }
           }
         }),
       ];
     }
-    this.listeners.add(listener);
+    this.#listeners.add(listener);
     return () => {
-      this.listeners.delete(listener);
-      if (this.listeners.size === 0) { for (const off of this.unsubscribe) off(); this.unsubscribe = []; }
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0) { for (const off of this.#unsubscribe) off(); this.#unsubscribe = []; }
     };
   };
 
-  private emit(): void {
-    for (const l of [...this.listeners]) l();
+  #emit(): void {
+    for (const l of [...this.#listeners]) l();
   }
 
-  private belongs(t: Task): boolean {
-    const where = this.options.where;
+  #belongs(t: Task): boolean {
+    const where = this.#options.where;
     return !where || where(t.payload as Payload);
   }
 
-  private derive(all: readonly Task[], rollback: string, keep: boolean): DeferredActionState<Payload, Result, Value> {
+  #derive(all: readonly Task[], rollback: string, keep: boolean): DeferredActionState<Payload, Result, Value> {
     const tasks: Array<Task<Payload, Result>> = [];
     const optimistic: Array<OptimisticItem<Value, Payload, Result>> = [];
     const failed: Array<Task<Payload, Result>> = [];
     let pendingCount = 0;
     for (const t of all as ReadonlyArray<Task<Payload, Result>>) {
-      if (!this.belongs(t)) continue;
+      if (!this.#belongs(t)) continue;
       tasks.push(t);
       if (t.status === 'pending' || t.status === 'running') pendingCount++;
       if (t.status === 'failed') failed.push(t);
       if (t.status === 'cancelled' || t.status === 'superseded' || (t.status === 'succeeded' && !keep) || (t.status === 'failed' && rollback === 'drop')) continue;
       // One value per task object: tasks are immutable, so it is computed once per version.
-      let value = this.values.get(t);
+      let value = this.#values.get(t);
       if (value === undefined) {
-        value = this.options.optimistic ? this.options.optimistic(t.payload) : (t.payload as unknown as Value);
-        this.values.set(t, value);
+        value = this.#options.optimistic ? this.#options.optimistic(t.payload) : (t.payload as unknown as Value);
+        this.#values.set(t, value);
       }
       optimistic.push({ id: t.id, value, status: t.status, task: t });
     }

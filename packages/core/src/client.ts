@@ -98,7 +98,7 @@ export interface HalfsyncClient {
    * the snapshot (status `pending`) before `defer` returns. Throws a {@link HalfsyncError} for bad
    * input, before anything is written.
    */
-  defer<Payload, Result>(task: TaskDefinition<Payload, Result>, payload: Payload, options?: DeferOptions): DeferHandle<Result>;
+  defer<Payload, Result>(task: TaskDefinition<Payload, Result>, payload: Payload, options?: DeferOptions): DeferHandle<Result, Payload>;
   /**
    * The tasks this tab holds, in commit order: every task pending, running or failed, and the
    * `recentFinished` newest finished ones. A new array only when something changed.
@@ -276,7 +276,7 @@ class Client implements HalfsyncClient {
 
   // ---- defer and group commit -------------------------------------------------------------
 
-  defer<Payload, Result>(task: TaskDefinition<Payload, Result>, payload: Payload, options: DeferOptions = {}): DeferHandle<Result> {
+  defer<Payload, Result>(task: TaskDefinition<Payload, Result>, payload: Payload, options: DeferOptions = {}): DeferHandle<Result, Payload> {
     if (this.closed) throw closedError();
     const record = buildRecord(this.registry, task, payload, options, this.now(), this.maxPayloadBytes);
     // The provisional view shows who this tab believes is signed in; the insert stamps what committed.
@@ -289,7 +289,7 @@ class Client implements HalfsyncClient {
         throw new HalfsyncError('IDEMPOTENCY_KEY_REUSED', `task "${record.name}": idempotency key ${JSON.stringify(record.idempotencyKey)} belongs to task ${twin.id}, still ${twin.status}, with another payload; the server would apply that payload only. Defer with a new key, or wait for it to finish`, { details: { id: twin.id, idempotencyKey: record.idempotencyKey } });
       }
       if (twin) {
-        return { id: twin.id, persisted: this.persisting.get(twin.id) ?? Promise.resolve(twin), result: this.model.waitFor(twin.id) as Promise<Result> };
+        return { id: twin.id, persisted: (this.persisting.get(twin.id) ?? Promise.resolve(twin)) as Promise<Task<Payload, Result>>, result: this.model.waitFor(twin.id) as Promise<Result> };
       }
     }
     let resolve!: (t: Task) => void;
@@ -303,7 +303,7 @@ class Client implements HalfsyncClient {
     this.batch.push({ record, expected, resolve, reject });
     // Every defer of this tick commits in one transaction.
     if (this.batch.length === 1) queueMicrotask(() => this.flush());
-    return { id: record.id, persisted, result };
+    return { id: record.id, persisted: persisted as Promise<Task<Payload, Result>>, result };
   }
 
   private aliveWithKey(name: string, key: string): Task | undefined {

@@ -38,11 +38,11 @@ export interface DeferOptions {
 }
 
 /** What `defer` returns at once. */
-export interface DeferHandle<Result> {
+export interface DeferHandle<Result, Payload = unknown> {
   /** The task's id. */
   readonly id: string;
-  /** Resolves once the task is committed to IndexedDB with strict durability. */
-  readonly persisted: Promise<Task>;
+  /** Resolves with the task once it is committed to IndexedDB with strict durability. */
+  readonly persisted: Promise<Task<Payload, Result>>;
   /** Resolves with the handler's result; rejects with `TASK_FAILED` or `TASK_CANCELLED`. */
   readonly result: Promise<Result>;
 }
@@ -102,6 +102,9 @@ export function buildRecord<Payload, Result>(
   registry: ReadonlyMap<string, AnyTaskDefinition>, task: TaskDefinition<Payload, Result>, payload: Payload,
   given: DeferOptions, now: number, maxPayloadBytes: number,
 ): NewTaskRecord {
+  if (typeof task === 'string') {
+    throw new HalfsyncError('UNKNOWN_TASK', `defer() takes a task definition (what defineTask returns), got the string ${JSON.stringify(task)}${registry.has(task) ? `; pass the definition named "${task}" itself` : ''}`, { details: { task } });
+  }
   const name = (task as { name?: unknown } | null)?.name;
   if (typeof name !== 'string' || registry.get(name) !== task) {
     throw new HalfsyncError('UNKNOWN_TASK', `task ${JSON.stringify(name)} is not in this client's tasks; add its definition to createClient({ tasks }) and to the worker's serve({ tasks })`, { details: { task: name } });

@@ -8,8 +8,8 @@ import { toTask, type Task, type TaskRecord, type TaskStatus } from './record.js
 
 /** Which tasks a slice holds: every condition given must match. */
 export interface TaskSelector {
-  /** Tasks of this definition name. */
-  readonly task?: string;
+  /** Tasks of this definition (or definition name), as `query` takes it. */
+  readonly task?: string | { readonly name: string };
   /** Tasks in this status, or these statuses. */
   readonly status?: TaskStatus | readonly TaskStatus[];
   /** The one task with this id. */
@@ -315,11 +315,12 @@ export class TaskModel {
   /** A live slice; a slice someone subscribes to is shared by every selector with the same key. */
   select(selector: TaskSelector): TaskSlice {
     const statuses = selector.status === undefined ? undefined : typeof selector.status === 'string' ? [selector.status] : [...selector.status];
-    const key = JSON.stringify([selector.task ?? null, statuses?.slice().sort() ?? null, selector.id ?? null]);
+    const task = typeof selector.task === 'object' && selector.task !== null ? selector.task.name : selector.task;
+    const key = JSON.stringify([task ?? null, statuses?.slice().sort() ?? null, selector.id ?? null]);
     const attached = this.sliceByKey.get(key);
     if (attached) return attached;
     const wanted = statuses && new Set(statuses);
-    const match = (t: Task) => (selector.id === undefined || t.id === selector.id) && (selector.task === undefined || t.name === selector.task) && (!wanted || wanted.has(t.status));
+    const match = (t: Task) => (selector.id === undefined || t.id === selector.id) && (task === undefined || t.name === task) && (!wanted || wanted.has(t.status));
     return new Slice(key, match, this);
   }
 

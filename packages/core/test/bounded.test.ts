@@ -138,6 +138,8 @@ describe('an incremental snapshot, one notification per tick', () => {
     expect(failed.getSnapshot()).toBe(before);
     expect(calls.echoes).toBeGreaterThan(0);
     expect(echoes.getSnapshot().map((t) => t.id)).toEqual([h.id]);
+    // A definition selects as its name does (and shares the subscribed slice).
+    expect(c.select({ task: echo })).toBe(echoes);
     const r = c.defer(refuse, { n: 2 });
     await c.drain();
     await expect(r.result).rejects.toMatchObject({ code: 'TASK_FAILED' });

@@ -251,3 +251,14 @@ describe('operations wake the runner', () => {
   });
 });
 
+describe('errors that say what they got', () => {
+  it('a task name given instead of its definition is refused with a message quoting it', () => {
+    const c = open(freshDb(), { autoRun: false });
+    let error: HalfsyncError | undefined;
+    try { c.defer('echo' as never, { text: 'x' }); } catch (e) { error = e as HalfsyncError; }
+    expect(error?.code).toBe('UNKNOWN_TASK');
+    expect(error?.message).toContain('got the string "echo"');
+    expect(error?.message).toContain('pass the definition named "echo" itself');
+  });
+});
+

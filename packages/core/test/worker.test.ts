@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { syncVerdict } from '../src/worker.js';
+import { syncVerdict } from '../src/sync-verdict.js';
 import type { DrainSummary } from '../src/executor.js';
 
 const summary = (over: Partial<DrainSummary>): DrainSummary => ({

@@ -18,7 +18,8 @@ describe('types', () => {
 
   it('types defer and its handle from the definition', () => {
     type Defer = (client: HalfsyncClient) => ReturnType<typeof client.defer<{ cents: number }, { receipt: string }>>;
-    expectTypeOf<ReturnType<Defer>>().toEqualTypeOf<DeferHandle<{ receipt: string }>>();
+    expectTypeOf<ReturnType<Defer>>().toEqualTypeOf<DeferHandle<{ receipt: string }, { cents: number }>>();
+    expectTypeOf<Awaited<ReturnType<Defer>['persisted']>>().toEqualTypeOf<Task<{ cents: number }, { receipt: string }>>();
     expectTypeOf(charge.options.run).parameter(0).toEqualTypeOf<{ cents: number }>();
     // A wrong payload is a compile error.
     // @ts-expect-error -- cents must be a number

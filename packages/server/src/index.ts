@@ -17,6 +17,6 @@ export { NEVER_STORED, NOT_STORED_BY_DEFAULT, type StoredResponse, type HeaderPo
 export { HalfsyncServerError, type HalfsyncServerErrorCode, type HalfsyncServerErrorOptions } from './errors.js';
 export { parseIdempotencyKey, MAX_KEY_LENGTH, MIN_KEY_LENGTH, type KeyVerdict } from './key.js';
 export { requestFingerprint, type FingerprintInput, type Fingerprinter } from './fingerprint.js';
-export { judge, type Verdict } from './rules.js';
-export { readLimited, TOO_LARGE } from './body.js';
+export type { Verdict } from './rules.js';
+export { TOO_LARGE } from './body.js';
 export { PROBLEMS, DEFAULT_PROBLEM_TYPE_BASE, type ProblemCode } from './problem.js';

@@ -169,7 +169,7 @@ export function toNodeHandler(handler: (request: Request) => Response | Promise<
 }
 
 /** A Fetch `Request` for a node:http request; its body is read from `req` only when the handler reads it. */
-export function toRequest(req: IncomingMessage): Request {
+function toRequest(req: IncomingMessage): Request {
   const method = (req.method ?? 'GET').toUpperCase();
   const init: RequestInit & { duplex?: 'half' } = { method, headers: headersOf(req) };
   if (method !== 'GET' && method !== 'HEAD') {
@@ -185,7 +185,7 @@ export function toRequest(req: IncomingMessage): Request {
  * body was not read to its end (a 413, say), the connection is closed after the response rather than reading
  * the rest.
  */
-export async function writeResponse(res: ServerResponse, response: Response, req?: IncomingMessage, base?: OutgoingHttpHeaders): Promise<void> {
+async function writeResponse(res: ServerResponse, response: Response, req?: IncomingMessage, base?: OutgoingHttpHeaders): Promise<void> {
   for (const name of res.getHeaderNames()) res.removeHeader(name);
   if (base) for (const [name, value] of Object.entries(base)) if (value !== undefined) res.setHeader(name, value);
   res.statusCode = response.status;
