@@ -82,7 +82,9 @@ export function checkBlocks(project, markdownFiles, repo) {
   });
 
   const common = {
-    strict: true, noUncheckedIndexedAccess: true, noEmit: true, skipLibCheck: true, target: ts.ScriptTarget.ES2022,
+    // As strict as Vite's app template: its unused-variable checks included.
+    strict: true, noUncheckedIndexedAccess: true, noUnusedLocals: true, noUnusedParameters: true, noFallthroughCasesInSwitch: true,
+    noEmit: true, skipLibCheck: true, target: ts.ScriptTarget.ES2022,
     jsx: ts.JsxEmit.ReactJSX, isolatedModules: true, verbatimModuleSyntax: true, moduleDetection: ts.ModuleDetectionKind.Force,
     esModuleInterop: true, allowSyntheticDefaultImports: true, types: [],
   };
