@@ -112,6 +112,20 @@ test('without a service worker the page runner completes every task', async ({ p
   for (const id of ids) await hs.waitForTask(id, 'succeeded');
   expect(await page.evaluate(() => navigator.serviceWorker.getRegistrations().then((r) => r.length))).toBe(0);
   expect([...byKey(await log()).values()]).toEqual([1, 1, 1]);
+  // No worker controls this page: nothing to say.
+  expect(await page.evaluate(() => (window as unknown as { hs: { client: { modeReason?: unknown } } }).hs.client.modeReason)).toBeUndefined();
+});
+
+test('a client made without serviceWorker on a page a halfsync worker controls says so in modeReason; without one, nothing is said', async ({ page }) => {
+  await openControlled(page);
+  await page.goto('/?sw=0');
+  expect(await ready(page)).toBe('page');
+  const reason = await page.waitForFunction(() => {
+    const r = (window as unknown as { hs: { client: { modeReason?: { code: string; message: string } } } }).hs.client.modeReason;
+    return r && { code: r.code, message: r.message };
+  }, undefined, { timeout: 5_000 }).then((h) => h.jsonValue());
+  expect(reason.code).toBe('INVALID_OPTIONS');
+  expect(reason.message).toContain('serviceWorker: "/sw.js"');
 });
 
 test('two tabs and the worker: both tabs see every status live and each task runs once', async ({ context, page }) => {

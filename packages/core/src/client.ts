@@ -3,7 +3,7 @@ import { buildRecord, badOption, checkPayload, nonEmpty, type DeferHandle, type 
 import { HalfsyncError, storageError } from './errors.js';
 import type { DrainSummary } from './executor.js';
 import { nextTask, TaskModel, type TaskSelector, type TaskSlice } from './model.js';
-import { choosePath, askWorker, serviceWorkerProblem, type ClientMode, type ServiceWorkerOption, type WorkerLink } from './paths.js';
+import { choosePath, askWorker, serviceWorkerProblem, unusedWorker, type ClientMode, type ServiceWorkerOption, type WorkerLink } from './paths.js';
 import { requestPersistence } from './persistence.js';
 import { samePayload } from './validate.js';
 import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
@@ -82,7 +82,10 @@ export interface ClientQuery extends Omit<TaskQuery, 'task'> {
 export interface HalfsyncClient {
   /** The current path; see {@link ClientMode}. */
   readonly mode: ClientMode;
-  /** Why the client fell back to the page runner, when it did. */
+  /**
+   * Why the client fell back to the page runner, when it did; or, for a client made without
+   * `serviceWorker` on a page a halfsync worker controls, that it does not use that worker.
+   */
   readonly modeReason: HalfsyncError | undefined;
   /**
    * The last error a runner met (a drain that failed, a worker that did not answer), heard in this
@@ -613,6 +616,14 @@ class Client implements HalfsyncClient {
     if (this.closed) return this.mode;
     this.link = path.link;
     this.modeReason = path.reason;
+    // No worker asked for: say so if a halfsync worker controls the page (a forgotten option).
+    if (!this.options.serviceWorker) {
+      void unusedWorker(this.db).then((reason) => {
+        if (!reason || this.closed || this.mode !== 'page' || this.modeReason) return;
+        this.modeReason = reason;
+        this.model.changed(false);
+      });
+    }
     this.mode = path.mode;
     this.model.changed(false);
     this.listen();

@@ -118,3 +118,29 @@ export async function choosePath(
     return { mode: 'page', reason };
   }
 }
+
+/**
+ * A client made without `serviceWorker` on a page that a halfsync worker controls: almost always
+ * a forgotten option (the tasks then run in the page, and in the worker whenever it wakes). Asks
+ * the controlling worker, briefly, whether it runs halfsync; says so if it does.
+ */
+export async function unusedWorker(db: string): Promise<HalfsyncError | undefined> {
+  const controller = typeof navigator === 'undefined' ? undefined : navigator.serviceWorker?.controller;
+  if (!controller) return undefined;
+  const answered = await new Promise<boolean>((resolve) => {
+    const channel = new MessageChannel();
+    const timer = setTimeout(() => { channel.port1.close(); resolve(false); }, 500);
+    channel.port1.onmessage = (e: MessageEvent<WorkerReply>) => { clearTimeout(timer); channel.port1.close(); resolve(e.data?.ok === true); };
+    controller.postMessage({ halfsync: 1, op: 'ping', db } satisfies WorkerRequest, [channel.port2]);
+  });
+  if (!answered) return undefined;
+  const reason = new HalfsyncError(
+    'INVALID_OPTIONS',
+    `the service worker ${controller.scriptURL} runs halfsync and controls this page, but this client was created without serviceWorker: tasks run in the page runner (and in the worker when it wakes). Pass createClient({ serviceWorker: ${JSON.stringify(new URL(controller.scriptURL).pathname)} }) to use it`,
+    { details: { script: controller.scriptURL } },
+  );
+  // eslint-disable-next-line no-console
+  console.warn(`halfsync: ${reason.message}`);
+  return reason;
+}
+
