@@ -48,7 +48,7 @@ export interface Task<Payload = unknown, Result = unknown> {
   readonly payload: Payload;
   /** Where the task is in its life. */
   readonly status: TaskStatus;
-  /** Attempts that reached the server or crashed, so far: what `maxAttempts` counts. */
+  /** Attempts that reached the server or crashed, so far: what `maxAttempts` counts (a try still running is not counted yet). */
   readonly attempts: number;
   /** Tries that could not reach the server (offline, connection refused): never counted in `attempts`. */
   readonly unreachable: number;
@@ -151,7 +151,10 @@ export function recordProblem(raw: unknown): string | undefined {
 /** The public view of a record. */
 export function toTask(r: TaskRecord): Task {
   return Object.freeze({
-    id: r.id, seq: r.seq, name: r.name, payload: r.payload, status: r.status, attempts: r.attempts, unreachable: r.unreachable ?? 0,
+    id: r.id, seq: r.seq, name: r.name, payload: r.payload, status: r.status,
+    // A claim counts its try at once; the view counts it when it settles (a try that turns out
+    // unreachable is given back, and must not show as an attempt meanwhile).
+    attempts: r.status === 'running' ? Math.max(0, r.attempts - 1) : r.attempts, unreachable: r.unreachable ?? 0,
     createdAt: r.createdAt, updatedAt: r.updatedAt, nextRunAt: r.nextRunAt, leaseUntil: r.leaseUntil,
     orderKey: r.orderKey, idempotencyKey: r.idempotencyKey, lastError: r.lastError, result: r.result, rev: r.rev,
     after: r.after, meta: r.meta, supersede: r.supersede, supersededBy: r.supersededBy, owner: r.owner,

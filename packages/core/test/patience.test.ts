@@ -22,6 +22,31 @@ const fetchFailures = [
   new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }) }), // Node
 ];
 
+describe('attempts while a try runs', () => {
+  it('a running try is not counted until it settles: an unreachable one never shows as an attempt, a 5xx shows once it answered', async () => {
+    const seen: number[] = [];
+    let t!: TestClient;
+    let id = '';
+    const answers = ['unreachable', 'busy', 'ok'];
+    const task = defineTask('watched', {
+      run() {
+        seen.push(t.client.get(id)?.attempts ?? -1);
+        const answer = answers.shift();
+        if (answer === 'unreachable') throw new UnreachableError('no route');
+        if (answer === 'busy') throw new RetryableError('503');
+        return 'done';
+      },
+      retry: { baseDelayMs: 10, maxDelayMs: 10 },
+    });
+    t = testClient({ tasks: [task] });
+    id = t.client.defer(task, {}).id;
+    await t.settle();
+    expect(t.client.get(id)).toMatchObject({ status: 'succeeded', attempts: 2, unreachable: 1 });
+    // What the view showed while each try ran: the attempts before it (the unreachable one given back).
+    expect(seen).toEqual([0, 0, 1]);
+  });
+});
+
 describe('three kinds of failure', () => {
   it('calls a request that could not be made unreachable, in every engine\'s words and through a wrapping error', () => {
     for (const e of fetchFailures) expect(isUnreachable(e), e.message).toBe(true);
