@@ -25,7 +25,6 @@ const fetchFailures = [
 describe('attempts while a try runs', () => {
   it('a running try is not counted until it settles: an unreachable one never shows as an attempt, a 5xx shows once it answered', async () => {
     const seen: number[] = [];
-    let t!: TestClient;
     let id = '';
     const answers = ['unreachable', 'busy', 'ok'];
     const task = defineTask('watched', {
@@ -38,7 +37,7 @@ describe('attempts while a try runs', () => {
       },
       retry: { baseDelayMs: 10, maxDelayMs: 10 },
     });
-    t = testClient({ tasks: [task] });
+    const t = testClient({ tasks: [task] });
     id = t.client.defer(task, {}).id;
     await t.settle();
     expect(t.client.get(id)).toMatchObject({ status: 'succeeded', attempts: 2, unreachable: 1 });
