@@ -124,8 +124,8 @@ test('a client made without serviceWorker on a page a halfsync worker controls s
     const r = (window as unknown as { hs: { client: { modeReason?: { code: string; message: string } } } }).hs.client.modeReason;
     return r && { code: r.code, message: r.message };
   }, undefined, { timeout: 5_000 }).then((h) => h.jsonValue());
-  expect(reason.code).toBe('INVALID_OPTIONS');
-  expect(reason.message).toContain('serviceWorker: "/sw.js"');
+  expect(reason?.code).toBe('INVALID_OPTIONS');
+  expect(reason?.message).toContain('serviceWorker: "/sw.js"');
 });
 
 test('two tabs and the worker: both tabs see every status live and each task runs once', async ({ context, page }) => {
