@@ -152,7 +152,7 @@ export class TaskModel {
     for (const p of items) {
       const known = this.byId.get(p.id);
       if (!known || known.seq === undefined || known.rev >= p.rev) continue;
-      this.put(known, Object.freeze({ ...p, payload: known.payload }) as Task);
+      this.put(known, Object.freeze({ ...p, payload: known.payload, tries: p.tries ?? known.tries }) as Task);
       any = true;
     }
     for (const id of removed) this.remove(id);

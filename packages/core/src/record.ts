@@ -33,6 +33,23 @@ export interface TaskError {
   readonly body?: string;
 }
 
+/** One try of a task, as its record keeps it (the last {@link MAX_TRIES}). */
+export interface TaskTry {
+  /** When the try ended (ms since the epoch). */
+  readonly at: number;
+  /** How it ended: it succeeded, failed in one of the three kinds, or its runner died during it. */
+  readonly outcome: 'succeeded' | FailureKind | 'crashed';
+  /** The failure's code, for a failed try. */
+  readonly code?: string;
+  /** The failure's message (its first 300 characters), for a failed try. */
+  readonly message?: string;
+  /** The HTTP status, for the http task. */
+  readonly status?: number;
+}
+
+/** How many tries a record keeps (the newest). */
+export const MAX_TRIES = 10;
+
 /**
  * A task as every tab sees it: the stored record without the executor's bookkeeping.
  * Objects in a snapshot are frozen and replaced, never changed in place.
@@ -80,10 +97,12 @@ export interface Task<Payload = unknown, Result = unknown> {
   readonly supersededBy: string | undefined;
   /** Whose action it was (the id given to `signIn`), undefined for work deferred signed out: it runs only while that owner is signed in. */
   readonly owner: string | undefined;
+  /** Its tries so far, oldest first (the last {@link MAX_TRIES}): when each ended and how. */
+  readonly tries: readonly TaskTry[];
 }
 
 /** The stored record: a {@link Task} plus the executor's bookkeeping. Only the modules of `store/` write it. */
-export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey' | 'lastError' | 'result' | 'unreachable' | 'after' | 'meta' | 'supersede' | 'supersededBy' | 'owner'> {
+export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey' | 'lastError' | 'result' | 'unreachable' | 'after' | 'meta' | 'supersede' | 'supersededBy' | 'owner' | 'tries'> {
   /** The primary key, given by IndexedDB's key generator at commit. */
   seq: number;
   // Absent rather than undefined when unset: an absent field keeps the record out of an index.
@@ -104,6 +123,8 @@ export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey'
   /** While a batch runs (or after its runner died): the id of the batch, shared by its members and sent as its idempotency key. */
   batch?: string;
   owner?: string;
+  /** Its tries, oldest first; absent until the first ends. */
+  tries?: TaskTry[];
   /** Set once a task is deferred to run after this one. */
   dependents?: true;
   /** Which executor holds the lease while running. */
@@ -145,8 +166,22 @@ export function recordProblem(raw: unknown): string | undefined {
   if (!optStr(r.supersede) || !optStr(r.supersededBy) || !optStr(r.batch) || !optStr(r.owner)) return 'supersede, supersededBy, batch or owner is not a string';
   if (r.status === 'running' && !isNum(r.leaseUntil)) return 'a running task has no lease';
   if (r.lastError !== undefined && (typeof r.lastError !== 'object' || r.lastError === null)) return 'lastError is not an object';
+  if (r.tries !== undefined && (!Array.isArray(r.tries) || r.tries.some((t) => typeof t !== 'object' || t === null || !isNum((t as TaskTry).at)))) return 'tries is not a list of tries';
   return undefined;
 }
+
+const NO_TRIES: readonly TaskTry[] = Object.freeze([]);
+
+/** The record's tries with one more at the end, the oldest dropped past {@link MAX_TRIES}. */
+export function withTry(r: Pick<TaskRecord, 'tries'>, entry: TaskTry): TaskTry[] {
+  return [...(r.tries ?? []), entry].slice(-MAX_TRIES);
+}
+
+/** The try a failure ends, as a record keeps it. */
+export const failedTry = (error: TaskError, at: number): TaskTry => ({
+  at, outcome: error.kind ?? (error.permanent ? 'permanent' : 'transient'), code: error.code, message: error.message.slice(0, 300),
+  ...(error.status !== undefined ? { status: error.status } : {}),
+});
 
 /** The public view of a record. */
 export function toTask(r: TaskRecord): Task {
@@ -157,7 +192,7 @@ export function toTask(r: TaskRecord): Task {
     attempts: r.status === 'running' ? Math.max(0, r.attempts - 1) : r.attempts, unreachable: r.unreachable ?? 0,
     createdAt: r.createdAt, updatedAt: r.updatedAt, nextRunAt: r.nextRunAt, leaseUntil: r.leaseUntil,
     orderKey: r.orderKey, idempotencyKey: r.idempotencyKey, lastError: r.lastError, result: r.result, rev: r.rev,
-    after: r.after, meta: r.meta, supersede: r.supersede, supersededBy: r.supersededBy, owner: r.owner,
+    after: r.after, meta: r.meta, supersede: r.supersede, supersededBy: r.supersededBy, owner: r.owner, tries: r.tries ?? NO_TRIES,
   });
 }
 

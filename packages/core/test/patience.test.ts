@@ -43,6 +43,8 @@ describe('attempts while a try runs', () => {
     expect(t.client.get(id)).toMatchObject({ status: 'succeeded', attempts: 2, unreachable: 1 });
     // What the view showed while each try ran: the attempts before it (the unreachable one given back).
     expect(seen).toEqual([0, 0, 1]);
+    // Every try is kept with how it ended (the devtools panel's detail lists them).
+    expect(t.client.get(id)?.tries.map((x) => [x.outcome, x.code])).toEqual([['unreachable', 'UNREACHABLE'], ['transient', 'RETRYABLE'], ['succeeded', undefined]]);
   });
 });
 
@@ -133,6 +135,9 @@ describe('unreachable tries never use up attempts', () => {
     expect(await r.executor.drain()).toMatchObject({ ran: 1, succeeded: 1, failed: 1 });
     expect(await r.byId(again.id)).toMatchObject({ status: 'succeeded', crashes: MAX_CRASHES - 1 });
     expect(await r.byId(last.id)).toMatchObject({ status: 'failed', lastError: { code: 'CRASHED', kind: 'permanent' } });
+    // Each try that a dead runner cut short is kept as crashed.
+    expect((await r.byId(again.id))?.tries?.map((x) => x.outcome)).toEqual(['crashed', 'succeeded']);
+    expect((await r.byId(last.id))?.tries?.map((x) => x.outcome)).toEqual(['crashed']);
   });
 });
 

@@ -151,7 +151,7 @@ describe('HalfsyncDevtools', () => {
     expect(document.querySelectorAll('tr[data-task-id]')).toHaveLength(50);
   });
 
-  it('opens one task in detail: payload, result, attempts with the last error, parents and children', async () => {
+  it('opens one task in detail: payload, result, every try with its error, parents and children', async () => {
     const client = open();
     render(<HalfsyncDevtools client={client} initialOpen position="inline" />);
     const parent = client.defer(placeOrder, { id: 'PARENT', total: 2 });
@@ -167,6 +167,8 @@ describe('HalfsyncDevtools', () => {
     expect(detail().getAttribute('data-detail')).toBe(child.id);
     expect(detail().textContent).toContain('1 counted');
     expect(detail().querySelector('[data-detail-error]')?.textContent).toBe('REJECTED: negative total');
+    // Every try, with how it ended.
+    expect(detail().querySelector('[data-detail-tries]')?.textContent).toContain('permanent REJECTED: negative total');
     expect(detail().querySelector('[data-detail-parents]')?.textContent).toContain('place-order');
     fireEvent.click(screen.getByText('close'));
     expect(document.querySelector('[data-detail]')).toBeNull();

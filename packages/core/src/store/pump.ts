@@ -1,6 +1,6 @@
 import { retryDelay, unreachableDelay } from '../backoff.js';
 import type { Outcome } from '../failure.js';
-import { next, parentsDone, recordProblem, type TaskError, type TaskRecord } from '../record.js';
+import { failedTry, next, parentsDone, recordProblem, withTry, type TaskError, type TaskRecord } from '../record.js';
 import { ownerState, type OwnerState } from './owner-state.js';
 import { unwrap } from 'idb';
 import { claim, hold, release, renew, retryLater, reviveNow, succeed, unreachableLater } from './transitions.js';
@@ -137,7 +137,7 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
       const o = x.outcome;
       if (r.batch !== undefined && r.lane !== undefined) batchLanes.add(r.lane);
       if (o.kind === 'fail' || ((o.kind === 'retry') && r.attempts >= retry.maxAttempts)) {
-        failures.push({ r, error: o.error });
+        failures.push({ r: { ...r, tries: withTry(r, failedTry(o.error, now)) }, error: o.error });
         return;
       }
       let up: TaskRecord;
@@ -153,6 +153,9 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
       else up = retryLater(r, now, o.error, delay(() => retryDelay(r.attempts, retry, o.retryAfterMs, input.random)));
       // Answered per member: what is left goes out in a later batch, under a new key.
       if (up.batch !== undefined && !x.wholeBatch) delete up.batch;
+      // Every try that ended is kept (a release is a try that never ran to its end).
+      if (o.kind === 'ok') up.tries = withTry(r, { at: now, outcome: 'succeeded' });
+      else if (o.kind !== 'release') up.tries = withTry(r, failedTry(o.error, now));
       try {
         put(up);
       } catch (error) {
@@ -257,7 +260,7 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
           continue;
         }
         if (r.status === 'running' && (r.attempts >= known.retry.maxAttempts || (r.crashes ?? 0) + 1 >= MAX_CRASHES)) {
-          await failFor(tx, r, { code: 'CRASHED', message: `the runner stopped during ${(r.crashes ?? 0) + 1} runs of this task (${r.attempts} attempts); it may be what stops it (memory, a hang): retry it once the cause is fixed`, permanent: true, kind: 'permanent', at: now }, laneFailureOf(policy, r.name), now, put);
+          await failFor(tx, { ...r, tries: withTry(r, { at: now, outcome: 'crashed' }) }, { code: 'CRASHED', message: `the runner stopped during ${(r.crashes ?? 0) + 1} runs of this task (${r.attempts} attempts); it may be what stops it (memory, a hang): retry it once the cause is fixed`, permanent: true, kind: 'permanent', at: now }, laneFailureOf(policy, r.name), now, put);
           counts.failed++;
           continue;
         }

@@ -1,4 +1,4 @@
-import { next, type TaskError, type TaskRecord } from '../record.js';
+import { next, withTry, type TaskError, type TaskRecord } from '../record.js';
 import type { RetentionPolicy } from '../task.js';
 
 // The executor's pure transitions (only the runner's bundle carries them).
@@ -7,7 +7,8 @@ import type { RetentionPolicy } from '../task.js';
 export const claim = (r: TaskRecord, now: number, owner: string, leaseMs: number): TaskRecord =>
   next(r, now, {
     status: 'running', attempts: r.attempts + 1, leaseOwner: owner, leaseUntil: now + leaseMs, due: now + leaseMs,
-    ...(r.status === 'running' ? { crashes: (r.crashes ?? 0) + 1 } : {}),
+    // Running already: its runner died during the try (its lease ran out).
+    ...(r.status === 'running' ? { crashes: (r.crashes ?? 0) + 1, tries: withTry(r, { at: now, outcome: 'crashed' }) } : {}),
   });
 
 /** running → running with a later lease. */

@@ -36,8 +36,8 @@ export interface TaskDetailProps {
 }
 
 /**
- * One task in full: its payload and result, its attempts with the last error and when, its
- * parents (`after`) and children. The store keeps the last error only, not one per attempt.
+ * One task in full: its payload and result, every try (the last ten) with how it ended, its
+ * error and when, the last error, its parents (`after`) and children.
  */
 export function TaskDetail({ id, tasks, byId, onSelect, onClose }: TaskDetailProps) {
   const task = byId.get(id);
@@ -63,6 +63,18 @@ export function TaskDetail({ id, tasks, byId, onSelect, onClose }: TaskDetailPro
             <Field name="last change">{time(task.updatedAt)}</Field>
             {task.status === 'pending' && <Field name="may run from">{time(task.nextRunAt)}</Field>}
             <Field name="attempts">{task.attempts} counted{task.unreachable ? `, ${task.unreachable} could not reach the server` : ''}</Field>
+            {task.tries.length > 0 && (
+              <Field name="tries">
+                <ol data-detail-tries="" style={{ margin: 0, paddingLeft: 18 }}>
+                  {task.tries.map((t, i) => (
+                    <li key={i}>
+                      {time(t.at)} <span style={badge(t.outcome === 'succeeded' ? 'succeeded' : t.outcome === 'crashed' || t.outcome === 'permanent' ? 'failed' : 'pending')}>{t.outcome}</span>
+                      {t.code ? ` ${t.code}${t.status ? ` (HTTP ${t.status})` : ''}: ${t.message ?? ''}` : ''}
+                    </li>
+                  ))}
+                </ol>
+              </Field>
+            )}
             {task.lastError && (
               <Field name="last error">
                 <span data-detail-error="">{task.lastError.code}: {task.lastError.message}</span>{' '}
