@@ -370,15 +370,13 @@ class Client implements HalfsyncClient {
     });
     // The tasks a supersede replaced first, then the new ones.
     const views = this.model.apply([...others, ...committed], [], true);
+    // The wake-up is asked for before `persisted` resolves: a tab closed the moment it resolves
+    // still leaves a Background Sync (or a message to the worker) behind for its work.
+    if (views.length > 0) this.waker.committed();
     results.forEach((r, i) => { if (!(r instanceof Error)) batch[i]!.resolve(this.model.get(r.id) ?? toTask(r)); });
     for (const b of batch) this.persisting.delete(b.record.id);
-    if (views.length > 0) {
-      // After the callers awaiting `persisted` ran: neither the wake-up nor the copy for other tabs is on their path.
-      nextTask(() => {
-        this.waker.committed();
-        this.post({ t: 'changed', tasks: views, removed: [] });
-      });
-    }
+    // After the callers awaiting `persisted` ran: the copy for other tabs is not on their path.
+    if (views.length > 0) nextTask(() => this.post({ t: 'changed', tasks: views, removed: [] }));
   }
 
   // ---- owners ------------------------------------------------------------------------------
