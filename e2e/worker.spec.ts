@@ -193,12 +193,14 @@ test('order keys hold across the worker and a reload, even when the head of the 
   expect(tasks.map((t: Task) => t.orderKey)).toEqual(['stats', 'stats', 'stats', 'stats', 'stats']);
 });
 
+/** A browser whose own Background Sync retries come after 2, then 4 s (not 5 and 15 minutes), `attempts` times. */
+const launchWithQuickSyncRetries = (attempts: number) => chromium.launch({
+  executablePath: chromiumPath(), headless: true,
+  args: [...chromiumArgs, '--force-fieldtrials=BackgroundSync/Test', `--force-fieldtrial-params=BackgroundSync.Test:initial_retry_delay_sec/2/retry_delay_factor/2/max_sync_attempts/${attempts}`],
+});
+
 test('with every tab closed, a failing sync is rejected so the browser retries it, until it succeeds', async () => {
-  // The browser's own retry schedule, shortened from 5 and 15 minutes to 2 and 4 seconds.
-  const browser = await chromium.launch({
-    executablePath: chromiumPath(), headless: true,
-    args: [...chromiumArgs, '--force-fieldtrials=BackgroundSync/Test', '--force-fieldtrial-params=BackgroundSync.Test:initial_retry_delay_sec/2/retry_delay_factor/2/max_sync_attempts/3'],
-  });
+  const browser = await launchWithQuickSyncRetries(3);
   try {
     const context = await browser.newContext({ baseURL: ORIGIN });
     let page = await context.newPage();
@@ -225,11 +227,7 @@ test('with every tab closed, a failing sync is rejected so the browser retries i
 });
 
 test('with every tab closed, a network drop mid-replay ends the sync unfinished, and the browser\'s retry sends the rest once online', async () => {
-  // The browser's own retry schedule, shortened from 5 and 15 minutes to 2 and 4 seconds.
-  const browser = await chromium.launch({
-    executablePath: chromiumPath(), headless: true,
-    args: [...chromiumArgs, '--force-fieldtrials=BackgroundSync/Test', '--force-fieldtrial-params=BackgroundSync.Test:initial_retry_delay_sec/2/retry_delay_factor/2/max_sync_attempts/5'],
-  });
+  const browser = await launchWithQuickSyncRetries(5);
   try {
     const context = await browser.newContext({ baseURL: ORIGIN });
     let page = await context.newPage();
