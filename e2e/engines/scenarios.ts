@@ -366,11 +366,7 @@ const httpBodies: Scenario = {
     const kit = await ctx.kit(page);
     for (const id of Object.values(ids)) await kit.waitForTask(id, 'succeeded');
     const l = await server.log();
-    const found = (key: string): Received => {
-      const r = l.received.find((x) => x.key === key && x.status === 200);
-      if (!r) throw new Error(`the server has no successful request with key ${key}`);
-      return r;
-    };
+    const found = (key: string): Received => successfulRequest(l.received, key);
     for (const kind of BODY_KINDS) {
       const s = stored[kind]!;
       expect(s.headers, `${kind}: stored headers`).not.toContain('authorization');
@@ -698,6 +694,13 @@ const storageLoss: Scenario = {
   },
 };
 
+/** The request of `key` that the server answered 200 (the one whose body and headers count). */
+function successfulRequest(received: readonly Received[], key: string): Received {
+  const r = received.find((x) => x.key === key && x.status === 200);
+  if (!r) throw new Error(`the server has no successful request with key ${key}`);
+  return r;
+}
+
 // ---- 13 -------------------------------------------------------------------------------------
 
 const ENTRIES = ['request', 'plugin', 'listener'] as const;
@@ -797,11 +800,7 @@ const bodiesThroughEveryEntry: Scenario = {
       await kit.waitForTask(id, 'succeeded', { timeoutMs: 20_000 });
     }
     const l = await server.log();
-    const found = (key: string): Received => {
-      const r = l.received.find((x) => x.key === key && x.status === 200);
-      if (!r) throw new Error(`the server has no successful request with key ${key}`);
-      return r;
-    };
+    const found = (key: string): Received => successfulRequest(l.received, key);
     for (const kind of BODY_KINDS) {
       const direct = found(`direct-${kind}`);
       expect(Buffer.from(direct.bodyBase64 ?? '', 'base64').byteLength, `${kind}: the reference has a body`).toBeGreaterThan(0);

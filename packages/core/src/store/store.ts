@@ -135,9 +135,9 @@ export class TaskStore {
 
   /**
    * `blockedMs`: how long an upgrade may wait for another tab to let go of the old version before
-   * the open fails with STORAGE_BLOCKED. `recover`: what to do after an open that created the
-   * database or that the engine flagged (look for a lost queue, restore it: store/recovery.ts);
-   * pages load it lazily, the worker has it at hand.
+   * the open fails with STORAGE_BLOCKED. `recovery`: what to read before an open, record in its
+   * upgrade and do after it when it created the database or the engine flagged it (notice a lost
+   * queue, restore it: store/recovery.ts); pages and the worker pass one, tests may pass none.
    */
   constructor(readonly name: string, private readonly blockedMs = 5_000, private readonly recovery?: Recovery) {}
 

@@ -6,8 +6,11 @@ import { inTx, type TaskStore } from './store.js';
 // Guarantee 8, "Safe by default": a record read back is validated, and a corrupt one is
 // quarantined, never trusted. Most corrupt records are met where they are read (a claim, a page
 // load); this finds the ones no index reaches, or that an index reaches with a key of the wrong
-// type, so they cannot sit unseen or make a runner spin. Runs once per runner start, off the
-// tab's start-up path, and walks the whole store only when the counts say strays exist.
+// type, so they cannot sit unseen or make a runner spin; and records that read well but would
+// wait for ever (a parent no record has, a cycle of links, a lane head with no due time, a lease
+// ending absurdly late), which it fails with a code or repairs. Runs once per runner start, off
+// the tab's start-up path; it reads the pending and running tasks through the status index, and
+// walks the whole store only when the counts say strays exist.
 
 /** What a sweep did. */
 export interface SweepResult {
