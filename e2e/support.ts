@@ -1,7 +1,10 @@
 // What the e2e specs share about the test app and its server. Sync, network and worker control
 // come from the published test kit (@halfsync/core/testing), not from here.
 import type { Page } from '@playwright/test';
-import type { HalfsyncClient, TaskDefinition } from '@halfsync/core';
+import type { HalfsyncClient, HistoryMembers, JournalMembers, LatestWinsMembers, OwnerMembers, TaskDefinition } from '@halfsync/core';
+
+/** The e2e page's client: every capability (the journal's members do nothing without `journal=1`). */
+type FixtureClient = HalfsyncClient & OwnerMembers & HistoryMembers & LatestWinsMembers & JournalMembers;
 
 export const ORIGIN = 'http://127.0.0.1:4310';
 
@@ -34,14 +37,14 @@ export async function openApp(page: Page, query = ''): Promise<string> {
 }
 
 type Hs = {
-  client: HalfsyncClient;
+  client: FixtureClient;
   postOp: TaskDefinition<{ n: number; lane?: string }, { seq: number; dup: boolean }>;
   statsBatch: TaskDefinition<{ n: number }, { counted: boolean }>;
   skipOp: TaskDefinition<{ n: number; lane?: string }, { seq: number; dup: boolean }>;
   defer(op: { n: number; lane?: string }, opts?: { orderKey?: string; delay?: number }): Promise<string>;
   deferFetch(url: string, init?: RequestInit): Promise<string>;
   events: Array<{ ids: string[]; statuses: string[] }>;
-  start(o?: object): HalfsyncClient;
+  start(o?: object): FixtureClient;
 };
 
 /** Runs `fn` in the page with the app's `hs` object. */

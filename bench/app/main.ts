@@ -1,7 +1,7 @@
 // The bench page. Each function runs one repetition of one measurement and returns what it timed
 // inside the page with performance.now(); bench/run.mjs calls them, repeats them and does the
 // statistics. A fresh IndexedDB database per repetition, deleted afterwards.
-import { createClient, type AnyTaskDefinition, type DeferHandle, type HalfsyncClient } from '@halfsync/core';
+import { createClient, journal as journalCapability, type AnyTaskDefinition, type DeferHandle, type HalfsyncClient } from '@halfsync/core';
 import { deferFetch, httpTask } from '@halfsync/core/http';
 import { burstSubscribed, burstWorker, serialWorker, startCost } from './bounded';
 import {
@@ -39,7 +39,7 @@ async function sw(request: SwRequest): Promise<SwTiming & Record<string, unknown
  */
 async function withClient<T>(label: string, tasks: AnyTaskDefinition[], fn: (client: HalfsyncClient, db: string) => Promise<T>, keepDb = false, journal = false): Promise<T> {
   const db = freshDb(label);
-  const client = createClient({ tasks, dbName: db, serviceWorker: false, autoRun: false, persistStorage: false, journal });
+  const client = createClient({ tasks, dbName: db, serviceWorker: false, autoRun: false, persistStorage: false, use: journal ? [journalCapability] : [] });
   try {
     await client.ready;
     return await fn(client, db);

@@ -1,6 +1,6 @@
 // The shop: the pages, the switches for the backend and the customer, and the queue panel.
 import { useCallback, useEffect, useState } from 'react';
-import { useHalfsyncClient, useHalfsyncMode, useTaskSettled } from '@halfsync/react';
+import { useHalfsyncMode, useTaskSettled } from '@halfsync/react';
 import { HalfsyncDevtools } from '@halfsync/react/devtools';
 import type { CheckoutForm } from './shop';
 import { CUSTOMERS, EMPTY_FORM } from './customers';
@@ -8,6 +8,7 @@ import { Orders } from './Orders';
 import { useServerList, type Mail } from './serverList';
 import { Confirmation, Shop, type Placed } from './ShopPage';
 import { sendConfirmation } from './tasks';
+import { client } from './client';
 
 type View = 'shop' | 'orders' | 'mail';
 type Mode = 'healthy' | 'failing' | 'slow' | 'rejecting' | 'down';
@@ -68,13 +69,12 @@ function BackendSwitch() {
 }
 
 function CustomerSwitch({ onChange }: { onChange: (form: CheckoutForm) => void }) {
-  const client = useHalfsyncClient();
   const [owner, setOwner] = useState(client.owner);
-  useEffect(() => client.subscribe(() => setOwner(client.owner)), [client]);
+  useEffect(() => client.subscribe(() => setOwner(client.owner)), []);
   useEffect(() => {
     // The first visit signs the first test customer in; later visits keep who was signed in.
     if (client.owner === undefined) void client.ready.then(async () => { if (client.owner === undefined) await client.signIn(CUSTOMERS[0].id); });
-  }, [client]);
+  }, []);
   useEffect(() => { const c = CUSTOMERS.find((x) => x.id === owner); if (c) onChange(c.form); }, [owner, onChange]);
   return (
     <label className="customer">

@@ -1,5 +1,8 @@
 // The e2e app (e2e/fixture) as the scenarios drive it: `window.hs` and its query options.
-import type { ClientMode, DeferOptions, HalfsyncClient, TaskDefinition } from '@halfsync/core';
+import type { ClientMode, DeferOptions, HalfsyncClient, HistoryMembers, JournalMembers, LatestWinsMembers, OwnerMembers, TaskDefinition } from '@halfsync/core';
+
+/** The e2e page's client: every capability (the journal's members do nothing without `journal=1`). */
+type FixtureClient = HalfsyncClient & OwnerMembers & HistoryMembers & LatestWinsMembers & JournalMembers;
 import type { HttpResult, StoredRequest } from '@halfsync/core/http';
 import type { PageLike } from '@halfsync/core/testing';
 import type { EnginePage } from './drivers';
@@ -8,7 +11,7 @@ export interface Op { n: number; note?: string; lane?: string }
 
 /** `window.hs` of the e2e app (e2e/fixture/main.ts). */
 export interface AppHandle {
-  readonly client: HalfsyncClient;
+  readonly client: FixtureClient;
   readonly postOp: TaskDefinition<Op, { seq: number; dup: boolean }>;
   readonly http: TaskDefinition<StoredRequest, HttpResult>;
   /** `parentValue` of @halfsync/core/http. */
@@ -19,7 +22,7 @@ export interface AppHandle {
   readonly ownedOp: TaskDefinition<Op, { owner: string | undefined }>;
   /** Every snapshot the page's client published, in order. */
   readonly events: Array<{ t: number; ids: string[]; statuses: string[] }>;
-  start(options?: object): HalfsyncClient;
+  start(options?: object): FixtureClient;
   /** Defers a post-op task; resolves with its id once persisted. */
   defer(op: Op, options?: DeferOptions): Promise<string>;
   /** Defers the same op under the fast, short policy (10 ms base, 3 attempts); resolves with its id once persisted. */

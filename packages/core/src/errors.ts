@@ -75,6 +75,11 @@ export type HalfsyncErrorCode =
    * the next wake loads it again; precache the app's chunks to avoid it.
    */
   | 'RUNNER_UNAVAILABLE'
+  /**
+   * A defer used an option (`after`, `supersede`) whose capability the client was not created
+   * with; `details.capability` names the import to add to `createClient({ use })`. Nothing was stored.
+   */
+  | 'CAPABILITY_MISSING'
   /** The testing kit was asked for something the browser engine cannot do. */
   | 'UNSUPPORTED_ENGINE';
 

@@ -1,4 +1,9 @@
-export { createClient, type HalfsyncClient, type ClientOptions, type ClientMode, type DeferOptions, type DeferHandle, type ServiceWorkerOption, type ClientQuery, type TaskPage } from './client.js';
+export { createClient, type HalfsyncClient, type ClientOptions, type ClientMode, type DeferOptions, type DeferHandle, type ServiceWorkerOption } from './client.js';
+export type { Capability, MembersOf } from './capability.js';
+export { chains, latestWins, type LatestWinsMembers } from './capabilities/links.js';
+export { owners, type OwnerMembers } from './capabilities/owners.js';
+export { history, type HistoryMembers, type ClientQuery, type TaskPage } from './capabilities/history.js';
+export { journal, type JournalMembers } from './capabilities/journal.js';
 export { DeferredActionObserver, type DeferredActionOptions, type DeferredActionState, type OptimisticItem, type RunResult } from './action.js';
 export type { TaskSelector, TaskSlice } from './model.js';
 export type { PageOptions } from './store/query.js';

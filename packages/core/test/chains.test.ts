@@ -2,14 +2,14 @@
 // batches, lane policies and metadata, on a real client over IndexedDB with a manual clock.
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestClient, type TestClient } from '../src/testing/node.js';
+import { createTestClient, type TestClient, type TestClientOptions } from '../src/testing/node.js';
 import { defineBatchTask, defineTask, PermanentError, RetryableError, UnreachableError, type HalfsyncError } from '../src/index.js';
 import { pump } from '../src/store/pump.js';
 import { rig } from './helpers.js';
 
 const open: TestClient[] = [];
 afterEach(() => { while (open.length) open.pop()!.close(); });
-const client = (...args: Parameters<typeof createTestClient>) => { const t = createTestClient(...args); open.push(t); return t; };
+const client = (options: TestClientOptions) => { const t = createTestClient(options); open.push(t); return t; };
 const codeOf = (fn: () => unknown): string | undefined => {
   try { fn(); } catch (e) { return (e as HalfsyncError).code; }
   return undefined;

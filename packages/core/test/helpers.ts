@@ -3,7 +3,12 @@ import { Executor, type ExecutorOptions } from '../src/executor.js';
 import { TaskStore } from '../src/store/store.js';
 import { taskRegistry, type AnyTaskDefinition } from '../src/task.js';
 import type { NewTaskRecord, TaskRecord } from '../src/record.js';
-import { createClient, type ClientOptions, type HalfsyncClient } from '../src/index.js';
+import { chains, createClient, history, journal, latestWins, owners, type ClientOptions, type HalfsyncClient, type MembersOf } from '../src/index.js';
+
+/** Every capability: what the tests' clients can do unless a test says otherwise. */
+export const FULL = [chains, latestWins, owners, history, journal] as const;
+/** A client with every capability. */
+export type FullClient = HalfsyncClient & MembersOf<typeof FULL>;
 
 let n = 0;
 /** A fresh database name per test. */
@@ -45,8 +50,8 @@ export function rig(tasks: AnyTaskDefinition[], opts: Partial<ExecutorOptions> &
  */
 export function clientPool(tasks: AnyTaskDefinition[], defaults: Partial<ClientOptions> = {}) {
   const clients: HalfsyncClient[] = [];
-  const open = (db: string, extra: Partial<ClientOptions> = {}): HalfsyncClient => {
-    const c = createClient({ tasks, dbName: db, persistStorage: false, ...defaults, ...extra });
+  const open = (db: string, extra: Partial<ClientOptions> = {}): FullClient => {
+    const c = createClient({ tasks, dbName: db, persistStorage: false, use: FULL, ...defaults, ...extra }) as FullClient;
     clients.push(c);
     return c;
   };

@@ -2,7 +2,7 @@
 // Storage notices a database that came back empty, the client says so with STORAGE_RESET, and the
 // journal brings back every unfinished task, once, with its id and key; nothing untrusted comes back.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createClient, defineTask, recoverStorage, type HalfsyncClient } from '@halfsync/core';
+import { chains, createClient, defineTask, history, journal as journalCapability, latestWins, owners, recoverStorage, type HalfsyncClient, type MembersOf } from '@halfsync/core';
 import { createHttpTask, deferFetch } from '@halfsync/core/http';
 import { decodeRecord, encodeRecord } from '../src/store/journal.js';
 import { recovery, restorable } from '../src/store/recovery.js';
@@ -14,9 +14,12 @@ const order = defineTask('order', { run: (p: { n: number }, ctx) => { if (!open)
 const http = createHttpTask({ name: 'http' });
 const tasks = [order, http];
 
+const FULL = [chains, latestWins, owners, history, journalCapability] as const;
 const clients: HalfsyncClient[] = [];
+/** A client with every capability; `journal = false` leaves the journal out. */
 const make = (dbName: string, journal = true, autoRun = true) => {
-  const c = createClient({ tasks, dbName, journal, persistStorage: false, autoRun });
+  const use = journal ? FULL : FULL.filter((c) => c !== journalCapability);
+  const c = createClient({ tasks, dbName, use, persistStorage: false, autoRun }) as HalfsyncClient & MembersOf<typeof FULL>;
   clients.push(c);
   return c;
 };
@@ -66,18 +69,23 @@ describe('a lost database, noticed and restored', () => {
     cleanup();
   });
 
-  it('without the journal it still notices and says so', async () => {
+  it('a task deferred by a client without the journal is not restored, and the loss is still said where the journal is used', async () => {
     const db = fresh();
+    // The first client made with the journal leaves the marker that says this origin had a queue.
+    const first = make(db);
+    await first.ready;
     const a = make(db, false);
+    expect('storageReset' in a).toBe(false);
     const h = a.defer(order, { n: 4 }, { delay: 60_000 });
     await h.persisted;
+    first.close();
     a.close();
     clients.length = 0;
     await deleteDb(db);
-    const b = make(db, false);
+    const b = make(db);
     await b.ready;
     expect(b.storageReset).toMatchObject({ code: 'STORAGE_RESET', details: { cause: 'marker', restored: 0 } });
-    expect(b.storageReset?.message).toContain('journal: true');
+    expect(b.storageReset?.message).toContain('use: [journal]');
     await expect(b.result(h.id)).rejects.toMatchObject({ code: 'STORAGE_RESET' });
   });
 

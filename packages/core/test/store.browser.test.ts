@@ -1,7 +1,7 @@
 // The store, the group commit, the Web Lock between runners, BroadcastChannel between clients and
 // the upgrade path, in real Chromium (Vitest browser mode).
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createClient, defineTask, type HalfsyncClient } from '../src/index.js';
+import { createClient, defineTask, history, type HalfsyncClient } from '../src/index.js';
 import { Executor } from '../src/executor.js';
 import { TaskStore } from '../src/store/store.js';
 import { SCHEMA_VERSION } from '../src/store/schema.js';
@@ -13,7 +13,7 @@ const freshDb = () => `browser-${Date.now()}-${n++}`;
 const echo = defineTask('echo', { run: (p: { text: string }) => p.text.toUpperCase() });
 const clients: HalfsyncClient[] = [];
 const open = (dbName: string) => {
-  const c = createClient({ tasks: [echo], dbName, persistStorage: false });
+  const c = createClient({ tasks: [echo], dbName, persistStorage: false, use: [history] });
   clients.push(c);
   return c;
 };

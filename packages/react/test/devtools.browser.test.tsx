@@ -2,7 +2,7 @@
 // counts, the mode, filters, folding, paging, the detail view, the timeline and its layout.
 import { afterEach, describe, expect, it } from 'vitest';
 import { act, cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
-import { createClient, defineTask, PermanentError, type ClientOptions, type HalfsyncClient } from '@halfsync/core';
+import { chains, createClient, history, latestWins, owners, defineTask, PermanentError, type ClientOptions, type HalfsyncClient } from '@halfsync/core';
 import { HalfsyncDevtools } from '@halfsync/react/devtools';
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
@@ -18,8 +18,8 @@ const offline = defineTask('offline-order', { run: () => { throw new TypeError('
 
 let n = 0;
 const clients: HalfsyncClient[] = [];
-const open = (options: Partial<ClientOptions> = {}) => {
-  const c = createClient({ tasks: [placeOrder, offline], dbName: `devtools-${Date.now()}-${n++}`, persistStorage: false, ...options });
+const open = (options: Partial<Omit<ClientOptions, 'use'>> = {}) => {
+  const c = createClient({ tasks: [placeOrder, offline], dbName: `devtools-${Date.now()}-${n++}`, persistStorage: false, use: [chains, latestWins, owners, history], ...options });
   clients.push(c);
   return c;
 };

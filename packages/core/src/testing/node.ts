@@ -1,3 +1,7 @@
+import type { Capability, MembersOf } from '../capability.js';
+import { chains, latestWins } from '../capabilities/links.js';
+import { history } from '../capabilities/history.js';
+import { owners } from '../capabilities/owners.js';
 import { createClient, type ClientOptions, type HalfsyncClient } from '../client.js';
 import { HalfsyncError } from '../errors.js';
 import type { DrainSummary } from '../executor.js';
@@ -13,16 +17,21 @@ export interface ManualClock {
   set(at: number): void;
 }
 
-/** Options of {@link createTestClient}. */
-export interface TestClientOptions extends Omit<ClientOptions, 'serviceWorker' | 'autoRun' | 'now'> {
+/** What a test client can do unless its options say otherwise: every capability but the journal (Cache Storage is a browser's). */
+const DEFAULT_USE = [chains, latestWins, owners, history] as const;
+/** The capabilities of a test client made without `use`. */
+export type DefaultTestUse = typeof DEFAULT_USE;
+
+/** Options of {@link createTestClient}; `use` defaults to `chains`, `latestWins`, `owners` and `history`. */
+export interface TestClientOptions<Use extends readonly Capability[] = DefaultTestUse> extends Omit<ClientOptions<Use>, 'serviceWorker' | 'autoRun' | 'now'> {
   /** Where the manual clock starts. Default: the real time when the client is made. */
   readonly startAt?: number;
 }
 
 /** A client for unit tests of task handlers, with a manual clock and draining only on demand. */
-export interface TestClient {
-  /** The client: `defer`, `getSnapshot`, `retry`... exactly as in a page. */
-  readonly client: HalfsyncClient;
+export interface TestClient<Use extends readonly Capability[] = DefaultTestUse> {
+  /** The client: `defer`, `getSnapshot`, `retry`... exactly as in a page, with the capabilities of `use`. */
+  readonly client: HalfsyncClient & MembersOf<Use>;
   /** The manual clock every timestamp and backoff uses. */
   readonly clock: ManualClock;
   /** Runs the tasks due now, once. */
@@ -61,7 +70,7 @@ export interface TestClient {
  * expect(task.status).toBe('succeeded');
  * ```
  */
-export function createTestClient(options: TestClientOptions): TestClient {
+export function createTestClient<const Use extends readonly Capability[] = DefaultTestUse>(options: TestClientOptions<Use>): TestClient<Use> {
   if (typeof indexedDB === 'undefined') {
     throw new HalfsyncError('STORAGE_UNAVAILABLE', 'createTestClient needs IndexedDB: install fake-indexeddb and import "fake-indexeddb/auto" first');
   }
@@ -69,9 +78,10 @@ export function createTestClient(options: TestClientOptions): TestClient {
   const clock: ManualClock = { now: () => t, advance: (ms) => { t += ms; }, set: (at) => { t = at; } };
   const { startAt: _startAt, ...rest } = options;
   let online = true;
-  const client = createClient({
+  const client = createClient<Use>({
     dbName: `halfsync-test-${Math.random().toString(36).slice(2)}`,
     persistStorage: false,
+    use: DEFAULT_USE as unknown as Use,
     ...rest,
     serviceWorker: false,
     autoRun: false,

@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
 import type { HalfsyncClient, Task } from '@halfsync/core';
+import { countOf } from './hooks.js';
 import { COLORS } from './styles.js';
 import { timeline } from './timeline.js';
 
@@ -14,7 +15,9 @@ function useHourCounts(client: HalfsyncClient, version: unknown): { succeeded: n
   useEffect(() => {
     let live = true;
     const since = Date.now() - HOUR;
-    Promise.all([client.count({ status: 'succeeded', since }), client.count({ status: 'failed', since })])
+    const count = countOf(client);
+    if (!count) return;
+    Promise.all([count({ status: 'succeeded', since }), count({ status: 'failed', since })])
       .then(([succeeded, failed]) => { if (live) setCounts({ succeeded, failed }); })
       // Unreadable counts leave the caption to the bars alone; the panel's banners say why.
       .catch(() => { if (live) setCounts(undefined); });

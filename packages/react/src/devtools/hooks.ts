@@ -1,5 +1,5 @@
 import { useEffect, useState, useSyncExternalStore } from 'react';
-import type { HalfsyncClient } from '@halfsync/core';
+import type { HalfsyncClient, HistoryMembers, JournalMembers } from '@halfsync/core';
 
 const subscribeOnline = (listener: () => void) => {
   window.addEventListener('online', listener);
@@ -27,4 +27,15 @@ export function useNow(active: boolean): number {
 /** Who is signed in, live. */
 export function useOwner(client: HalfsyncClient): string | undefined {
   return useSyncExternalStore(client.subscribe, () => client.owner, () => undefined);
+}
+
+/** `client.count`, when the client was made with the `history` capability (the panel shows the snapshot's counts otherwise). */
+export function countOf(client: HalfsyncClient): HistoryMembers['count'] | undefined {
+  const count = (client as Partial<HistoryMembers>).count;
+  return typeof count === 'function' ? count.bind(client) : undefined;
+}
+
+/** The client's `journal` members, when it was made with that capability. */
+export function journalOf(client: HalfsyncClient): JournalMembers | undefined {
+  return typeof (client as Partial<JournalMembers>).acknowledgeStorageReset === 'function' ? client as HalfsyncClient & JournalMembers : undefined;
 }

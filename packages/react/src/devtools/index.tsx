@@ -5,7 +5,7 @@ import { HalfsyncProvider, useHalfsyncClient } from '../provider.js';
 import { TaskDetail } from './Detail.js';
 import { Filters } from './Filters.js';
 import { matches, NO_FILTER, type TaskFilter } from './filter.js';
-import { useNow, useOnline, useOwner } from './hooks.js';
+import { journalOf, useNow, useOnline, useOwner } from './hooks.js';
 import { s } from './styles.js';
 import { PAGE_ROWS, TaskTable } from './TaskTable.js';
 import { Timeline } from './Timeline.js';
@@ -65,7 +65,8 @@ function Panel({ initialOpen = false, position = 'bottom-right', title = 'halfsy
   const mode = useHalfsyncMode();
   const owner = useOwner(client);
   const online = useOnline();
-  const storageReset = useSyncExternalStore(client.subscribe, () => client.storageReset, () => undefined);
+  const journaled = journalOf(client);
+  const storageReset = useSyncExternalStore(client.subscribe, () => journaled?.storageReset, () => undefined);
   const lastError = useSyncExternalStore(client.subscribe, () => client.lastError, () => undefined);
   const store = useStoreCounts(client);
   const counts = store?.counts;
@@ -106,7 +107,7 @@ function Panel({ initialOpen = false, position = 'bottom-right', title = 'halfsy
       {storageReset && (
         <p role="alert" data-storage-reset="" style={{ margin: 0, padding: '6px 10px', background: '#fff5f5', color: '#c53030' }}>
           {storageReset.code}: {storageReset.message}{' '}
-          <button type="button" style={s.button} onClick={() => void client.acknowledgeStorageReset()}>dismiss</button>
+          <button type="button" style={s.button} onClick={() => void journaled?.acknowledgeStorageReset()}>dismiss</button>
         </p>
       )}
       {lastError && <p data-last-error="" style={{ margin: 0, padding: '4px 10px', color: '#975a16' }}>runner: {lastError.code}: {lastError.message}</p>}

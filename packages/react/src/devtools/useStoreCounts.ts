@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
 import type { HalfsyncClient, Task, TaskStatus } from '@halfsync/core';
+import { countOf } from './hooks.js';
 
 /** The statuses the panel's header counts. */
 export const COUNTED = ['pending', 'running', 'failed', 'succeeded', 'cancelled'] as const satisfies readonly TaskStatus[];
@@ -25,7 +26,7 @@ export const COUNT_INTERVAL_MS = 250;
 const pendingIn = (tasks: readonly Task[]) => tasks.reduce((n, t) => n + (t.status === 'pending' ? 1 : 0), 0);
 
 /**
- * Every stored task counted by status through `client.count` (index counts): the whole store, not
+ * Every stored task counted by status through `client.count` (index counts; a client made without `history` has none): the whole store, not
  * the window of recent tasks the snapshot holds. Read on mount and again after changes, at most once
  * per {@link COUNT_INTERVAL_MS}, the last change always included. Undefined until the first read
  * answers, and while the counts cannot be read (the caller shows the snapshot's counts then).
@@ -44,7 +45,9 @@ export function useStoreCounts(client: HalfsyncClient): StoreView | undefined {
       last = Date.now();
       const before = client.getSnapshot();
       try {
-        const values = await Promise.all(COUNTED.map((status) => client.count({ status })));
+        const count = countOf(client);
+        if (!count) throw new Error('no history capability');
+        const values = await Promise.all(COUNTED.map((status) => count({ status })));
         const counts = Object.fromEntries(COUNTED.map((status, i) => [status, values[i]!])) as StoreCounts;
         if (client.getSnapshot() === before) othersPending = Math.max(0, counts.pending - pendingIn(before));
         if (live) setView({ counts, othersPending });
