@@ -1,6 +1,6 @@
 import { test, expect } from '@playwright/test';
 import { halfsyncKit } from '@halfsync/core/testing';
-import { control, deferOps, openApp, serverUntil } from './support';
+import { control, deferOps, inPage, openApp, serverUntil } from './support';
 
 test.beforeEach(async () => { await control({ reset: true }); });
 
@@ -24,4 +24,20 @@ test('the client asks for persistent storage and says whether the browser grante
   });
   expect(typeof granted.said).toBe('boolean');
   expect(granted.said).toBe(granted.browser);
+});
+
+test('a write-only page (createWriter, no client) wakes the worker, which completes its tasks with every tab closed', async ({ context }) => {
+  // A first visit registers the worker, as the app's other pages do.
+  const first = await context.newPage();
+  expect(await openApp(first, '')).toBe('sync');
+  await first.close();
+  const page = await context.newPage();
+  await page.goto('/?autostart=0');
+  expect(await page.evaluate(() => (window as unknown as { hs: { client: unknown } }).hs.client)).toBeUndefined();
+  const ids = await inPage(page, (hs) => hs.writeOps([1, 2, 3]));
+  expect(ids).toHaveLength(3);
+  await page.close();
+  const l = await serverUntil((x) => x.applied.length === 3, 'three ops applied');
+  expect(l.applied.map((a) => a.n).sort()).toEqual([1, 2, 3]);
+  expect(new Set(l.received.map((r) => r.key)).size).toBe(3);
 });

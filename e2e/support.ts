@@ -43,6 +43,7 @@ type Hs = {
   skipOp: TaskDefinition<{ n: number; lane?: string }, { seq: number; dup: boolean }>;
   defer(op: { n: number; lane?: string }, opts?: { orderKey?: string; delay?: number }): Promise<string>;
   deferFetch(url: string, init?: RequestInit): Promise<string>;
+  writeOps(ns: number[]): Promise<string[]>;
   events: Array<{ ids: string[]; statuses: string[] }>;
   start(o?: object): FixtureClient;
 };

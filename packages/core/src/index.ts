@@ -1,5 +1,6 @@
 export { createClient, type HalfsyncClient, type ClientOptions, type ClientMode, type DeferOptions, type DeferHandle, type ServiceWorkerOption } from './client.js';
 export type { Capability, MembersOf } from './capability.js';
+export { createWriter, type HalfsyncWriter, type WriterOptions, type WriteHandle } from './writer.js';
 export { chains, latestWins, type LatestWinsMembers } from './capabilities/links.js';
 export { owners, type OwnerMembers } from './capabilities/owners.js';
 export { history, type HistoryMembers, type ClientQuery, type TaskPage } from './capabilities/history.js';
