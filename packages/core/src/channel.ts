@@ -2,6 +2,9 @@ import type { DrainSummary } from './executor.js';
 import type { Task } from './record.js';
 import type { StorageResetInfo } from './store/recovery.js';
 
+// Guarantee 6, "Visible everywhere": what every tab and the worker tell each other on the origin's
+// BroadcastChannel. A message is a hint, parsed before use; what a tab believes comes from the store.
+
 /** What every tab and the worker say on the origin's BroadcastChannel. */
 export type ChannelMessage =
   /** Committed changes: tasks written and ids deleted. */

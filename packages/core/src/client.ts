@@ -15,7 +15,9 @@ import { readOwnerState, type OwnerState } from './store/owner-state.js';
 import { taskRegistry, DEFAULT_RETENTION, type AnyTaskDefinition, type TaskDefinition } from './task.js';
 import { modify } from './store/ops.js';
 import type { PageRunner } from './page-runner.js';
+import { loadPageRunner } from './page-runner-load.js';
 import { Waker } from './waker.js';
+import { OwnerBelief } from './owner-belief.js';
 
 export type { ClientOptions, HalfsyncClient, ClientMode, ServiceWorkerOption, DeferHandle, DeferOptions } from './client-api.js';
 
@@ -40,7 +42,6 @@ class Client implements HalfsyncClient, ClientCore {
   mode: ClientMode = 'starting';
   modeReason: HalfsyncError | undefined;
   lastError: HalfsyncError | undefined;
-  owner: string | undefined;
   readonly ready: Promise<ClientMode>;
   readonly persistentStorage: Promise<boolean>;
 
@@ -68,15 +69,14 @@ class Client implements HalfsyncClient, ClientCore {
   #link: WorkerLink | undefined;
   #runner: Promise<PageRunner> | undefined;
   readonly #cleanup: Array<() => void> = [];
-  /**
-   * The version of the committed owner state `owner` was derived from (-1: none yet, still loading).
-   * A belief only moves to a higher version, so messages arriving out of order cannot roll it back.
-   */
-  #ownerVersion = -1;
-  /** Sign-ins and sign-outs this tab made that have not committed yet. */
-  #ownerChanges = 0;
-  /** The newest committed state heard while this tab's own change was in flight. */
-  #ownerHeard: OwnerState | undefined;
+  /** Another user signed in: the view drops the work of the one before and loads this one's. */
+  readonly #belief = new OwnerBelief(() => {
+    this.model.refilter();
+    this.model.changed(true);
+    this.reload('loading the tasks of the user signed in');
+  });
+
+  get owner(): string | undefined { return this.#belief.owner; }
 
   constructor(options: ClientOptions) {
     if (typeof options !== 'object' || options === null) badOption('createClient needs an options object with a tasks array');
@@ -132,7 +132,7 @@ class Client implements HalfsyncClient, ClientCore {
     if (record.supersede !== undefined && !this.hooks.options.has('supersede')) throw missingCapability(record.name, 'supersede', 'latestWins');
     // The provisional view shows who this tab believes is signed in; the insert stamps what committed.
     if (this.owner !== undefined) record.owner = this.owner;
-    const expected: OwnerExpected = this.#ownerVersion >= 0 || this.#ownerChanges > 0 ? { owner: this.owner } : undefined;
+    const expected: OwnerExpected = this.#belief.known ? { owner: this.owner } : undefined;
     // The same key while a task of it is alive: that task, not a second one.
     if (options && typeof options === 'object' && options.idempotencyKey !== undefined) {
       const twin = this.#aliveWithKey(record.name, record.idempotencyKey);
@@ -191,7 +191,7 @@ class Client implements HalfsyncClient, ClientCore {
     // What must be on disk beside the tasks (the journal) before `persisted` resolves.
     if (stored.length > 0 && this.hooks.committing) await this.hooks.committing([...others, ...stored]);
     // A defer refused because another tab's sign-in committed first: this tab believes it now.
-    if (owner) this.#believeOwner(owner);
+    if (owner) this.#belief.believe(owner);
     results.forEach((r, i) => {
       if (r instanceof Error) { this.model.dropProvisional(batch[i]!.record.id, r); batch[i]!.reject(r); }
     });
@@ -206,17 +206,14 @@ class Client implements HalfsyncClient, ClientCore {
     if (views.length > 0) nextTask(() => this.post({ t: 'changed', tasks: views, removed: [] }));
   }
 
-  // ---- who is signed in: this tab's belief, derived from what committed ---------------------
+  // ---- who is signed in: this tab's belief (owner-belief.ts), derived from what committed ----
 
   async changeOwner(owner: string | undefined, write: () => Promise<{ changed: TaskRecord[]; removed: string[]; state: OwnerState }>): Promise<void> {
     this.open();
     // The defers of this tab made before the change commit before it, under the owner they were
     // made by; those made after it commit after it, under the new one.
     if (this.#batch.length > 0) this.#flush();
-    const moved = owner !== this.owner;
-    this.owner = owner;
-    this.#ownerChanges++;
-    if (moved) this.#showOwner();
+    this.#belief.intend(owner);
     const change = this.#committing.then(async () => {
       await this.loading.catch(() => {});
       return write();
@@ -232,10 +229,8 @@ class Client implements HalfsyncClient, ClientCore {
       this.publish(changed, removed);
       this.#waker.wake({ fresh: true });
     } finally {
-      this.#ownerChanges--;
       // Not committed (the write failed): believe what did.
-      committed ??= await readOwnerState(await this.store.db()).catch(() => undefined);
-      if (committed) this.#believeOwner(committed);
+      this.#belief.ended(committed ?? await readOwnerState(await this.store.db()).catch(() => undefined));
     }
   }
 
@@ -243,33 +238,8 @@ class Client implements HalfsyncClient, ClientCore {
   async #rereadOwner(): Promise<void> {
     const state = await readOwnerState(await this.store.db()).catch(() => undefined);
     if (!state) return;
-    this.#believeOwner(state);
+    this.#belief.believe(state);
     void this.#runner?.then((r) => r.ownerChanged(state));
-  }
-
-  /**
-   * Moves this tab's belief about who is signed in to a state read from the store, if not older
-   * than the one it holds (a slow read cannot undo a later one). While this tab's own change is in
-   * flight its intent stands; the newest state read meanwhile is kept, and wins over its own commit
-   * if later.
-   */
-  #believeOwner(state: OwnerState): void {
-    if (!this.#ownerHeard || state.version > this.#ownerHeard.version) this.#ownerHeard = state;
-    if (this.#ownerChanges > 0) return;
-    const best = this.#ownerHeard;
-    this.#ownerHeard = undefined;
-    if (best.version < this.#ownerVersion) return;
-    const moved = best.owner !== this.owner;
-    this.owner = best.owner;
-    this.#ownerVersion = best.version;
-    if (moved) this.#showOwner();
-  }
-
-  /** Another user signed in: the view drops the work of the one before and loads this one's. */
-  #showOwner(): void {
-    this.model.refilter();
-    this.model.changed(true);
-    this.reload('loading the tasks of the user signed in');
   }
 
   reload(what: string): void {
@@ -380,7 +350,7 @@ class Client implements HalfsyncClient, ClientCore {
   async #load(): Promise<void> {
     const db = await this.store.db();
     // What committed, unless this tab already knows a newer state (or its own signIn() is in flight).
-    this.#believeOwner(await readOwnerState(db));
+    this.#belief.believe(await readOwnerState(db));
     await this.hooks.loaded?.();
     const { records, bad } = await loadAlive(db, this.#recent);
     if (bad.length > 0) await this.store.quarantine(bad, this.now());
@@ -424,7 +394,7 @@ class Client implements HalfsyncClient, ClientCore {
   #pageRunner(): Promise<PageRunner> {
     if (this.#runner) return this.#runner;
     const options = this.#options;
-    const loading: Promise<PageRunner> = import('./page-runner.js').then(({ PageRunner }) => new PageRunner({
+    const loading = loadPageRunner({
       store: this.store, tasks: this.registry, post: (m) => this.post(m),
       concurrency: options.concurrency, leaseMs: options.leaseMs, now: this.now, online: options.online,
       autoRun: options.autoRun !== false,
@@ -439,22 +409,10 @@ class Client implements HalfsyncClient, ClientCore {
         this.problem(coded);
         this.post({ t: 'error', code: coded.code, message: coded.message });
       },
-    }), (error: unknown) => {
-      // The chunk could not be loaded (offline before it was cached, or gone after a deploy). The
-      // work stays queued: say so with a code, and let the next wake (a defer, `online`, the tab
-      // shown again, drain()) import it again. What callers get meanwhile runs nothing.
+    }, (reason) => {
+      // The next wake (a defer, `online`, the tab shown again, drain()) imports it again.
       if (this.#runner === loading) this.#runner = undefined;
-      const reason = new HalfsyncError(
-        'RUNNER_UNAVAILABLE',
-        `the page runner (page-runner.js, loaded only when this page runs the tasks) could not be loaded (${(error as Error)?.message ?? String(error)}); the tasks stay queued and the next wake loads it again. Precache the app's script chunks with the app shell so that it loads offline`,
-        { cause: error },
-      );
       this.problem(reason);
-      // A stand-in whose every method does nothing (drainNow rejects with the reason); not a
-      // thenable, so that it resolves the promise as itself.
-      return new Proxy({}, {
-        get: (_, key) => (key === 'then' ? undefined : key === 'drainNow' ? () => Promise.reject(reason) : () => {}),
-      }) as PageRunner;
     });
     this.#runner = loading;
     return loading;
@@ -478,7 +436,7 @@ class Client implements HalfsyncClient, ClientCore {
     else if (m.t === 'error') this.problem(new HalfsyncError(m.code as HalfsyncError['code'], m.message));
     else if (m.t === 'owner') {
       // A hint to read what committed, never a belief of its own: anyone on the origin can post.
-      if (m.version > this.#ownerVersion) void this.#rereadOwner();
+      if (m.version > this.#belief.version) void this.#rereadOwner();
     }
     else if (m.t === 'wake' && this.mode === 'page' && this.#options.autoRun !== false) void this.#pageRunner().then((r) => r.wakeIfLeader(m.networkBack === true));
     else this.hooks.message?.(m);

@@ -9,6 +9,9 @@ import type { TaskStore } from './store/store.js';
 import type { AnyTaskDefinition, TaskContext, TaskDefinition } from './task.js';
 import { uuid, withLock } from './util.js';
 
+// Guarantee 4, "One runner at a time": an executor drains under a Web Lock per database, claims
+// each task with a lease it renews while the handler runs, and gives up a task whose lease it lost.
+
 /** Options of {@link Executor}. */
 export interface ExecutorOptions {
   readonly store: TaskStore;

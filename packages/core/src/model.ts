@@ -1,6 +1,9 @@
-import { HalfsyncError } from './errors.js';
+import type { HalfsyncError } from './errors.js';
 import { OrderedTasks } from './ordered.js';
 import { toTask, type Task, type TaskRecord, type TaskStatus } from './record.js';
+import { Waiters } from './waiters.js';
+
+export { outcomeOf } from './waiters.js';
 
 // Guarantees 6 and 11, "Visible everywhere" and "Bounded": the tab's view of the queue. It holds
 // what is alive and a bounded window of finished tasks, applies each change in O(log n), and tells
@@ -26,26 +29,6 @@ export interface TaskSlice {
 
 const FINISHED: ReadonlySet<TaskStatus> = new Set(['succeeded', 'cancelled', 'superseded']);
 const SETTLED: ReadonlySet<TaskStatus> = new Set(['succeeded', 'failed', 'cancelled', 'superseded']);
-
-interface Waiter { resolve(value: unknown): void; reject(error: unknown): void; promise: Promise<unknown> }
-
-const deferred = (): Waiter => {
-  let resolve!: (v: unknown) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<unknown>((res, rej) => { resolve = res; reject = rej; });
-  promise.catch(() => {});
-  return { resolve, reject, promise };
-};
-
-/** The outcome a settled task gives its waiters. */
-export function outcomeOf(task: Task): { ok: true; value: unknown } | { ok: false; error: HalfsyncError } | undefined {
-  if (task.status === 'succeeded') return { ok: true, value: task.result };
-  if (task.status === 'failed') {
-    return { ok: false, error: new HalfsyncError('TASK_FAILED', `task "${task.name}" (${task.id}) failed: ${task.lastError?.message ?? 'unknown error'}`, { details: { id: task.id, lastError: task.lastError } }) };
-  }
-  if (task.status === 'cancelled') return { ok: false, error: new HalfsyncError('TASK_CANCELLED', `task "${task.name}" (${task.id}) was cancelled`, { details: { id: task.id } }) };
-  return undefined; // pending, running, or superseded (its handle follows the task that replaced it)
-}
 
 /**
  * A slice follows the model incrementally while someone subscribes to it (attached); before the
@@ -97,7 +80,7 @@ export class TaskModel {
   private version = 0;
   private readonly listeners = new Set<() => void>();
   private readonly settledListeners = new Set<(tasks: readonly Task[]) => void>();
-  private readonly waiters = new Map<string, Waiter>();
+  private readonly waiters = new Waiters((id) => this.byId.get(id));
   private settledQueue: Task[] = [];
   private dirty = false;
   private scheduled: 'micro' | 'task' | undefined;
@@ -167,9 +150,7 @@ export class TaskModel {
 
   /** Drops a task whose commit failed; its waiters get `error`. */
   dropProvisional(id: string, error: unknown): void {
-    const w = this.waiters.get(id);
-    this.waiters.delete(id);
-    w?.reject(error);
+    this.waiters.failed(id, error);
     this.remove(id);
     this.changed(true);
   }
@@ -212,11 +193,7 @@ export class TaskModel {
     const prev = this.byId.get(id);
     if (prev) this.hide(prev);
     // A task out of view (another user's) may still be waited for.
-    const w = this.waiters.get(id);
-    if (w) {
-      this.waiters.delete(id);
-      w.reject(new HalfsyncError('TASK_NOT_FOUND', `task ${id} was ${why}`, { details: { id } }));
-    }
+    this.waiters.removed(id, why);
   }
 
   private put(prev: Task | undefined, next: Task): void {
@@ -229,17 +206,7 @@ export class TaskModel {
     this.dirty = true;
     if (SETTLED.has(next.status) && (!prev || !SETTLED.has(prev.status))) {
       this.settledQueue.push(next);
-      const w = this.waiters.get(next.id);
-      if (w) {
-        this.waiters.delete(next.id);
-        // Latest wins: a replaced task's handle follows the task that replaced it.
-        if (next.status === 'superseded' && next.supersededBy) void this.waitFor(next.supersededBy).then(w.resolve, w.reject);
-        else {
-          const o = outcomeOf(next)!;
-          if (o.ok) w.resolve(o.value);
-          else w.reject(o.error);
-        }
-      }
+      this.waiters.settled(next);
     }
     // The window of finished tasks: the oldest leave memory (they stay readable with query()).
     while (this.finished.size > this.options.recentFinished) this.remove(this.finished.first()!.id);
@@ -262,41 +229,22 @@ export class TaskModel {
 
   /** A promise of the task's result, settled when the task settles here (or is removed). */
   waitFor(id: string): Promise<unknown> {
-    const known = this.byId.get(id);
-    if (known?.status === 'superseded' && known.supersededBy) return this.waitFor(known.supersededBy);
-    const o = known && outcomeOf(known);
-    if (o) return o.ok ? Promise.resolve(o.value) : Promise.reject(o.error);
-    let w = this.waiters.get(id);
-    if (!w) { w = deferred(); this.waiters.set(id, w); }
-    return w.promise;
+    return this.waiters.waitFor(id);
   }
 
   /** Settles the waiters of `id` with what the store says (the task is not held here). */
   settleFromStore(id: string, stored: Task | undefined, missing: () => HalfsyncError): void {
-    const w = this.waiters.get(id);
-    if (!w || this.byId.has(id)) return;
-    if (!stored) { this.waiters.delete(id); w.reject(missing()); return; }
-    if (stored.status === 'superseded' && stored.supersededBy) {
-      this.waiters.delete(id);
-      void this.waitFor(stored.supersededBy).then(w.resolve, w.reject);
-      return;
-    }
-    const o = outcomeOf(stored);
-    if (!o) return; // still alive: it will arrive as a change
-    this.waiters.delete(id);
-    if (o.ok) w.resolve(o.value);
-    else w.reject(o.error);
+    this.waiters.fromStore(id, stored, missing);
   }
 
   /** Ids waited for that are not held here. */
   waitedButUnknown(): string[] {
-    return [...this.waiters.keys()].filter((id) => !this.byId.has(id));
+    return this.waiters.unknown();
   }
 
   /** Rejects every waiter (the client is closing). */
   rejectAll(error: HalfsyncError): void {
-    for (const w of this.waiters.values()) w.reject(error);
-    this.waiters.clear();
+    this.waiters.rejectAll(error);
   }
 
   // ---- subscriptions ------------------------------------------------------------------------

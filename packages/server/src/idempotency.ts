@@ -8,6 +8,9 @@ import { judge, type Verdict } from './rules.js';
 import type { ClaimRef, IdempotencyStore, RunningRecord } from './store.js';
 import { headerFilter, nullBodyStatus, replayOf, toStored, type HeaderPolicy, type StoredResponse } from './stored.js';
 
+// Guarantee 12, "Exactly once, end to end": a keyed request runs its effect once, with its reply
+// recorded in the same transaction where the store allows; a retry is answered from the record.
+
 /**
  * What a guarded handler is given beside its request.
  *

@@ -3,8 +3,7 @@ import { HalfsyncError, storageError } from '../errors.js';
 import { journalClear, journalCommitted, journalPut } from '../store/journal.js';
 import { recovery, restorable, type StorageResetInfo } from '../store/recovery.js';
 
-// Guarantee 12, "A lost database is said, and what the journal held comes back", from the page's
-// side: the journal is written from what committed, before `persisted` resolves; the loss is read
+// Guarantee 1, "Durable", where the browser loses the database, from the page's side: the journal is written from what committed, before `persisted` resolves; the loss is read
 // from the record the open wrote (store/recovery.ts) and said in every tab.
 
 /** What the `journal` capability adds to the client. */

@@ -4,8 +4,8 @@ import { HalfsyncError } from '../errors.js';
 import { recordById } from '../store/query.js';
 import { insertLinked, modify } from '../store/ops.js';
 
-// Guarantee 8 and 9 from the page's side: `after` (parents before children) and `supersede`
-// (latest wins) are inserted with their links in the commit's transaction. Running them in order
+// Work that depends on work, from the page's side: `after` (parents before children) and
+// `supersede` (latest wins) are inserted with their links in the commit's transaction. Running them in order
 // is the runner's (store/pump.ts, store/chain.ts), whatever a page imports.
 
 /** Lets the commit insert records with links, and says which defer option it made available. */

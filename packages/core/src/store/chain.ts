@@ -2,7 +2,7 @@ import { laneOf, next, parentsDone, type NewTaskRecord, type TaskError, type Tas
 import type { LaneFailurePolicy } from '../task.js';
 import type { Tx } from './store.js';
 
-// Work that depends on work, as store transitions: a task runs after its parents (`after`) and its
+// Guarantee 5, "Order where asked" (lanes), and work that depends on work, as store transitions: a task runs after its parents (`after`) and its
 // lane's head; a parent's success hands its result to its children; a parent that fails for good
 // (or is cancelled, or replaced) fails them with DEPENDENCY_FAILED, and retrying it revives them.
 // Only the modules of store/ call these, inside their own transaction.

@@ -9,8 +9,10 @@ import { failFor, parentSucceeded, promote, settleLane } from './chain.js';
 import { inTx, type TaskStore } from './store.js';
 import { uuid } from '../util.js';
 
-// The executor's side of the store: claims, settlements, lease renewals and purges. Kept apart
-// from TaskStore's class so pages that never run tasks do not carry it.
+// Guarantee 2, "At least once, never lost": the executor's side of the store. A claim leases a task,
+// a settlement records its outcome, and a task leaves only by succeeding, failing for good, being
+// cancelled or outliving its retention; a lease left by a dead runner expires and the task runs
+// again. Kept apart from TaskStore's class so pages that never run tasks do not carry it.
 
 export type { Outcome };
 

@@ -7,6 +7,9 @@ import { MIGRATIONS, SCHEMA_VERSION, type HalfsyncSchema } from './schema.js';
 import type { OpenInfo, StorageResetInfo } from './recovery.js';
 import { ownerState, type OwnerState } from './owner-state.js';
 
+// Guarantee 1, "Durable": a deferred task is committed with strict durability, in one transaction
+// per tick of defers, with its owner stamped from what committed; `persisted` resolves after that.
+
 /** Notices and repairs a lost queue around an open (store/recovery.ts); pages and the worker pass one. */
 export interface Recovery {
   /** Read before the open: whether this origin had a queue (a marker kept outside IndexedDB). */
