@@ -91,7 +91,12 @@ export interface HalfsyncClient {
   onSettled(listener: (tasks: readonly Task[]) => void): () => void;
   /** One task by id, if this tab holds it (`history` reads older finished ones). */
   get(id: string): Task | undefined;
-  /** Waits for a task's result (one deferred before a reload, say); rejects with TASK_NOT_FOUND for an id that is not stored. */
+  /**
+   * Waits for a task's result (one deferred before a reload, say); rejects with TASK_NOT_FOUND for
+   * an id that is not stored. Given the task's definition first, the result is typed from it, and
+   * an id of another task's is refused with INVALID_OPTIONS.
+   */
+  result<Payload, Result>(task: TaskDefinition<Payload, Result>, id: string): Promise<Result>;
   result<Result = unknown>(id: string): Promise<Result>;
   /**
    * Runs a failed task again, with a fresh set of attempts (the tasks that failed because of it wait

@@ -268,12 +268,19 @@ class Client implements HalfsyncClient, ClientCore {
     return this.model.get(id);
   }
 
-  async result<Result = unknown>(id: string): Promise<Result> {
-    if (typeof id !== 'string' || id === '') badOption(`result() needs a task id, got ${JSON.stringify(id)}`);
+  result<Payload, Result>(task: TaskDefinition<Payload, Result>, id: string): Promise<Result>;
+  result<Result = unknown>(id: string): Promise<Result>;
+  async result(first: string | AnyTaskDefinition, second?: string): Promise<unknown> {
+    const task = typeof first === 'object' && first !== null ? first : undefined;
+    const id: unknown = task ? second : first;
+    if (typeof id !== 'string' || id === '') return badOption(`result() needs a task id${task ? ` after the definition of "${task.name}"` : ''}, got ${JSON.stringify(id)}`);
+    if (task && this.registry.get(task.name) !== task) throw new HalfsyncError('UNKNOWN_TASK', `task ${JSON.stringify(task.name)} is not in this client's tasks; add its definition to createClient({ tasks })`, { details: { task: task.name } });
     const waiting = this.model.waitFor(id);
+    const held = this.model.get(id);
+    if (task && held && held.name !== task.name) badOption(`task ${id} is a "${held.name}" task, not "${task.name}"`);
     // A task this tab does not hold: ask the store, once the load is done (it may be an older finished one).
-    if (!this.model.get(id)) void this.loading.then(() => this.#settleFromStore([id]), () => this.#settleFromStore([id]));
-    return waiting as Promise<Result>;
+    if (!held) void this.loading.then(() => this.#settleFromStore([id]), () => this.#settleFromStore([id]));
+    return waiting;
   }
 
   async #settleFromStore(ids: readonly string[]): Promise<void> {

@@ -109,9 +109,13 @@ export interface TaskOptions<Payload, Result> {
   laneFailure?: LaneFailurePolicy;
   /** Whether `defer` may give tasks of this definition a `supersede` key (latest wins). Default true. */
   supersede?: boolean;
-  /** Set by {@link defineBatchTask}: payloads are run in batches. */
-  batch?: BatchOptions;
-  /** Set by {@link defineBatchTask}: the batch handler. */
+}
+
+/** The options a definition holds: those of {@link defineTask}, and a batch task's own, set only by {@link defineBatchTask}. */
+export interface DefinedOptions<Payload, Result> extends TaskOptions<Payload, Result> {
+  /** Payloads are run in batches. */
+  readonly batch?: BatchOptions;
+  /** The batch handler. */
   runBatch?(payloads: readonly Payload[], ctx: BatchContext): BatchOutput<Result> | Promise<BatchOutput<Result>>;
 }
 
@@ -138,7 +142,7 @@ export interface TaskDefinition<Payload = unknown, Result = unknown> {
   /** The stored name; keep it stable across deployments, tasks already queued refer to it. */
   readonly name: string;
   /** The handler and policies. */
-  readonly options: TaskOptions<Payload, Result>;
+  readonly options: DefinedOptions<Payload, Result>;
   /** Resolved retry policy. */
   readonly retry: RetryPolicy;
   /** Resolved retention policy. */
@@ -192,6 +196,16 @@ export function defineTask<Payload, Result>(
   name: string,
   options: TaskOptions<Payload, Result>,
 ): TaskDefinition<Payload, Result> {
+  for (const key of ['batch', 'runBatch']) {
+    if (typeof options === 'object' && options !== null && key in options) {
+      throw new HalfsyncError('INVALID_OPTIONS', `task ${JSON.stringify(name)}: ${key} is not an option of defineTask; a batch task is defined with defineBatchTask(name, { batch: { max, waitMs }, run(payloads, ctx) })`);
+    }
+  }
+  return define(name, options);
+}
+
+/** Checks a definition's options and freezes it (both kinds of definition). */
+function define<Payload, Result>(name: string, options: DefinedOptions<Payload, Result>): TaskDefinition<Payload, Result> {
   if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
     throw new HalfsyncError('INVALID_OPTIONS', `defineTask: the name must be a non-empty string of at most 200 characters, got ${JSON.stringify(name)}`);
   }
@@ -264,7 +278,7 @@ export function defineBatchTask<Payload, Result>(name: string, options: BatchTas
   }
   if (typeof options.run !== 'function') throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": run must be a function of the batch's payloads`);
   const runBatch = options.run;
-  return defineTask<Payload, Result>(name, {
+  return define<Payload, Result>(name, {
     ...options,
     laneFailure: options.laneFailure ?? 'skip',
     batch: { max: batch.max, waitMs: batch.waitMs ?? 0 },

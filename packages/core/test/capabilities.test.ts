@@ -1,9 +1,9 @@
 // A small core and the capabilities an app imports (capability.ts): an option whose capability is
 // missing is refused with a code naming the import, before anything is written; members exist only
 // where imported; and what keeps work correct on the runner's side holds in a client without any.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { freshDb } from './helpers.js';
-import { chains, createClient, defineTask, history, latestWins, owners, PermanentError, type HalfsyncClient } from '../src/index.js';
+import { chains, createClient, defineBatchTask, defineTask, history, latestWins, owners, PermanentError, type HalfsyncClient } from '../src/index.js';
 
 const ran: string[] = [];
 const step = defineTask('step', { run: (p: { name: string; fail?: boolean }) => { ran.push(p.name); if (p.fail) throw new PermanentError('no'); return p.name; } });
@@ -79,5 +79,28 @@ describe('safety never depends on an import', () => {
     await runner.drain();
     expect(ran).toEqual([]);
     expect((await runner.query({ owner: 'u1' })).tasks).toEqual([expect.objectContaining({ id: h.id, status: 'pending' })]);
+  });
+});
+
+describe('types that hold', () => {
+  it('result() typed from the definition, refusing an id of another task; persisted typed; members typed by use', async () => {
+    const other = defineTask('other', { run: (p: { n: number }) => p.n * 2 });
+    const c = keep(createClient({ ...base, tasks: [step, other], dbName: freshDb(), use: [history] }));
+    const h = c.defer(other, { n: 21 });
+    expectTypeOf(h.persisted).resolves.toHaveProperty('payload').toEqualTypeOf<{ n: number }>();
+    const typed = c.result(other, h.id);
+    expectTypeOf(typed).resolves.toEqualTypeOf<number>();
+    expectTypeOf(c.count).toBeFunction();
+    // @ts-expect-error: signIn comes with the owners capability, which this client was not given.
+    expect(c.signIn).toBeUndefined();
+    await c.drain();
+    expect(await typed).toBe(42);
+    await expect(c.result(step, h.id)).rejects.toMatchObject({ code: 'INVALID_OPTIONS', message: expect.stringContaining('is a "other" task') });
+    await expect(c.result(defineTask('stranger', { run: () => 1 }), h.id)).rejects.toMatchObject({ code: 'UNKNOWN_TASK' });
+  });
+
+  it('batch options only through defineBatchTask', () => {
+    expect(() => defineTask('b', { run: () => 1, batch: { max: 5 } } as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', message: expect.stringContaining('defineBatchTask') }));
+    expect(defineBatchTask('b', { batch: { max: 5 }, run: (ps: readonly number[]) => ps }).options.batch).toEqual({ max: 5, waitMs: 0 });
   });
 });

@@ -4,7 +4,7 @@ import { failedTry, next, parentsDone, recordProblem, withTry, type TaskError, t
 import { ownerState, type OwnerState } from './owner-state.js';
 import { unwrap } from 'idb';
 import { claim, hold, release, renew, retryLater, reviveNow, succeed, unreachableLater } from './transitions.js';
-import { DEFAULT_RETENTION, DEFAULT_RETRY, type LaneFailurePolicy, type RetentionPolicy, type RetryPolicy, type TaskOptions } from '../task.js';
+import { DEFAULT_RETENTION, DEFAULT_RETRY, type DefinedOptions, type LaneFailurePolicy, type RetentionPolicy, type RetryPolicy } from '../task.js';
 import { failFor, parentSucceeded, promote, settleLane } from './chain.js';
 import { inTx, type TaskStore } from './store.js';
 import { uuid } from '../util.js';
@@ -31,7 +31,7 @@ export interface Settlement {
 }
 
 /** A task's policies as the executor knows them; undefined when the executor lacks the definition. */
-export type PolicyOf = (name: string) => { retry: RetryPolicy; retention: RetentionPolicy; options?: Pick<TaskOptions<unknown, unknown>, 'laneFailure' | 'batch'> } | undefined;
+export type PolicyOf = (name: string) => { retry: RetryPolicy; retention: RetentionPolicy; options?: Pick<DefinedOptions<unknown, unknown>, 'laneFailure' | 'batch'> } | undefined;
 
 /** The input of {@link pump}. */
 export interface PumpInput {
