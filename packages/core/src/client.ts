@@ -18,6 +18,7 @@ import type { PageRunner } from './page-runner.js';
 import { loadPageRunner } from './page-runner-load.js';
 import { Waker } from './waker.js';
 import { OwnerBelief } from './owner-belief.js';
+import { GroupCommit } from './group-commit.js';
 
 export type { ClientOptions, HalfsyncClient, ClientMode, ServiceWorkerOption, DeferHandle, DeferOptions } from './client-api.js';
 
@@ -57,9 +58,12 @@ class Client implements HalfsyncClient, ClientCore {
   readonly #recent: number;
   readonly #channel: BroadcastChannel | undefined;
   readonly #waker: Waker;
-  #batch: Pending[] = [];
-  /** The commit in flight: the next batch (or owner change) commits after it. */
-  #committing: Promise<void> = Promise.resolve();
+  /** The defers of each tick, committed in order; an owner change is chained after them. */
+  readonly #commits = new GroupCommit<Pending>((batch) => this.#commit(batch), (batch, error) => {
+    // Nothing vanishes: a commit that failed in an unexpected way refuses its tasks with a code.
+    const coded = storageError(error, 'storing deferred tasks');
+    for (const b of batch) { this.model.dropProvisional(b.record.id, coded); b.reject(coded); this.#persisting.delete(b.record.id); }
+  });
   /** `persisted` of the tasks of this tab not yet committed (a twin defer shares it). */
   readonly #persisting = new Map<string, Promise<Task>>();
   #closed = false;
@@ -151,9 +155,8 @@ class Client implements HalfsyncClient, ClientCore {
     // The view of a task not yet committed: no seq yet.
     this.model.addProvisional(toTask(record as TaskRecord));
     const result = this.model.waitFor(record.id) as Promise<Result>;
-    this.#batch.push({ record, expected, resolve, reject });
     // Every defer of this tick commits in one transaction.
-    if (this.#batch.length === 1) queueMicrotask(() => this.#flush());
+    this.#commits.add({ record, expected, resolve, reject });
     return { id: record.id, persisted: persisted as Promise<Task<Payload, Result>>, result };
   }
 
@@ -169,19 +172,9 @@ class Client implements HalfsyncClient, ClientCore {
   }
 
   /**
-   * Commits the batch of this tick after the batches before it: commits keep the order of the
-   * defers (a task after a parent deferred a tick earlier finds it stored; lanes keep their order).
+   * Commits one tick's defers (after the ticks before it): commits keep the order of the defers (a
+   * task after a parent deferred a tick earlier finds it stored; lanes keep their order).
    */
-  #flush(): void {
-    const batch = this.#batch;
-    this.#batch = [];
-    this.#committing = this.#committing.then(() => this.#commit(batch)).catch((error: unknown) => {
-      // Nothing vanishes: a commit that failed in an unexpected way refuses its tasks with a code.
-      const coded = storageError(error, 'storing deferred tasks');
-      for (const b of batch) { this.model.dropProvisional(b.record.id, coded); b.reject(coded); this.#persisting.delete(b.record.id); }
-    });
-  }
-
   async #commit(batch: Pending[]): Promise<void> {
     const retentionOf = (name: string) => this.registry.get(name)?.retention ?? DEFAULT_RETENTION;
     const records = batch.map((b) => b.record);
@@ -212,13 +205,11 @@ class Client implements HalfsyncClient, ClientCore {
     this.open();
     // The defers of this tab made before the change commit before it, under the owner they were
     // made by; those made after it commit after it, under the new one.
-    if (this.#batch.length > 0) this.#flush();
     this.#belief.intend(owner);
-    const change = this.#committing.then(async () => {
+    const change = this.#commits.after(async () => {
       await this.loading.catch(() => {});
       return write();
     });
-    this.#committing = change.then(() => {}, () => {});
     let committed: OwnerState | undefined;
     try {
       const { changed, removed, state } = await change;
@@ -477,8 +468,7 @@ class Client implements HalfsyncClient, ClientCore {
     this.model.rejectAll(new HalfsyncError('CLIENT_CLOSED', 'the client was closed before the task settled; its work continues and a new client can wait for it'));
     this.model.clearListeners();
     // Let the pending batch commit before closing the connection.
-    const pending = this.#batch.length > 0 ? new Promise((r) => queueMicrotask(() => r(undefined))) : Promise.resolve();
-    void pending.then(() => this.#committing).then(() => this.store.close());
+    void this.#commits.settled().then(() => this.store.close());
   }
 }
 

@@ -4,6 +4,7 @@ import { badOption, buildRecord, nonEmpty, type DeferOptions } from './deferral.
 import { HalfsyncError, storageError } from './errors.js';
 import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
 import { commitBatch, TaskStore } from './store/store.js';
+import { GroupCommit } from './group-commit.js';
 import { DEFAULT_RETENTION, taskRegistry, type AnyTaskDefinition, type TaskDefinition } from './task.js';
 
 // The write-only half for pages that defer and never show the queue (a form, a tracking snippet,
@@ -67,8 +68,6 @@ export function createWriter(options: WriterOptions): HalfsyncWriter {
   if (!(maxPayloadBytes > 0)) badOption(`maxPayloadBytes must be a positive number, got ${String(options.maxPayloadBytes)}`);
   const now = options.now ?? Date.now;
   const store = new TaskStore(db);
-  let queue: Queued[] = [];
-  let committing: Promise<void> = Promise.resolve();
   let closed = false;
   let wakes = 0;
 
@@ -84,6 +83,11 @@ export function createWriter(options: WriterOptions): HalfsyncWriter {
     channel?.postMessage({ t: 'changed', tasks: stored.map(toTask), removed: [] } satisfies ChannelMessage);
     channel?.close();
   };
+
+  const commits = new GroupCommit<Queued>(commit, (batch, error) => {
+    const coded = storageError(error, 'storing deferred tasks');
+    for (const q of batch) q.reject(coded);
+  });
 
   /** Background Sync where the browser has it; a message to the active worker where not. */
   const wake = (): void => {
@@ -106,24 +110,13 @@ export function createWriter(options: WriterOptions): HalfsyncWriter {
       let reject!: (e: unknown) => void;
       const persisted = new Promise<Task>((res, rej) => { resolve = res; reject = rej; });
       persisted.catch(() => {});
-      queue.push({ record, resolve, reject });
-      if (queue.length === 1) {
-        queueMicrotask(() => {
-          const batch = queue;
-          queue = [];
-          committing = committing.then(() => commit(batch)).catch((error: unknown) => {
-            const coded = storageError(error, 'storing deferred tasks');
-            for (const q of batch) q.reject(coded);
-          });
-        });
-      }
+      commits.add({ record, resolve, reject });
       return { id: record.id, persisted: persisted as Promise<Task<Payload, unknown>> };
     },
     close(): void {
       if (closed) return;
       closed = true;
-      const pending = queue.length > 0 ? new Promise((r) => queueMicrotask(() => r(undefined))) : Promise.resolve();
-      void pending.then(() => committing).then(() => store.close());
+      void commits.settled().then(() => store.close());
     },
   };
 }
