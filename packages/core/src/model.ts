@@ -1,6 +1,6 @@
 import type { HalfsyncError } from './errors.js';
 import { OrderedTasks } from './ordered.js';
-import { toTask, type Task, type TaskRecord, type TaskStatus } from './record.js';
+import { FINISHED, isSettled, toTask, type Task, type TaskRecord, type TaskStatus } from './record.js';
 import { Waiters } from './waiters.js';
 
 export { outcomeOf } from './waiters.js';
@@ -27,8 +27,6 @@ export interface TaskSlice {
   subscribe(listener: () => void): () => void;
 }
 
-const FINISHED: ReadonlySet<TaskStatus> = new Set(['succeeded', 'cancelled', 'superseded']);
-const SETTLED: ReadonlySet<TaskStatus> = new Set(['succeeded', 'failed', 'cancelled', 'superseded']);
 
 /**
  * A slice follows the model incrementally while someone subscribes to it (attached); before the
@@ -183,7 +181,7 @@ export class TaskModel {
   private hide(prev: Task): void {
     this.byId.delete(prev.id);
     this.all.delete(prev);
-    if (FINISHED.has(prev.status)) this.finished.delete(prev);
+    if (FINISHED.includes(prev.status)) this.finished.delete(prev);
     this.touchSlices(prev, undefined);
     this.dirty = true;
   }
@@ -199,12 +197,12 @@ export class TaskModel {
   private put(prev: Task | undefined, next: Task): void {
     this.byId.set(next.id, next);
     this.all.upsert(prev, next);
-    const wasFinished = prev !== undefined && FINISHED.has(prev.status);
-    if (FINISHED.has(next.status)) this.finished.upsert(wasFinished ? prev : undefined, next);
+    const wasFinished = prev !== undefined && FINISHED.includes(prev.status);
+    if (FINISHED.includes(next.status)) this.finished.upsert(wasFinished ? prev : undefined, next);
     else if (wasFinished) this.finished.delete(prev);
     this.touchSlices(prev, next);
     this.dirty = true;
-    if (SETTLED.has(next.status) && (!prev || !SETTLED.has(prev.status))) {
+    if (isSettled(next.status) && (!prev || !isSettled(prev.status))) {
       this.settledQueue.push(next);
       this.waiters.settled(next);
     }

@@ -6,6 +6,16 @@ import type { RetentionPolicy } from './task.js';
  */
 export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'superseded';
 
+// The one list of statuses, and the groups of them every module uses.
+/** Every status, in the order of a task's life. */
+export const STATUSES: readonly TaskStatus[] = ['pending', 'running', 'succeeded', 'failed', 'cancelled', 'superseded'];
+/** Alive: a tab holds these whatever its window of finished tasks (pending, running, failed). */
+export const ALIVE: readonly TaskStatus[] = ['pending', 'running', 'failed'];
+/** Finished and not failed: they leave a tab's view as newer ones finish (succeeded, cancelled, superseded). */
+export const FINISHED: readonly TaskStatus[] = ['succeeded', 'cancelled', 'superseded'];
+/** Settled: a handle's result is known (every status but pending and running). */
+export const isSettled = (status: TaskStatus): boolean => status !== 'pending' && status !== 'running';
+
 /** Metadata an app attaches to a task at defer time (which order it belongs to...): flat, plain values. */
 export type TaskMeta = Readonly<Record<string, string | number | boolean | null>>;
 
@@ -140,7 +150,6 @@ export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey'
 /** A record before commit (no seq yet). */
 export type NewTaskRecord = Omit<TaskRecord, 'seq'>;
 
-const STATUSES: ReadonlySet<string> = new Set(['pending', 'running', 'succeeded', 'failed', 'cancelled', 'superseded']);
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const optNum = (v: unknown): boolean => v === undefined || isNum(v);
 const optStr = (v: unknown): boolean => v === undefined || typeof v === 'string';
@@ -152,7 +161,7 @@ export function recordProblem(raw: unknown): string | undefined {
   if (!isNum(r.seq)) return 'seq is not a number';
   if (typeof r.id !== 'string' || r.id === '') return 'id is not a non-empty string';
   if (typeof r.name !== 'string' || r.name === '') return 'name is not a non-empty string';
-  if (typeof r.status !== 'string' || !STATUSES.has(r.status)) return `status ${JSON.stringify(r.status)} is not a task status`;
+  if (typeof r.status !== 'string' || !STATUSES.includes(r.status as TaskStatus)) return `status ${JSON.stringify(r.status)} is not a task status`;
   if (!Number.isInteger(r.attempts) || (r.attempts as number) < 0) return 'attempts is not a non-negative integer';
   if (!isNum(r.createdAt) || !isNum(r.updatedAt) || !isNum(r.nextRunAt)) return 'createdAt, updatedAt or nextRunAt is not a number';
   if (typeof r.idempotencyKey !== 'string' || r.idempotencyKey === '') return 'idempotencyKey is not a non-empty string';

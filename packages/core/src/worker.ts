@@ -1,7 +1,7 @@
 import { onlineTag, openChannel, withoutPayload, type ChannelMessage, type WorkerReply, type WorkerRequest } from './channel.js';
 import { HalfsyncError, storageError } from './errors.js';
 import { Executor, type DrainSummary } from './executor.js';
-import { toTask } from './record.js';
+import { STATUSES, toTask } from './record.js';
 import { recovery, restorable } from './store/recovery.js';
 import { TaskStore } from './store/store.js';
 import { readOwnerState } from './store/owner-state.js';
@@ -223,7 +223,7 @@ export function serve(options: ServeOptions): HalfsyncWorker {
         if (request.op === 'status') {
           const counts: Record<string, number> = {};
           const idb = await store.db();
-          for (const status of ['pending', 'running', 'succeeded', 'failed', 'cancelled', 'superseded']) {
+          for (const status of STATUSES) {
             counts[status] = await idb.countFromIndex('tasks', 'status', IDBKeyRange.bound([status, -Infinity], [status, Infinity]));
           }
           return { ok: true, op: 'status', counts };

@@ -1,6 +1,6 @@
 import type { IDBPCursorWithValue, IDBPDatabase } from 'idb';
 import { HalfsyncError, storageError } from '../errors.js';
-import { recordProblem, type TaskRecord, type TaskStatus } from '../record.js';
+import { ALIVE, FINISHED, recordProblem, STATUSES, type TaskRecord, type TaskStatus } from '../record.js';
 import type { HalfsyncSchema } from './schema.js';
 
 // Guarantee 11, "Bounded": a tab reads through indexes what it needs at once (the work alive and a
@@ -39,9 +39,6 @@ export interface RecordPage {
   readonly cursor: string | undefined;
 }
 
-export const STATUSES: readonly TaskStatus[] = ['pending', 'running', 'succeeded', 'failed', 'cancelled', 'superseded'];
-const ALIVE: readonly TaskStatus[] = ['pending', 'running', 'failed'];
-const FINISHED: readonly TaskStatus[] = ['succeeded', 'cancelled', 'superseded'];
 const MAX_LIMIT = 1_000;
 
 type Db = IDBPDatabase<HalfsyncSchema>;

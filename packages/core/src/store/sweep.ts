@@ -1,4 +1,4 @@
-import { recordProblem, next, parentsDone, type TaskError, type TaskRecord } from '../record.js';
+import { recordProblem, next, parentsDone, STATUSES, type TaskError, type TaskRecord } from '../record.js';
 import { failDescendants, type Put } from './chain.js';
 import { ownerState } from './owner-state.js';
 import { inTx, type TaskStore } from './store.js';
@@ -23,7 +23,6 @@ export interface SweepResult {
 
 /** Keys that are not numbers: every Date, string, binary and array key sorts after all numbers. */
 const notANumber = () => IDBKeyRange.lowerBound(new Date(-8_640_000_000_000_000));
-const STATUSES = ['pending', 'running', 'succeeded', 'failed', 'cancelled', 'superseded'] as const;
 /** No runner leases a task for longer than this: a lease ending later is a corrupt time. */
 const MAX_LEASE_MS = 24 * 60 * 60_000;
 
