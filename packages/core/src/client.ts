@@ -1,11 +1,11 @@
 import { installAll, missingCapability, type Capability, type ClientCore, type Hooks, type MembersOf } from './capability.js';
-import { openChannel, withoutPayload, type ChannelMessage } from './channel.js';
+import { openChannel, type ChannelMessage } from './channel.js';
 import type { ClientOptions, HalfsyncClient } from './client-api.js';
 import { buildRecord, badOption, nonEmpty, type DeferHandle, type DeferOptions } from './deferral.js';
 import { HalfsyncError, storageError } from './errors.js';
 import type { DrainSummary } from './executor.js';
 import { nextTask, TaskModel, type TaskSelector, type TaskSlice } from './model.js';
-import { choosePath, askWorker, serviceWorkerProblem, unusedWorker, type ClientMode, type WorkerLink } from './paths.js';
+import { serviceWorkerProblem, type ClientMode } from './paths.js';
 import { requestPersistence } from './persistence.js';
 import { samePayload } from './validate.js';
 import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
@@ -14,9 +14,8 @@ import { commitBatch, TaskStore, type OwnerExpected } from './store/store.js';
 import { readOwnerState, type OwnerState } from './store/owner-state.js';
 import { taskRegistry, DEFAULT_RETENTION, type AnyTaskDefinition, type TaskDefinition } from './task.js';
 import { modify } from './store/ops.js';
-import type { PageRunner } from './page-runner.js';
-import { loadPageRunner } from './page-runner-load.js';
-import { Waker } from './waker.js';
+import { RunnerLink } from './runner-link.js';
+import { ViewFeed } from './view-feed.js';
 import { OwnerBelief } from './owner-belief.js';
 import { GroupCommit } from './group-commit.js';
 
@@ -40,8 +39,6 @@ const MOVED: Readonly<Record<string, string>> = { journal: 'journal' };
 const closedError = () => new HalfsyncError('CLIENT_CLOSED', 'this client was closed; create a new one with createClient()');
 
 class Client implements HalfsyncClient, ClientCore {
-  mode: ClientMode = 'starting';
-  modeReason: HalfsyncError | undefined;
   lastError: HalfsyncError | undefined;
   readonly ready: Promise<ClientMode>;
   readonly persistentStorage: Promise<boolean>;
@@ -54,10 +51,10 @@ class Client implements HalfsyncClient, ClientCore {
   readonly hooks: Hooks = { options: new Map() };
   readonly loading: Promise<void>;
   readonly now: () => number;
-  readonly #options: ClientOptions;
   readonly #recent: number;
   readonly #channel: BroadcastChannel | undefined;
-  readonly #waker: Waker;
+  /** Where the tasks run, and waking it. */
+  readonly #runs: RunnerLink;
   /** The defers of each tick, committed in order; an owner change is chained after them. */
   readonly #commits = new GroupCommit<Pending>((batch) => this.#commit(batch), (batch, error) => {
     // Nothing vanishes: a commit that failed in an unexpected way refuses its tasks with a code.
@@ -67,12 +64,8 @@ class Client implements HalfsyncClient, ClientCore {
   /** `persisted` of the tasks of this tab not yet committed (a twin defer shares it). */
   readonly #persisting = new Map<string, Promise<Task>>();
   #closed = false;
-  #loaded = false;
-  readonly #removedEarly = new Set<string>();
-  readonly #earlyProgress: Array<Extract<ChannelMessage, { t: 'progress' }>> = [];
-  #link: WorkerLink | undefined;
-  #runner: Promise<PageRunner> | undefined;
-  readonly #cleanup: Array<() => void> = [];
+  /** What other tabs and the runners say changed, into the view. */
+  readonly #feed: ViewFeed;
   /** Another user signed in: the view drops the work of the one before and loads this one's. */
   readonly #belief = new OwnerBelief(() => {
     this.model.refilter();
@@ -81,13 +74,14 @@ class Client implements HalfsyncClient, ClientCore {
   });
 
   get owner(): string | undefined { return this.#belief.owner; }
+  get mode(): ClientMode { return this.#runs.mode; }
+  get modeReason(): HalfsyncError | undefined { return this.#runs.modeReason; }
 
   constructor(options: ClientOptions) {
     if (typeof options !== 'object' || options === null) badOption('createClient needs an options object with a tasks array');
     for (const key of Object.keys(MOVED)) {
       if (key in options) badOption(`createClient's ${key} option is now the ${MOVED[key]} capability: import { ${MOVED[key]} } from '@halfsync/core' and pass createClient({ use: [${MOVED[key]}] }), got ${key}: ${JSON.stringify((options as unknown as Record<string, unknown>)[key])}`);
     }
-    this.#options = options;
     this.registry = taskRegistry(options.tasks);
     this.db = options.dbName ?? 'halfsync';
     nonEmpty(this.db, 'dbName');
@@ -106,22 +100,19 @@ class Client implements HalfsyncClient, ClientCore {
     const members = installAll(options.use, this);
     this.store = new TaskStore(this.db, undefined, this.hooks.recovery);
     Object.defineProperties(this, members);
+    this.#feed = new ViewFeed(this.model, this.store);
     this.#channel = openChannel(this.db, (m) => this.#onMessage(m));
-    this.#waker = new Waker({
-      db: this.db, model: this.model, autoRun: options.autoRun !== false, workerTimeoutMs: this.#workerTimeoutMs,
-      now: this.now, mode: () => this.mode, link: () => this.#link, pageRunner: () => this.#pageRunner(), post: (m) => this.post(m),
-      workerLost: (reason) => this.#fallBack(reason),
-      runnerError: (error) => this.problem(error),
-    });
+    this.#runs = new RunnerLink({
+      db: this.db, store: this.store, registry: this.registry, model: this.model, loading: this.loading,
+      now: this.now, post: (m) => this.post(m), problem: (e) => this.problem(e), closed: () => this.#closed,
+    }, options);
     this.persistentStorage = options.persistStorage === false ? Promise.resolve(false) : requestPersistence();
     const load = this.#load();
     load.catch(() => {});
     startLoad(load);
-    this.ready = this.#start();
+    this.ready = this.#runs.start();
     this.ready.catch(() => {});
   }
-
-  get #workerTimeoutMs(): number { return this.#options.workerTimeoutMs ?? 10_000; }
 
   open(): void {
     if (this.#closed) throw closedError();
@@ -192,7 +183,7 @@ class Client implements HalfsyncClient, ClientCore {
     const views = this.model.apply([...others, ...stored], [], true);
     // The wake-up is asked for before `persisted` resolves: a tab closed the moment it resolves
     // still leaves a Background Sync (or a message to the worker) behind for its work.
-    if (views.length > 0) this.#waker.committed();
+    if (views.length > 0) this.#runs.waker.committed();
     results.forEach((r, i) => { if (!(r instanceof Error)) batch[i]!.resolve(this.model.get(r.id) ?? toTask(r)); });
     for (const b of batch) this.#persisting.delete(b.record.id);
     // After the callers awaiting `persisted` ran: the copy for other tabs is not on their path.
@@ -216,9 +207,9 @@ class Client implements HalfsyncClient, ClientCore {
       committed = state;
       // Announced once committed: every tab and runner keeps the highest version it hears.
       this.post({ t: 'owner', owner: state.owner, version: state.version });
-      void this.#runner?.then((r) => r.ownerChanged(state));
+      this.#runs.ownerChanged(state);
       this.publish(changed, removed);
-      this.#waker.wake({ fresh: true });
+      this.#runs.waker.wake({ fresh: true });
     } finally {
       // Not committed (the write failed): believe what did.
       this.#belief.ended(committed ?? await readOwnerState(await this.store.db()).catch(() => undefined));
@@ -230,11 +221,11 @@ class Client implements HalfsyncClient, ClientCore {
     const state = await readOwnerState(await this.store.db()).catch(() => undefined);
     if (!state) return;
     this.#belief.believe(state);
-    void this.#runner?.then((r) => r.ownerChanged(state));
+    this.#runs.ownerChanged(state);
   }
 
   reload(what: string): void {
-    if (!this.#loaded) return;
+    if (!this.#feed.loaded) return;
     void this.store.db().then((db) => loadAlive(db, this.#recent)).then(({ records }) => {
       this.model.apply(records, [], false);
     }, (error: unknown) => this.problem(storageError(error, what)));
@@ -306,43 +297,13 @@ class Client implements HalfsyncClient, ClientCore {
   cancel(id: string): Promise<void> { return this.#modify(id, 'cancel'); }
   acknowledge(id: string): Promise<void> { return this.#modify(id, 'acknowledge'); }
 
-  wake(): void { this.#waker.wake(); }
+  wake(): void { this.#runs.waker.wake(); }
 
-  async drain(): Promise<DrainSummary> {
-    const mode = await this.ready;
-    if (mode === 'page' || !this.#link) return (await this.#pageRunner()).drainNow();
-    const reply = await askWorker(this.#link, this.db, 'drain', 330_000);
-    if (reply.op !== 'drain') throw new HalfsyncError('WORKER_UNAVAILABLE', 'the service worker gave an unexpected answer to a drain request');
-    return reply.summary;
+  drain(): Promise<DrainSummary> {
+    return this.#runs.drain(this.ready);
   }
 
   // ---- starting, the path, messages ---------------------------------------------------------
-
-  async #start(): Promise<ClientMode> {
-    const path = await choosePath(this.#options.serviceWorker, this.db, this.#workerTimeoutMs);
-    await this.loading;
-    if (this.#closed) return this.mode;
-    this.#link = path.link;
-    this.modeReason = path.reason;
-    // No worker asked for: say so if a halfsync worker controls the page (a forgotten option).
-    if (!this.#options.serviceWorker) {
-      void unusedWorker(this.db).then((reason) => {
-        if (!reason || this.#closed || this.mode !== 'page' || this.modeReason) return;
-        this.modeReason = reason;
-        this.model.changed(false);
-      });
-    }
-    this.mode = path.mode;
-    this.model.changed(false);
-    this.#listen();
-    if (this.mode === 'page') await this.#pageRunner();
-    this.#waker.start();
-    // On load: wake the runner for work left by an earlier visit.
-    for (const t of this.model.values()) {
-      if (t.status === 'pending' || t.status === 'running') { this.#waker.wake({ fresh: true }); break; }
-    }
-    return this.mode;
-  }
 
   /** Loads what is alive and the window of recent finished tasks; quarantines what cannot be read. */
   async #load(): Promise<void> {
@@ -352,35 +313,8 @@ class Client implements HalfsyncClient, ClientCore {
     await this.hooks.loaded?.();
     const { records, bad } = await loadAlive(db, this.#recent);
     if (bad.length > 0) await this.store.quarantine(bad, this.now());
-    this.model.apply(records.filter((r) => !this.#removedEarly.has(r.id)), [], false);
-    this.#loaded = true;
-    for (const m of this.#earlyProgress.splice(0)) this.model.applyProgress(m.tasks, m.removed);
-    this.#removedEarly.clear();
+    this.#feed.load(records);
     await this.#settleFromStore(this.model.waitedButUnknown());
-  }
-
-  /** Wakes the runner when the network returns and when the tab comes back into view. */
-  #listen(): void {
-    // Typed loosely so this module also type-checks without the DOM lib (worker builds import it).
-    const g = globalThis as unknown as { addEventListener?: EventTarget['addEventListener']; removeEventListener?: EventTarget['removeEventListener']; document?: EventTarget & { visibilityState: string } };
-    const doc = g.document;
-    if (!doc || !g.addEventListener || !g.removeEventListener) return;
-    const onOnline = () => this.#waker.online();
-    const onVisible = () => { if (doc.visibilityState === 'visible') this.#waker.wake(); };
-    g.addEventListener('online', onOnline);
-    doc.addEventListener('visibilitychange', onVisible);
-    this.#cleanup.push(() => g.removeEventListener!('online', onOnline), () => doc.removeEventListener('visibilitychange', onVisible));
-  }
-
-  /** The worker stopped answering: the page runner takes over, and the client says why. */
-  #fallBack(reason: HalfsyncError): void {
-    if (this.#closed || this.mode === 'page') return;
-    this.mode = 'page';
-    this.modeReason = reason;
-    this.#link = undefined;
-    this.problem(reason);
-    this.model.changed(false);
-    this.#waker.wake({ fresh: true });
   }
 
   problem(error: HalfsyncError | undefined): void {
@@ -389,82 +323,25 @@ class Client implements HalfsyncClient, ClientCore {
     this.model.changed(false);
   }
 
-  #pageRunner(): Promise<PageRunner> {
-    if (this.#runner) return this.#runner;
-    const options = this.#options;
-    const loading = loadPageRunner({
-      store: this.store, tasks: this.registry, post: (m) => this.post(m),
-      concurrency: options.concurrency, leaseMs: options.leaseMs, now: this.now, online: options.online,
-      autoRun: options.autoRun !== false,
-      onChange: (changed, removed) => {
-        const views = this.model.apply(changed, removed, false);
-        if (views.length > 0 || removed.length > 0) this.post({ t: 'progress', tasks: views.map(withoutPayload), removed });
-      },
-      onRenew: (leases) => { this.model.renewLeases(leases); this.post({ t: 'leases', leases }); },
-      onDrained: (summary) => { this.problem(undefined); this.#waker.drained(summary); },
-      onError: (error) => {
-        const coded = error instanceof HalfsyncError ? error : storageError(error, 'draining in the page runner');
-        this.problem(coded);
-        this.post({ t: 'error', code: coded.code, message: coded.message });
-      },
-    }, (reason) => {
-      // The next wake (a defer, `online`, the tab shown again, drain()) imports it again.
-      if (this.#runner === loading) this.#runner = undefined;
-      this.problem(reason);
-    });
-    this.#runner = loading;
-    return loading;
-  }
-
   post(message: ChannelMessage): void {
     if (!this.#closed) this.#channel?.postMessage(message);
   }
 
   #onMessage(m: ChannelMessage): void {
-    if (m.t === 'changed') {
-      this.model.apply(m.tasks, [], false);
-      if (m.removed.length > 0) void this.#removeIfGone(m.removed);
-    } else if (m.t === 'progress') {
-      // Before the load, this tab holds nothing to apply progress to: keep it for after.
-      if (!this.#loaded) this.#earlyProgress.push({ ...m, removed: [] });
-      else this.model.applyProgress(m.tasks, []);
-      if (m.removed.length > 0) void this.#removeIfGone(m.removed);
-    } else if (m.t === 'leases') this.model.renewLeases(m.leases);
-    else if (m.t === 'drained') { this.problem(undefined); this.#waker.drained(m.summary); }
-    else if (m.t === 'error') this.problem(new HalfsyncError(m.code as HalfsyncError['code'], m.message));
+    if (this.#feed.heard(m)) return;
+    if (m.t === 'error') this.problem(new HalfsyncError(m.code as HalfsyncError['code'], m.message));
     else if (m.t === 'owner') {
       // A hint to read what committed, never a belief of its own: anyone on the origin can post.
       if (m.version > this.#belief.version) void this.#rereadOwner();
     }
-    else if (m.t === 'wake' && this.mode === 'page' && this.#options.autoRun !== false) void this.#pageRunner().then((r) => r.wakeIfLeader(m.networkBack === true));
-    else this.hooks.message?.(m);
-  }
-
-  /**
-   * Another tab or a runner says tasks were deleted: this tab drops those the store no longer
-   * holds (a message alone, which anyone on the origin can post, never takes a task out of view).
-   */
-  async #removeIfGone(ids: readonly string[]): Promise<void> {
-    try {
-      const tx = (await this.store.db()).transaction('tasks');
-      const index = tx.store.index('id');
-      const keys = await Promise.all(ids.map((id) => index.getKey(id)));
-      const gone = ids.filter((_, i) => keys[i] === undefined);
-      if (gone.length === 0) return;
-      if (!this.#loaded) for (const id of gone) this.#removedEarly.add(id);
-      this.model.apply([], gone, false);
-    } catch {
-      // The database closed (this client did, or an upgrade): the next load reads what is there.
-    }
+    else if (!this.#runs.heard(m)) this.hooks.message?.(m);
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#waker.close();
-    for (const f of this.#cleanup) f();
+    this.#runs.close();
     this.#channel?.close();
-    void this.#runner?.then((r) => r.close());
     this.model.rejectAll(new HalfsyncError('CLIENT_CLOSED', 'the client was closed before the task settled; its work continues and a new client can wait for it'));
     this.model.clearListeners();
     // Let the pending batch commit before closing the connection.
