@@ -47,8 +47,10 @@ function createdOrder(ctx: TaskContext): CreatedOrder {
   return order;
 }
 
-/** Submits the order to the backend; the server answers with its id. */
+/** Submits the order to the backend; the server answers with its id. The highest priority: after a
+ * day offline, the order goes before the statistics and notes queued meanwhile. */
 export const submitOrder = defineTask('submit-order', {
+  priority: 9,
   run: (order: Order, ctx) => post<CreatedOrder>('/api/orders', {
     orderNumber: order.orderNumber, customer: order.customer, items: order.items, totalCents: order.totalCents,
   }, ctx),
@@ -76,6 +78,8 @@ export const sendConfirmation = defineTask('send-confirmation', {
  */
 export const recordSale = defineBatchTask('record-sale', {
   batch: { max: 20, waitMs: 1_500 },
+  // Statistics can wait: the lowest priority.
+  priority: 0,
   orderKey: 'sales-statistics',
   laneFailure: 'skip',
   async run(sales: ReadonlyArray<{ orderNumber: string; totalCents: number; itemCount: number }>, ctx) {

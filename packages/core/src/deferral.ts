@@ -1,6 +1,6 @@
 import { HalfsyncError } from './errors.js';
 import type { NewTaskRecord, Task, TaskMeta } from './record.js';
-import type { AnyTaskDefinition, TaskDefinition } from './task.js';
+import { DEFAULT_PRIORITY, type AnyTaskDefinition, type TaskDefinition } from './task.js';
 import { uuid } from './util.js';
 import { clonePayload, inspectPayload } from './validate.js';
 
@@ -134,7 +134,7 @@ export function buildRecord<Payload, Result>(
   const due = now + delay + (batch?.waitMs ?? 0);
   const key = options.idempotencyKey ?? id;
   // Only defined fields are stored: an absent field keeps the record out of that index.
-  const record: NewTaskRecord = { id, name, payload: stored, status: 'pending', attempts: 0, createdAt: now, updatedAt: now, nextRunAt: due, due, idempotencyKey: key, rev: 1 };
+  const record: NewTaskRecord = { id, name, payload: stored, status: 'pending', attempts: 0, createdAt: now, updatedAt: now, nextRunAt: due, due, idempotencyKey: key, rev: 1, priority: task.options.priority ?? DEFAULT_PRIORITY };
   // Its owner, and with it its lane, are stamped inside the insert's transaction (store.ts).
   if (orderKey !== undefined) record.orderKey = orderKey;
   if (after) record.after = after;

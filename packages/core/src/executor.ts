@@ -6,7 +6,7 @@ import type { OwnerState } from './store/owner-state.js';
 import { sweep } from './store/sweep.js';
 import { journalCommitted, runnerKeeps } from './store/journal.js';
 import type { TaskStore } from './store/store.js';
-import type { AnyTaskDefinition, TaskContext, TaskDefinition } from './task.js';
+import { DEFAULT_PRIORITY, type AnyTaskDefinition, type TaskContext, type TaskDefinition } from './task.js';
 import { uuid, withLock } from './util.js';
 
 // Guarantee 4, "One runner at a time": an executor drains under a Web Lock per database, claims
@@ -106,6 +106,10 @@ export class Executor {
    */
   private signedIn: OwnerState = { owner: undefined, version: -1 };
 
+  private readonly priorities: readonly number[];
+  /** Claims made: with one slot and several priorities, every other one goes to the task due longest. */
+  private claims = 0;
+
   constructor(private readonly options: ExecutorOptions) {
     this.concurrency = options.concurrency ?? 4;
     this.leaseMs = options.leaseMs ?? 30_000;
@@ -116,6 +120,9 @@ export class Executor {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.policy = (name) => options.tasks.get(name);
+    // The priorities known here, highest first (the default's too: a task of a newer page may have it).
+    const levels = new Set([DEFAULT_PRIORITY, ...[...options.tasks.values()].map((t) => t.options.priority ?? DEFAULT_PRIORITY)]);
+    this.priorities = [...levels].sort((a, b) => b - a);
     this.online = options.online ?? browserOnline;
     let within = 0;
     let maxAge = Infinity;
@@ -236,6 +243,7 @@ export class Executor {
           limit: claiming ? AHEAD * this.concurrency - inflight.size - ready.length : 0,
           skip: new Set([...[...inflight.values()].flatMap((u) => u.ids), ...ready.map((r) => r.id)]), policy: this.policy, random: this.random,
           inspect: idle, minMaxAgeMs: this.minMaxAgeMs, countDue: idle && !claiming, reviveWithinMs: revive && !offline ? this.reviveWithinMs : undefined,
+          priorities: this.priorities, byAge: claiming && this.claims++ % 2 === 1,
         });
         if (!offline && revive) { revive = false; this.wasOffline = false; }
         // What this step read is the truth as of now (a belief from a newer read wins only until here).

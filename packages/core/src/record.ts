@@ -143,6 +143,8 @@ export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey'
   lane?: string;
   /** Set when the executor must look at the task at that time (due, or lease expiry). */
   due?: number;
+  /** Its definition's priority when deferred (0 to 9): the `priority` index orders due tasks by it. */
+  priority?: number;
   /** Set when a finished task may be purged. */
   purgeAt?: number;
 }
@@ -167,7 +169,7 @@ export function recordProblem(raw: unknown): string | undefined {
   if (typeof r.idempotencyKey !== 'string' || r.idempotencyKey === '') return 'idempotencyKey is not a non-empty string';
   if (!isNum(r.rev)) return 'rev is not a number';
   if (!optStr(r.orderKey) || !optStr(r.lane) || !optStr(r.leaseOwner)) return 'orderKey, lane or leaseOwner is not a string';
-  if (!optNum(r.due) || !optNum(r.purgeAt) || !optNum(r.leaseUntil)) return 'due, purgeAt or leaseUntil is not a number';
+  if (!optNum(r.due) || !optNum(r.purgeAt) || !optNum(r.leaseUntil) || !optNum(r.priority)) return 'due, purgeAt, leaseUntil or priority is not a number';
   if (!optNum(r.unreachable) || !optNum(r.crashes)) return 'unreachable or crashes is not a number';
   if (r.after !== undefined && (!Array.isArray(r.after) || r.after.some((x) => typeof x !== 'string'))) return 'after is not a list of task ids';
   if (r.parentResults !== undefined && (typeof r.parentResults !== 'object' || r.parentResults === null)) return 'parentResults is not an object';

@@ -109,6 +109,12 @@ export interface TaskOptions<Payload, Result> {
   laneFailure?: LaneFailurePolicy;
   /** Whether `defer` may give tasks of this definition a `supersede` key (latest wins). Default true. */
   supersede?: boolean;
+  /**
+   * From 0 (lowest) to 9 (highest), default 5: due tasks are claimed highest priority first (a
+   * payment before a day's telemetry). A priority never reorders a lane or runs a child before its
+   * parents, and never starves a lower one: of each claim, one slot goes to the task due longest.
+   */
+  priority?: number;
 }
 
 /** The options a definition holds: those of {@link defineTask}, and a batch task's own, set only by {@link defineBatchTask}. */
@@ -162,6 +168,8 @@ export type AnyTaskDefinition = TaskDefinition<any, any>;
 
 export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: Infinity, baseDelayMs: 1_000, maxDelayMs: 300_000, maxUnreachableDelayMs: 30_000 };
 export const DEFAULT_RETENTION: RetentionPolicy = { finishedMs: 86_400_000, maxAgeMs: 7 * 86_400_000 };
+/** The priority of a task whose definition gives none. */
+export const DEFAULT_PRIORITY = 5;
 
 const positive = (name: string, key: string, value: unknown, integer = false): void => {
   if (value === undefined) return;
@@ -216,7 +224,11 @@ function define<Payload, Result>(name: string, options: DefinedOptions<Payload, 
   if (laneFailure !== undefined && laneFailure !== 'hold' && laneFailure !== 'skip' && laneFailure !== 'fail') {
     throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": laneFailure must be "hold", "skip" or "fail", got ${JSON.stringify(laneFailure)}`);
   }
-  if (supersede !== undefined && typeof supersede !== 'boolean') throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": supersede must be true or false`);
+  if (supersede !== undefined && typeof supersede !== 'boolean') throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": supersede must be true or false, got ${JSON.stringify(supersede)}`);
+  const { priority } = options;
+  if (priority !== undefined && !(Number.isInteger(priority) && priority >= 0 && priority <= 9)) {
+    throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": priority must be an integer from 0 (lowest) to 9 (highest), got ${JSON.stringify(priority)}`);
+  }
   positive(name, 'retry.maxAttempts', retry.maxAttempts, true);
   positive(name, 'retry.baseDelayMs', retry.baseDelayMs);
   positive(name, 'retry.maxDelayMs', retry.maxDelayMs);

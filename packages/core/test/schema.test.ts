@@ -12,7 +12,7 @@ describe('schema upgrade', () => {
     const db = await store.db();
     expect(db.version).toBe(SCHEMA_VERSION);
     expect([...db.objectStoreNames].sort()).toEqual(['quarantine', 'state', 'tasks']);
-    expect([...db.transaction('tasks').store.indexNames].sort()).toEqual(['after', 'due', 'id', 'lane', 'name', 'orderKey', 'owner', 'purge', 'status']);
+    expect([...db.transaction('tasks').store.indexNames].sort()).toEqual(['after', 'due', 'id', 'lane', 'name', 'orderKey', 'owner', 'priority', 'purge', 'status']);
     const all = await db.getAll('tasks');
     expect(all.map((r) => r.id)).toEqual(['a', 'b', 'c', 'd', 'e']);
     const by = Object.fromEntries(all.map((r) => [r.id, r]));
@@ -23,6 +23,11 @@ describe('schema upgrade', () => {
     expect(by.c!.lane).toBeUndefined();
     expect(by.d!.purgeAt).toBeGreaterThan(0);
     expect(by.e).toMatchObject({ status: 'running', due: 5_000 });
+    // Version 7: every task that may still run has the default priority, and is in the priority index.
+    for (const id of ['a', 'b', 'c', 'e']) expect(by[id]!.priority).toBe(5);
+    expect(by.d!.priority).toBeUndefined();
+    const due = await db.getAllFromIndex('tasks', 'priority', IDBKeyRange.bound([5, -Infinity], [5, Infinity]));
+    expect(due.map((r) => r.id).sort()).toEqual(['a', 'c', 'e']);
     store.close();
   });
 });

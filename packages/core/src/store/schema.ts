@@ -1,6 +1,6 @@
 import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from 'idb';
 import { laneOf, parentsDone, type TaskRecord } from '../record.js';
-import { DEFAULT_RETENTION } from '../task.js';
+import { DEFAULT_PRIORITY, DEFAULT_RETENTION } from '../task.js';
 
 /** A record moved aside because it did not validate. */
 export interface QuarantinedRecord {
@@ -19,7 +19,7 @@ export interface HalfsyncSchema extends DBSchema {
   tasks: {
     key: number;
     value: TaskRecord;
-    indexes: { id: string; due: number; lane: string; purge: number; status: [string, number]; name: [string, number]; orderKey: [string, number]; after: string; owner: string };
+    indexes: { id: string; due: number; lane: string; purge: number; status: [string, number]; name: [string, number]; orderKey: [string, number]; after: string; owner: string; priority: [number, number] };
   };
   quarantine: { key: number; value: QuarantinedRecord };
   /** Small durable facts every runner reads: `owner`, who is signed in (a worker reads it with every tab closed). */
@@ -27,7 +27,7 @@ export interface HalfsyncSchema extends DBSchema {
 }
 
 /** The current schema version. */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 type UpgradeTx = IDBPTransaction<HalfsyncSchema, StoreNames<HalfsyncSchema>[], 'versionchange'>;
 type Migration = (db: IDBPDatabase<HalfsyncSchema>, tx: UpgradeTx) => Promise<void> | void;
@@ -44,7 +44,8 @@ type Migration = (db: IDBPDatabase<HalfsyncSchema>, tx: UpgradeTx) => Promise<vo
  * the `owner` index (whose action a task was) and the `state` store (who is signed in). Version 6
  * makes lanes per owner (`laneOf`): each owned task's lane is rewritten in lane order, and a pending
  * task of the owner signed in that now heads its lane becomes due (another user's held task no
- * longer stands in front of it).
+ * longer stands in front of it). Version 7 adds the `priority` index (priority, then due time), and
+ * gives every task that may still run (pending, running, failed) the default priority, 5.
  */
 export const MIGRATIONS: readonly Migration[] = [
   // 0 → 1
@@ -110,5 +111,16 @@ export const MIGRATIONS: readonly Migration[] = [
       updates.push(up);
     }
     for (const up of updates) await tasks.put(up);
+  },
+  // 6 → 7
+  async (_db, tx) => {
+    const tasks = tx.objectStore('tasks');
+    tasks.createIndex('priority', ['priority', 'due']);
+    for (const status of ['pending', 'running', 'failed']) {
+      const range = IDBKeyRange.bound([status, -Infinity], [status, Infinity]);
+      for (let c = await tasks.index('status').openCursor(range); c; c = await c.continue()) {
+        if (c.value.priority === undefined) await c.update({ ...c.value, priority: DEFAULT_PRIORITY });
+      }
+    }
   },
 ];
