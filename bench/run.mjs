@@ -290,12 +290,18 @@ await group('drain', async () => {
     halfsync: (warm) => { const m = warm ? warmN(n) : n; return counted('hs', m, () => call('drainHttp', { n: m, bytes: 1024, seed: seed++ })); },
     raw: (warm) => { const m = warm ? warmN(n) : n; return counted('raw', m, () => call('rawFetch', { n: m, bytes: 1024, seed: seed++, concurrency: 4 })); },
     workbox: (warm) => { const m = warm ? warmN(n) : n; return counted('wb', m, () => call('workbox', { op: 'wbReplay', n: m, bytes: 1024, seed: seed++ })); },
+    priority: (warm) => { const m = warm ? warmN(n) : n; return counted('hs', m, () => call('drainHttp', { n: m, bytes: 1024, seed: seed++, kind: 'http-urgent' })); },
+    limited: (warm) => { const m = warm ? warmN(n) : n; return counted('hs', m, () => call('drainHttp', { n: m, bytes: 1024, seed: seed++, kind: 'http-limited' })); },
   });
   figure('drain.halfsync', 'ms/task', `worker drain() of ${n} http tasks (httpTask, concurrency 4), 1 KB bodies`, res.halfsync.map((r) => r.perTask));
   figure('drain.raw', 'ms/request', `raw fetch loop in the worker, concurrency 4, same requests`, res.raw.map((r) => r.perTask));
   figure('drain.workbox', 'ms/request', `workbox Queue.replayRequests() of ${n} requests (one at a time)`, res.workbox.map((r) => r.perTask));
   compare('drain.raw', 'drain vs raw fetch loop', 'drain.halfsync', 'drain.raw', { op: '<=', value: 1.1 });
   compare('drain.workbox', 'drain: times faster than workbox replayRequests', 'drain.halfsync', 'drain.workbox', undefined, { invert: true });
+  figure('drain.priority', 'ms/task', `the same drain by priority (the worker knows tasks of priority 9 and 0)`, res.priority.map((r) => r.perTask));
+  figure('drain.limited', 'ms/task', `the same drain under a rate limit that never binds (a token taken per task)`, res.limited.map((r) => r.perTask));
+  compare('drain.priority', 'drain by priority vs the plain drain', 'drain.priority', 'drain.halfsync');
+  compare('drain.limited', 'drain under a rate limit vs the plain drain', 'drain.limited', 'drain.halfsync');
 });
 
 // ---- 5. scale -------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import { deferFetch, httpTask } from '@halfsync/core/http';
 import { burstSubscribed, burstWorker, serialWorker, startCost } from './bounded';
 import {
   deleteDb, endpoint, heapUsed, JSON_HEADERS, noop, openRaw, payloads, RAW_STORE, rawRecord, smallPayload, taskYielder,
-  bodies, type SwReply, type SwRequest, type SwTiming,
+  bodies, httpOf, type HttpKind, type SwReply, type SwRequest, type SwTiming,
 } from './shared';
 
 const nextTask = taskYielder();
@@ -185,17 +185,19 @@ async function burst(a: { which: 'halfsync' | 'journal' | 'raw' | 'rawIndexed' |
 // ---- 4. draining http tasks in the worker -----------------------------------------------------
 
 /** Queues `n` http tasks from the page (untimed), then the worker times drain() alone. */
-async function drainHttp(a: { n: number; bytes: number; seed: number }) {
+async function drainHttp(a: { n: number; bytes: number; seed: number; kind?: HttpKind }) {
   const list = bodies(a.n, a.bytes, a.seed);
+  const kind = a.kind ?? 'http';
+  const { task, worker } = httpOf(kind);
   let db = '';
-  await withClient('drainhttp', [httpTask], async (client, name) => {
+  await withClient('drainhttp', worker, async (client, name) => {
     db = name;
     const url = endpoint('hs');
-    const handles = await Promise.all(list.map((body) => deferFetch(client, url, { method: 'POST', headers: JSON_HEADERS, body })));
+    const handles = await Promise.all(list.map((body) => deferFetch(client, url, { method: 'POST', headers: JSON_HEADERS, body }, { task })));
     await Promise.all(handles.map((h) => h.persisted));
   }, true);
   try {
-    const r = await sw({ op: 'drain', db, task: 'http', expect: a.n });
+    const r = await sw({ op: 'drain', db, task: kind, expect: a.n });
     return { ms: r.ms, perTask: r.ms / a.n };
   } finally {
     await deleteDb(db);

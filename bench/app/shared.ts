@@ -1,10 +1,22 @@
 // What the bench page and the bench service worker share: the tasks, the payloads, the raw
 // IndexedDB anchor, heap readings and the message protocol between them.
 import { defineTask } from '@halfsync/core';
+import { createHttpTask, httpTask, type HttpTaskDefinition } from '@halfsync/core/http';
 import { openDB, type IDBPDatabase } from 'idb';
 
 /** A trivial task: no network, no work. The scale bench drains it. */
 export const noop = defineTask('bench/noop', { run: () => 1 });
+
+/** The http task at the highest priority, with one at the lowest beside it in the worker: claims go by priority. */
+export const httpUrgent = createHttpTask({ name: 'bench/http-urgent', priority: 9 });
+const httpLow = createHttpTask({ name: 'bench/http-low', priority: 0 });
+/** The http task with a rate limit that never binds (a million a second): what taking a token costs. */
+export const httpLimited = createHttpTask({ name: 'bench/http-limited', rateLimit: { tasks: 1_000_000, perMs: 1_000, burst: 1_000_000 } });
+/** Which http task a drain measures: the plain one, by priority, or rate-limited. */
+export type HttpKind = 'http' | 'http-urgent' | 'http-limited';
+/** The task a page defers for `kind`, and the tasks its worker knows. */
+export const httpOf = (kind: HttpKind): { task: HttpTaskDefinition; worker: HttpTaskDefinition[] } =>
+  kind === 'http-urgent' ? { task: httpUrgent, worker: [httpUrgent, httpLow] } : kind === 'http-limited' ? { task: httpLimited, worker: [httpLimited] } : { task: httpTask, worker: [httpTask] };
 
 /** The endpoint of the bench server that answers 200 at once. `k` only labels the caller. */
 export const endpoint = (kind: string): string => `/api/ok?k=${kind}`;
@@ -150,7 +162,7 @@ export function taskYielder(): () => Promise<void> {
 export type SwRequest =
   | { op: 'info' }
   /** halfsync: serve({ tasks, dbName, drainOnStart: false }) and time drain() alone. */
-  | { op: 'drain'; db: string; task: 'http' | 'noop'; expect: number }
+  | { op: 'drain'; db: string; task: HttpKind | 'noop'; expect: number }
   /** The executor serve() runs, on the noop task, stopped once `count` tasks have succeeded; with when each tenth had. */
   | { op: 'drainSample'; db: string; count: number }
   /** The anchor: the same requests with fetch at the given concurrency, read like the http task. */

@@ -12,7 +12,7 @@ import { openChannel } from '../../packages/core/src/channel';
 import { httpTask } from '@halfsync/core/http';
 import { Queue } from 'workbox-background-sync';
 import { openDB } from 'idb';
-import { bodies, endpoint, heapUsed, JSON_HEADERS, noop, WORKER_DB, type SwReply, type SwRequest, type SwTiming } from './shared';
+import { bodies, endpoint, heapUsed, httpOf, JSON_HEADERS, noop, WORKER_DB, type SwReply, type SwRequest, type SwTiming } from './shared';
 
 declare const self: ServiceWorkerGlobalScope;
 
@@ -38,7 +38,7 @@ async function handle(req: SwRequest): Promise<SwTiming & Record<string, unknown
       return { ms: 0, crossOriginIsolated: self.crossOriginIsolated, heap: heapUsed(), syncRegister };
     }
     case 'drain': {
-      const worker = serve({ tasks: [req.task === 'http' ? httpTask : noop], dbName: req.db, drainOnStart: false, concurrency: 4 });
+      const worker = serve({ tasks: req.task === 'noop' ? [noop] : httpOf(req.task).worker, dbName: req.db, drainOnStart: false, concurrency: 4 });
       const t0 = performance.now();
       const summary = await worker.drain();
       const ms = performance.now() - t0;

@@ -78,8 +78,10 @@ export const sendConfirmation = defineTask('send-confirmation', {
  */
 export const recordSale = defineBatchTask('record-sale', {
   batch: { max: 20, waitMs: 1_500 },
-  // Statistics can wait: the lowest priority.
+  // Statistics can wait: the lowest priority, and at most 30 requests a minute (the statistics
+  // endpoint's quota), across every tab and the worker.
   priority: 0,
+  rateLimit: '30/m',
   orderKey: 'sales-statistics',
   laneFailure: 'skip',
   async run(sales: ReadonlyArray<{ orderNumber: string; totalCents: number; itemCount: number }>, ctx) {

@@ -15,7 +15,7 @@ export const show = (v: unknown): string => (typeof v === 'string' ? JSON.string
 
 export const OPTION_KEYS: ReadonlySet<string> = new Set([
   'name', 'allowOrigins', 'headers', 'classify', 'refreshCredentials', 'timeoutMs', 'maxResponseBytes',
-  'retry', 'retention', 'orderKey', 'laneFailure', 'probeUnreachable',
+  'retry', 'retention', 'orderKey', 'laneFailure', 'probeUnreachable', 'priority', 'rateLimit',
 ]);
 /** How long a probe's answer stands for other requests to the same URL. */
 export const PROBE_TTL_MS = 5_000;

@@ -1,4 +1,4 @@
-import { type LaneFailurePolicy, type RetentionPolicy, type RetryPolicy, type TaskContext, type TaskDefinition } from './task.js';
+import { type LaneFailurePolicy, type RateLimitOptions, type RetentionPolicy, type RetryPolicy, type TaskContext, type TaskDefinition } from './task.js';
 import { RETRYABLE_STATUS } from './http-checks.js';
 
 // What the http task stores and answers: the request as sent, its result, and the verdict on a
@@ -123,6 +123,10 @@ export interface HttpTaskOptions {
    * or `fail` them too (code `LANE_FAILED`).
    */
   readonly laneFailure?: LaneFailurePolicy;
+  /** As `defineTask`'s `priority`: 0 (lowest) to 9 (highest), default 5. */
+  readonly priority?: number;
+  /** As `defineTask`'s `rateLimit`: `'60/m'`, or `{ tasks, perMs, burst? }`. A 429's `Retry-After` holds the definition's tasks until then. */
+  readonly rateLimit?: string | RateLimitOptions;
   /**
    * When a request cannot be made while the browser says it is online, ask the server whether it
    * answers at all: a `HEAD` of the same URL without credentials, CORS or body (`no-cors`), at most

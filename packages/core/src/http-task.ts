@@ -57,6 +57,8 @@ export function createHttpTask(options: HttpTaskOptions = {}): HttpTaskDefinitio
     retention: options.retention,
     orderKey: options.orderKey,
     ...(options.laneFailure === undefined ? {} : { laneFailure: options.laneFailure }),
+    ...(options.priority === undefined ? {} : { priority: options.priority }),
+    ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
     validate(request) {
       checkStoredRequest(name, request, allowed);
     },

@@ -109,10 +109,12 @@ export interface Task<Payload = unknown, Result = unknown> {
   readonly owner: string | undefined;
   /** Its tries so far, oldest first (the last {@link MAX_TRIES}): when each ended and how. */
   readonly tries: readonly TaskTry[];
+  /** Waiting for its definition's rate limit: the time it may run (undefined when not limited). */
+  readonly limitedUntil: number | undefined;
 }
 
 /** The stored record: a {@link Task} plus the executor's bookkeeping. Only the modules of `store/` write it. */
-export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey' | 'lastError' | 'result' | 'unreachable' | 'after' | 'meta' | 'supersede' | 'supersededBy' | 'owner' | 'tries'> {
+export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey' | 'lastError' | 'result' | 'unreachable' | 'after' | 'meta' | 'supersede' | 'supersededBy' | 'owner' | 'tries' | 'limitedUntil'> {
   /** The primary key, given by IndexedDB's key generator at commit. */
   seq: number;
   // Absent rather than undefined when unset: an absent field keeps the record out of an index.
@@ -145,6 +147,8 @@ export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey'
   due?: number;
   /** Its definition's priority when deferred (0 to 9): the `priority` index orders due tasks by it. */
   priority?: number;
+  /** Set while it waits for its definition's rate limit: when it may run. */
+  limited?: number;
   /** Set when a finished task may be purged. */
   purgeAt?: number;
 }
@@ -169,7 +173,7 @@ export function recordProblem(raw: unknown): string | undefined {
   if (typeof r.idempotencyKey !== 'string' || r.idempotencyKey === '') return 'idempotencyKey is not a non-empty string';
   if (!isNum(r.rev)) return 'rev is not a number';
   if (!optStr(r.orderKey) || !optStr(r.lane) || !optStr(r.leaseOwner)) return 'orderKey, lane or leaseOwner is not a string';
-  if (!optNum(r.due) || !optNum(r.purgeAt) || !optNum(r.leaseUntil) || !optNum(r.priority)) return 'due, purgeAt, leaseUntil or priority is not a number';
+  if (!optNum(r.due) || !optNum(r.purgeAt) || !optNum(r.leaseUntil) || !optNum(r.priority) || !optNum(r.limited)) return 'due, purgeAt, leaseUntil, priority or limited is not a number';
   if (!optNum(r.unreachable) || !optNum(r.crashes)) return 'unreachable or crashes is not a number';
   if (r.after !== undefined && (!Array.isArray(r.after) || r.after.some((x) => typeof x !== 'string'))) return 'after is not a list of task ids';
   if (r.parentResults !== undefined && (typeof r.parentResults !== 'object' || r.parentResults === null)) return 'parentResults is not an object';
@@ -203,7 +207,7 @@ export function toTask(r: TaskRecord): Task {
     attempts: r.status === 'running' ? Math.max(0, r.attempts - 1) : r.attempts, unreachable: r.unreachable ?? 0,
     createdAt: r.createdAt, updatedAt: r.updatedAt, nextRunAt: r.nextRunAt, leaseUntil: r.leaseUntil,
     orderKey: r.orderKey, idempotencyKey: r.idempotencyKey, lastError: r.lastError, result: r.result, rev: r.rev,
-    after: r.after, meta: r.meta, supersede: r.supersede, supersededBy: r.supersededBy, owner: r.owner, tries: r.tries ?? NO_TRIES,
+    after: r.after, meta: r.meta, supersede: r.supersede, supersededBy: r.supersededBy, owner: r.owner, tries: r.tries ?? NO_TRIES, limitedUntil: r.limited,
   });
 }
 

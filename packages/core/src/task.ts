@@ -115,6 +115,45 @@ export interface TaskOptions<Payload, Result> {
    * parents, and never starves a lower one: of each claim, one slot goes to the task due longest.
    */
   priority?: number;
+  /**
+   * At most this many runs of this definition's tasks in a period, across the worker, every tab's
+   * runner and restarts: `'60/m'` (per `s`, `m`, `h` or `d`), or `{ tasks, perMs, burst? }`
+   * (`burst`, default 1: how many may start at once after a quiet period). A task over the limit
+   * waits, pending, for the next run (`task.limitedUntil`), without using an attempt; a
+   * `Retry-After` its server sends holds every task of the definition until then.
+   */
+  rateLimit?: string | RateLimitOptions;
+}
+
+/** A rate limit given as an object (see `rateLimit`). */
+export interface RateLimitOptions {
+  readonly tasks: number;
+  readonly perMs: number;
+  readonly burst?: number;
+}
+
+/** A resolved rate limit. */
+export interface RateLimit {
+  readonly tasks: number;
+  readonly perMs: number;
+  readonly burst: number;
+}
+
+const UNIT_MS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Reads a `rateLimit` option; throws INVALID_OPTIONS, quoting it, when it is malformed. */
+function rateLimitOf(name: string, given: unknown): RateLimit | undefined {
+  if (given === undefined) return undefined;
+  const bad = () => new HalfsyncError('INVALID_OPTIONS', `task "${name}": rateLimit must be like '60/m' (a positive integer per s, m, h or d) or { tasks, perMs, burst? }, got ${JSON.stringify(given)}`);
+  if (typeof given === 'string') {
+    const m = /^(\d+)\/([smhd])$/.exec(given.trim());
+    if (!m || Number(m[1]) < 1) throw bad();
+    return { tasks: Number(m[1]), perMs: UNIT_MS[m[2]!]!, burst: 1 };
+  }
+  const o = given as Partial<RateLimitOptions> | null;
+  const burst = o?.burst ?? 1;
+  if (typeof o !== 'object' || o === null || !Number.isInteger(o.tasks) || o.tasks! < 1 || typeof o.perMs !== 'number' || !(o.perMs > 0) || !Number.isFinite(o.perMs) || !Number.isInteger(burst) || burst < 1) throw bad();
+  return { tasks: o.tasks!, perMs: o.perMs, burst };
 }
 
 /** The options a definition holds: those of {@link defineTask}, and a batch task's own, set only by {@link defineBatchTask}. */
@@ -153,6 +192,8 @@ export interface TaskDefinition<Payload = unknown, Result = unknown> {
   readonly retry: RetryPolicy;
   /** Resolved retention policy. */
   readonly retention: RetentionPolicy;
+  /** Resolved rate limit, if it has one. */
+  readonly rateLimit?: RateLimit;
   /** Type-only brand; never set at run time. */
   readonly __types?: { payload: Payload; result: Result };
 }
@@ -241,11 +282,13 @@ function define<Payload, Result>(name: string, options: DefinedOptions<Payload, 
   if (validate !== undefined && typeof validate !== 'function') {
     throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": validate must be a function`);
   }
+  const rateLimit = rateLimitOf(name, options.rateLimit);
   return Object.freeze({
     name,
     options,
     retry: Object.freeze({ ...DEFAULT_RETRY, ...retry }),
     retention: Object.freeze({ ...DEFAULT_RETENTION, ...retention }),
+    ...(rateLimit ? { rateLimit: Object.freeze(rateLimit) } : {}),
   });
 }
 

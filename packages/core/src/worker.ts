@@ -9,7 +9,7 @@ import { taskRegistry, type AnyTaskDefinition } from './task.js';
 import { sleep } from './util.js';
 import { syncVerdict } from './sync-verdict.js';
 
-export { defineTask, defineBatchTask, type TaskDefinition, type TaskContext, type TaskOptions, type BatchTaskOptions, type BatchContext, type BatchOptions, type BatchOutput, type LaneFailurePolicy, type RetryPolicy, type RetentionPolicy, type AnyTaskDefinition, type PayloadOf, type ResultOf } from './task.js';
+export { defineTask, defineBatchTask, type TaskDefinition, type TaskContext, type TaskOptions, type BatchTaskOptions, type BatchContext, type BatchOptions, type BatchOutput, type LaneFailurePolicy, type RetryPolicy, type RetentionPolicy, type RateLimitOptions, type AnyTaskDefinition, type PayloadOf, type ResultOf } from './task.js';
 export { HalfsyncError, PermanentError, RetryableError, UnreachableError, type HalfsyncErrorCode } from './errors.js';
 export type { DrainSummary } from './executor.js';
 

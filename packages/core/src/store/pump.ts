@@ -4,7 +4,8 @@ import { failedTry, next, parentsDone, recordProblem, withTry, type TaskError, t
 import { ownerState, type OwnerState } from './owner-state.js';
 import { unwrap } from 'idb';
 import { claim, hold, release, renew, retryLater, reviveNow, succeed, unreachableLater } from './transitions.js';
-import { DEFAULT_RETENTION, DEFAULT_RETRY, type DefinedOptions, type LaneFailurePolicy, type RetentionPolicy, type RetryPolicy } from '../task.js';
+import { DEFAULT_RETENTION, DEFAULT_RETRY, type DefinedOptions, type LaneFailurePolicy, type RateLimit, type RetentionPolicy, type RetryPolicy } from '../task.js';
+import { Buckets } from './rate.js';
 import { failFor, parentSucceeded, promote, settleLane } from './chain.js';
 import { inTx, type TaskStore, type Tx } from './store.js';
 import { uuid } from '../util.js';
@@ -31,7 +32,7 @@ export interface Settlement {
 }
 
 /** A task's policies as the executor knows them; undefined when the executor lacks the definition. */
-export type PolicyOf = (name: string) => { retry: RetryPolicy; retention: RetentionPolicy; options?: Pick<DefinedOptions<unknown, unknown>, 'laneFailure' | 'batch'> } | undefined;
+export type PolicyOf = (name: string) => { retry: RetryPolicy; retention: RetentionPolicy; rateLimit?: RateLimit; options?: Pick<DefinedOptions<unknown, unknown>, 'laneFailure' | 'batch'> } | undefined;
 
 /** The input of {@link pump}. */
 export interface PumpInput {
@@ -163,6 +164,9 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
     // someone else's is held for its owner, not made due again.
     const [signed, ...current] = await Promise.all([ownerState(tx), ...input.settlements.map((x) => store.get(x.seq))]);
     const signedIn = signed.owner;
+    // Rate limits: the buckets of the definitions this step takes from (store/rate.ts).
+    const buckets = new Buckets(tx, now);
+    const blocks: Array<() => Promise<void>> = [];
     // The members of a batch sent again together wait out one delay, so they come due together.
     const batchDelays = new Map<string, number>();
     input.settlements.forEach((x, i) => {
@@ -187,6 +191,9 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
       else if (o.kind === 'release') up = r.owner === signedIn ? release(r, now) : hold(release(r, now), now);
       else if (o.kind === 'unreachable') up = unreachableLater(r, now, o.error, delay(() => unreachableDelay((r.unreachable ?? 0) + 1, retry, input.random)));
       else up = retryLater(r, now, o.error, delay(() => retryDelay(r.attempts, retry, o.retryAfterMs, input.random)));
+      // A server's Retry-After on a limited task holds every task of its definition until then.
+      const limit = policy(r.name)?.rateLimit;
+      if (o.kind === 'retry' && o.retryAfterMs !== undefined && limit) blocks.push(() => buckets.block(r.name, limit, now + o.retryAfterMs!));
       // Answered per member: what is left goes out in a later batch, under a new key.
       if (up.batch !== undefined && !x.wholeBatch) delete up.batch;
       // Every try that ended is kept (a release is a try that never ran to its end).
@@ -235,6 +242,8 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
       counts.purged++;
       writes.push(store.delete(r.seq));
     }
+
+    for (const block of blocks) await block();
 
     // 5. Claim due tasks (pending ones, and running ones whose runner's lease ran out), of the owner signed in.
     if (input.limit > 0) {
@@ -300,6 +309,14 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
           counts.failed++;
           continue;
         }
+        if (known.rateLimit) {
+          // Over its definition's limit: it waits, pending, for the next token; not an attempt.
+          const until = await buckets.take(r.name, known.rateLimit);
+          if (until !== undefined) {
+            put(next(r, now, r.status === 'pending' ? { due: until, nextRunAt: until, limited: until } : { due: until }));
+            continue;
+          }
+        }
         const batch = known.options?.batch;
         if (batch && r.lane !== undefined) {
           // A batch: the head and the members behind it in its lane; or a batch sent before (its runner
@@ -342,6 +359,7 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
     // Numbers only: a corrupt due time of another type sorts after every number (the sweep quarantines it).
     if (input.inspect) nextDueAt = (await store.index('due').openKeyCursor(IDBKeyRange.bound(now, Infinity, true, false)))?.key;
     if (input.countDue) dueNow = await store.index('due').count(IDBKeyRange.upperBound(now));
+    writes.push(...buckets.save());
     await Promise.all(writes);
     return { changed: [...changed.values()], removed, claimed, revived, owner: signed, ...counts, nextDueAt, dueNow };
   });

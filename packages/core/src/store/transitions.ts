@@ -6,7 +6,7 @@ import type { RetentionPolicy } from '../task.js';
 /** pending (or running with an expired lease: its runner died, one more crash) → running, one more attempt. */
 export const claim = (r: TaskRecord, now: number, owner: string, leaseMs: number): TaskRecord =>
   next(r, now, {
-    status: 'running', attempts: r.attempts + 1, leaseOwner: owner, leaseUntil: now + leaseMs, due: now + leaseMs,
+    status: 'running', attempts: r.attempts + 1, leaseOwner: owner, leaseUntil: now + leaseMs, due: now + leaseMs, limited: undefined,
     // Running already: its runner died during the try (its lease ran out).
     ...(r.status === 'running' ? { crashes: (r.crashes ?? 0) + 1, tries: withTry(r, { at: now, outcome: 'crashed' }) } : {}),
   });

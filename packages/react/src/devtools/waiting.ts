@@ -1,7 +1,7 @@
 import type { Task } from '@halfsync/core';
 
 /** Why a pending task is not running: the rule that holds it, as the panel names it. */
-export type WaitKind = 'owner' | 'parents' | 'lane' | 'offline' | 'scheduled' | 'due';
+export type WaitKind = 'limited' | 'owner' | 'parents' | 'lane' | 'offline' | 'scheduled' | 'due';
 
 /** What the "next run" column says of a pending task. */
 export interface Wait {
@@ -62,6 +62,7 @@ export function waitOf(task: Task, ctx: WaitContext): Wait | undefined {
     }
   }
   if (!ctx.online || task.lastError?.kind === 'unreachable') return { kind: 'offline', text: 'waits for the network' };
+  if (task.limitedUntil !== undefined && task.limitedUntil > ctx.now) return { kind: 'limited', text: `rate limit: runs ${relative(task.limitedUntil, ctx.now)}` };
   if (task.nextRunAt > ctx.now) {
     return { kind: 'scheduled', text: `${task.attempts > 0 ? 'retry ' : ''}${relative(task.nextRunAt, ctx.now)}` };
   }
