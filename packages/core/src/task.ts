@@ -1,4 +1,7 @@
 import { HalfsyncError } from './errors.js';
+import { rateLimitOf, type RateLimit, type RateLimitOptions } from './rate-limit.js';
+
+export type { RateLimit, RateLimitOptions } from './rate-limit.js';
 import type { TaskMeta } from './record.js';
 
 /**
@@ -125,36 +128,6 @@ export interface TaskOptions<Payload, Result> {
   rateLimit?: string | RateLimitOptions;
 }
 
-/** A rate limit given as an object (see `rateLimit`). */
-export interface RateLimitOptions {
-  readonly tasks: number;
-  readonly perMs: number;
-  readonly burst?: number;
-}
-
-/** A resolved rate limit. */
-export interface RateLimit {
-  readonly tasks: number;
-  readonly perMs: number;
-  readonly burst: number;
-}
-
-const UNIT_MS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** Reads a `rateLimit` option; throws INVALID_OPTIONS, quoting it, when it is malformed. */
-function rateLimitOf(name: string, given: unknown): RateLimit | undefined {
-  if (given === undefined) return undefined;
-  const bad = () => new HalfsyncError('INVALID_OPTIONS', `task "${name}": rateLimit must be like '60/m' (a positive integer per s, m, h or d) or { tasks, perMs, burst? }, got ${JSON.stringify(given)}`);
-  if (typeof given === 'string') {
-    const m = /^(\d+)\/([smhd])$/.exec(given.trim());
-    if (!m || Number(m[1]) < 1) throw bad();
-    return { tasks: Number(m[1]), perMs: UNIT_MS[m[2]!]!, burst: 1 };
-  }
-  const o = given as Partial<RateLimitOptions> | null;
-  const burst = o?.burst ?? 1;
-  if (typeof o !== 'object' || o === null || !Number.isInteger(o.tasks) || o.tasks! < 1 || typeof o.perMs !== 'number' || !(o.perMs > 0) || !Number.isFinite(o.perMs) || !Number.isInteger(burst) || burst < 1) throw bad();
-  return { tasks: o.tasks!, perMs: o.perMs, burst };
-}
 
 /** The options a definition holds: those of {@link defineTask}, and a batch task's own, set only by {@link defineBatchTask}. */
 export interface DefinedOptions<Payload, Result> extends TaskOptions<Payload, Result> {

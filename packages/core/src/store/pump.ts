@@ -6,8 +6,9 @@ import { unwrap } from 'idb';
 import { claim, hold, release, renew, retryLater, reviveNow, succeed, unreachableLater } from './transitions.js';
 import { DEFAULT_RETENTION, DEFAULT_RETRY, type DefinedOptions, type LaneFailurePolicy, type RateLimit, type RetentionPolicy, type RetryPolicy } from '../task.js';
 import { Buckets } from './rate.js';
+import { dueInOrder } from './claim-order.js';
 import { failFor, parentSucceeded, promote, settleLane } from './chain.js';
-import { inTx, type TaskStore, type Tx } from './store.js';
+import { inTx, type TaskStore } from './store.js';
 import { uuid } from '../util.js';
 
 // Guarantee 2, "At least once, never lost": the executor's side of the store. A claim leases a task,
@@ -109,33 +110,6 @@ const SLACK = 8;
 
 const policyOrDefault = (policy: PolicyOf, name: string) => policy(name) ?? { retry: DEFAULT_RETRY, retention: DEFAULT_RETENTION };
 const isCloneError = (error: unknown) => (error as { name?: string } | null)?.name === 'DataCloneError';
-
-/**
- * The due tasks a claim looks at, in the order it takes them. One priority: by due time. Several:
- * highest priority first (each by due time), with the task due longest given one slot of the claim
- * (the last of several, or every other claim of one), so that no priority waits for ever.
- */
-async function dueInOrder(tx: Tx, input: PumpInput): Promise<unknown[]> {
-  const want = input.limit + input.skip.size + SLACK;
-  const byDue = tx.objectStore('tasks').index('due');
-  const bands = input.priorities ?? [];
-  if (bands.length <= 1) return byDue.getAll(IDBKeyRange.upperBound(input.now), want);
-  const byPriority = tx.objectStore('tasks').index('priority');
-  const ordered: unknown[] = [];
-  for (const p of bands) {
-    if (ordered.length >= want) break;
-    ordered.push(...await byPriority.getAll(IDBKeyRange.bound([p, -Infinity], [p, input.now]), want - ordered.length));
-  }
-  const [oldest] = await byDue.getAll(IDBKeyRange.upperBound(input.now), 1);
-  if (oldest === undefined) return ordered;
-  const seq = (oldest as { seq: number }).seq;
-  const at = ordered.findIndex((r) => (r as { seq: number }).seq === seq);
-  const slot = input.limit > 1 ? input.limit - 1 : input.byAge ? 0 : -1;
-  if (slot < 0 || (at >= 0 && at <= slot)) return ordered;
-  if (at >= 0) ordered.splice(at, 1);
-  ordered.splice(Math.min(slot, ordered.length), 0, oldest);
-  return ordered;
-}
 
 /**
  * One executor step in one transaction: writes the settlements, lets the next task of each lane
@@ -247,7 +221,7 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
 
     // 5. Claim due tasks (pending ones, and running ones whose runner's lease ran out), of the owner signed in.
     if (input.limit > 0) {
-      const due = await dueInOrder(tx, input);
+      const due = await dueInOrder(tx, input, input.limit + input.skip.size + SLACK);
       const seen = new Set<string>();
       for (const raw of due) {
         if (claimed.length >= input.limit) break;
