@@ -1,7 +1,7 @@
 import type { IDBPDatabase } from 'idb';
 import { parentsDone, type NewTaskRecord, type TaskRecord } from '../record.js';
 import { checkPayload } from '../deferral.js';
-import type { AnyTaskDefinition } from '../task.js';
+import { DEFAULT_PRIORITY, type AnyTaskDefinition } from '../task.js';
 import { journalRead } from './journal.js';
 import type { HalfsyncSchema } from './schema.js';
 import type { Recovery } from './store.js';
@@ -121,6 +121,9 @@ async function restore(db: IDBPDatabase<HalfsyncSchema>, name: string, noticed: 
     if (why) { refused.push({ raw: r, reason: why }); continue; }
     if (await tasks.index('id').getKey(r.id)) continue; // already back (another tab or the worker restored it)
     const back: NewTaskRecord = { ...r, status: r.status === 'failed' ? 'failed' : 'pending', attempts: 0, rev: r.rev + 1, updatedAt: now };
+    // An entry journaled before priorities (schema 7) takes the default, as the migration gives.
+    back.priority ??= DEFAULT_PRIORITY;
+    delete back.limited;
     delete back.due;
     delete back.batch;
     if (parents.has(r.id)) back.dependents = true;
