@@ -51,7 +51,7 @@ export interface ClientOptions<Use extends readonly Capability[] = readonly Capa
 
 /** The page's handle on the queue: its core. Create one per database with {@link createClient}. */
 export interface HalfsyncClient {
-  /** The current path (`starting`, `worker`, `messages`, `page`); `why` says why it fell back, or that a halfsync worker controls the page but this client does not use it. */
+  /** The current path: `starting`, then `sync` (Background Sync to the worker), `message` (messages to the worker) or `page` (the page runner); see `modeReason`. */
   readonly mode: ClientMode;
   /** Why the client runs where it does, when that is not what it was asked for (see `mode`). */
   readonly modeReason: HalfsyncError | undefined;

@@ -21,8 +21,8 @@ import { GroupCommit } from './group-commit.js';
 
 export type { ClientOptions, HalfsyncClient, ClientMode, ServiceWorkerOption, DeferHandle, DeferOptions } from './client-api.js';
 
-// The client's core (guarantee 1, "Deferred work is on disk"): defer with its group commit, the
-// live view, result, retry/cancel/acknowledge, and waking the runner. What else a page may do
+// The client's core: defer with its group commit (durable in store/store.ts), the live view,
+// result, retry/cancel/acknowledge, and waking the runner. What else a page may do
 // comes from the capabilities in `use` (capability.ts), through the hooks and the core it is lent.
 
 interface Pending {
