@@ -2,13 +2,14 @@ import type { RetryPolicy } from './task.js';
 
 /**
  * Exponential backoff with full jitter: after the `attempts`-th failed attempt the next run is
- * drawn uniformly from [0, min(maxDelayMs, baseDelayMs * 2^(attempts-1))]. Full jitter spreads
- * the retries of many clients that failed together (a server coming back up).
+ * drawn uniformly from [1, min(maxDelayMs, baseDelayMs * 2^(attempts-1))] ms. Full jitter spreads
+ * the retries of many clients that failed together (a server coming back up); the floor of 1 ms
+ * keeps a failed task out of the drain that just ran it, whatever the draw.
  */
 export function backoffDelay(attempts: number, policy: RetryPolicy, random: () => number = Math.random): number {
   const exponent = Math.min(Math.max(attempts, 1) - 1, 52);
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** exponent);
-  return Math.floor(random() * ceiling);
+  return Math.max(1, Math.floor(random() * ceiling));
 }
 
 /**

@@ -5,8 +5,9 @@ import { DEFAULT_RETRY } from '../src/task.js';
 const policy = { maxAttempts: 10, baseDelayMs: 1_000, maxDelayMs: 60_000, maxUnreachableDelayMs: 30_000 };
 
 describe('backoff', () => {
-  it('draws from [0, base * 2^(attempts-1)] (full jitter)', () => {
-    expect(backoffDelay(1, policy, () => 0)).toBe(0);
+  it('draws from [1, base * 2^(attempts-1)] (full jitter), never 0, so a failed task waits for a later drain', () => {
+    expect(backoffDelay(1, policy, () => 0)).toBe(1);
+    expect(backoffDelay(1, { ...policy, baseDelayMs: 0 }, () => 0.7)).toBe(1);
     expect(backoffDelay(1, policy, () => 0.999999)).toBe(999);
     expect(backoffDelay(2, policy, () => 0.999999)).toBe(1_999);
     expect(backoffDelay(4, policy, () => 0.5)).toBe(4_000);
@@ -22,7 +23,7 @@ describe('backoff', () => {
     for (let i = 0; i < 1_000; i++) {
       const attempts = 1 + (i % 12);
       const d = backoffDelay(attempts, DEFAULT_RETRY);
-      expect(d).toBeGreaterThanOrEqual(0);
+      expect(d).toBeGreaterThanOrEqual(1);
       expect(d).toBeLessThanOrEqual(Math.min(DEFAULT_RETRY.maxDelayMs, DEFAULT_RETRY.baseDelayMs * 2 ** (attempts - 1)));
     }
   });

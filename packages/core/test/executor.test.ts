@@ -92,6 +92,7 @@ describe('executor: settling', () => {
     const r = rig([down], { random: () => 0 });
     const t = await r.insert('down', {});
     await r.executor.drain();
+    r.clock.advance(1);
     await r.executor.drain();
     expect(await r.byId(t.id)).toMatchObject({ status: 'failed', attempts: 2 });
   });

@@ -3,7 +3,7 @@
 import 'fake-indexeddb/auto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createHttpTask, defaultHttpVerdict, deferFetch, parentValue, type HttpTaskOptions } from '../src/http.js';
 import { createTestClient, type TestClient } from '../src/testing/node.js';
 
@@ -66,8 +66,11 @@ describe('the http task: default rules', () => {
     const task = createHttpTask({ name: 'refused', allowOrigins: ['http://127.0.0.1:9'], retry: { maxAttempts: 1 } });
     const t = createTestClient({ tasks: [task] });
     open.push(t);
+    // The lowest jitter draw: a backoff of 0 ms would run the task again within the same drain.
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0);
     const h = await deferFetch(t.client, 'http://127.0.0.1:9/nothing', { method: 'POST', body: 'x' }, { task });
     for (let i = 0; i < 3; i++) { const s = await t.drain(); t.clock.set(s.nextDueAt!); }
+    random.mockRestore();
     expect(t.client.get(h.id)).toMatchObject({ status: 'pending', attempts: 0, unreachable: 3, lastError: { code: 'NETWORK_ERROR', kind: 'unreachable' } });
   });
 
