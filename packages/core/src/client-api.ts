@@ -5,7 +5,7 @@ import type { DrainSummary } from './executor.js';
 import type { TaskSelector, TaskSlice } from './model.js';
 import type { ClientMode, ServiceWorkerOption } from './paths.js';
 import type { Task } from './record.js';
-import type { AnyTaskDefinition, TaskDefinition } from './task.js';
+import type { AnyTaskDefinition, DeferrableTask, TaskDefinition } from './task.js';
 
 /** Options of {@link createClient}. */
 export interface ClientOptions<Use extends readonly Capability[] = readonly Capability[]> {
@@ -71,7 +71,7 @@ export interface HalfsyncClient {
    * the snapshot (status `pending`) before `defer` returns; every defer of one tick commits in one
    * transaction. Throws a {@link HalfsyncError} for bad input, before anything is written.
    */
-  defer<Payload, Result>(task: TaskDefinition<Payload, Result>, payload: Payload, options?: DeferOptions): DeferHandle<Result, Payload>;
+  defer<Payload, Result>(task: DeferrableTask<Payload, Result>, payload: Payload, options?: DeferOptions): DeferHandle<Result, Payload>;
   /**
    * The tasks this tab holds, in commit order: every task pending, running or failed, and the
    * `recentFinished` newest finished ones. A new array only when something changed.

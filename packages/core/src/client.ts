@@ -12,7 +12,7 @@ import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record
 import { loadAlive, recordById } from './store/query.js';
 import { commitBatch, TaskStore, type OwnerExpected } from './store/store.js';
 import { readOwnerState, type OwnerState } from './store/owner-state.js';
-import { taskRegistry, DEFAULT_RETENTION, type AnyTaskDefinition, type TaskDefinition } from './task.js';
+import { taskRegistry, DEFAULT_RETENTION, type AnyTaskDefinition, type DeferrableTask, type TaskDefinition } from './task.js';
 import { modify } from './store/ops.js';
 import { RunnerLink } from './runner-link.js';
 import { ViewFeed } from './view-feed.js';
@@ -120,7 +120,7 @@ class Client implements HalfsyncClient, ClientCore {
 
   // ---- defer and group commit -------------------------------------------------------------
 
-  defer<Payload, Result>(task: TaskDefinition<Payload, Result>, payload: Payload, options: DeferOptions = {}): DeferHandle<Result, Payload> {
+  defer<Payload, Result>(task: DeferrableTask<Payload, Result>, payload: Payload, options: DeferOptions = {}): DeferHandle<Result, Payload> {
     this.open();
     const record = buildRecord(this.registry, task, payload, options, this.now(), this.maxPayloadBytes);
     if (record.after !== undefined && !this.hooks.options.has('after')) throw missingCapability(record.name, 'after', 'chains');

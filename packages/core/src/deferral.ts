@@ -109,6 +109,9 @@ export function buildRecord<Payload, Result>(
   if (typeof name !== 'string' || registry.get(name) !== task) {
     throw new HalfsyncError('UNKNOWN_TASK', `task ${JSON.stringify(name)} is not in this client's tasks; add its definition to createClient({ tasks }) and to the worker's serve({ tasks })`, { details: { task: name } });
   }
+  if ((task as { schedule?: unknown }).schedule !== undefined) {
+    throw new HalfsyncError('PERIODIC_TASK', `task "${name}" is periodic: its runs are made by its schedule and are never deferred (nothing was stored); to do its work now as well, defer a plain task that calls the same function`, { details: { task: name } });
+  }
   const options = readOptions(name, given);
   nonEmpty(options.orderKey, `task "${name}": orderKey`);
   nonEmpty(options.idempotencyKey, `task "${name}": idempotencyKey`);

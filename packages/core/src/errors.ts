@@ -45,6 +45,8 @@ export type HalfsyncErrorCode =
    * different payload: the server would apply the first payload only. Use a new key, or wait.
    */
   | 'IDEMPOTENCY_KEY_REUSED'
+  /** `defer` was given a periodic task (`definePeriodicTask`): its runs are made by its schedule. */
+  | 'PERIODIC_TASK'
   /** No task with that id is known (never deferred, or already acknowledged). */
   | 'TASK_NOT_FOUND'
   /** The operation does not apply to the task in its current status (e.g. cancelling a running task). */

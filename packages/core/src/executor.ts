@@ -6,6 +6,8 @@ import type { OwnerState } from './store/owner-state.js';
 import { sweep } from './store/sweep.js';
 import { journalCommitted, runnerKeeps } from './store/journal.js';
 import type { TaskStore } from './store/store.js';
+import type { ScheduleEntry } from './store/schedule.js';
+import { schedulesOf } from './periodic.js';
 import { DEFAULT_PRIORITY, type AnyTaskDefinition, type TaskContext, type TaskDefinition } from './task.js';
 import { uuid, withLock } from './util.js';
 
@@ -107,6 +109,8 @@ export class Executor {
   private signedIn: OwnerState = { owner: undefined, version: -1 };
 
   private readonly priorities: readonly number[];
+  /** The periodic tasks known here. */
+  private readonly schedules: readonly ScheduleEntry[];
   /** Claims made: with one slot and several priorities, every other one goes to the task due longest. */
   private claims = 0;
 
@@ -123,6 +127,7 @@ export class Executor {
     // The priorities known here, highest first (the default's too: a task of a newer page may have it).
     const levels = new Set([DEFAULT_PRIORITY, ...[...options.tasks.values()].map((t) => t.options.priority ?? DEFAULT_PRIORITY)]);
     this.priorities = [...levels].sort((a, b) => b - a);
+    this.schedules = schedulesOf(options.tasks.values());
     this.online = options.online ?? browserOnline;
     let within = 0;
     let maxAge = Infinity;
@@ -243,7 +248,7 @@ export class Executor {
           limit: claiming ? AHEAD * this.concurrency - inflight.size - ready.length : 0,
           skip: new Set([...[...inflight.values()].flatMap((u) => u.ids), ...ready.map((r) => r.id)]), policy: this.policy, random: this.random,
           inspect: idle, minMaxAgeMs: this.minMaxAgeMs, countDue: idle && !claiming, reviveWithinMs: revive && !offline ? this.reviveWithinMs : undefined,
-          priorities: this.priorities, byAge: claiming && this.claims++ % 2 === 1,
+          priorities: this.priorities, byAge: claiming && this.claims++ % 2 === 1, schedules: this.schedules,
         });
         if (!offline && revive) { revive = false; this.wasOffline = false; }
         // What this step read is the truth as of now (a belief from a newer read wins only until here).

@@ -5,10 +5,12 @@ export { chains, latestWins, type LatestWinsMembers } from './capabilities/links
 export { owners, type OwnerMembers } from './capabilities/owners.js';
 export { history, type HistoryMembers, type ClientQuery, type TaskPage } from './capabilities/history.js';
 export { journal, type JournalMembers } from './capabilities/journal.js';
+export { periodic, type PeriodicMembers, type PeriodicSyncState, type PeriodicSyncStatus } from './capabilities/periodic.js';
+export { definePeriodicTask, type PeriodicTaskDefinition, type PeriodicTaskOptions, type Schedule, type ScheduleWindow } from './periodic.js';
 export { DeferredActionObserver, type DeferredActionOptions, type DeferredActionState, type OptimisticItem, type RunResult } from './action.js';
 export type { TaskSelector, TaskSlice } from './model.js';
 export type { PageOptions } from './store/query.js';
-export { defineTask, defineBatchTask, type TaskDefinition, type TaskContext, type TaskOptions, type BatchTaskOptions, type BatchContext, type BatchOptions, type BatchOutput, type LaneFailurePolicy, type RetryPolicy, type RetentionPolicy, type RateLimitOptions, type AnyTaskDefinition, type PayloadOf, type ResultOf } from './task.js';
+export { defineTask, defineBatchTask, type TaskDefinition, type DeferrableTask, type TaskContext, type TaskOptions, type BatchTaskOptions, type BatchContext, type BatchOptions, type BatchOutput, type LaneFailurePolicy, type RetryPolicy, type RetentionPolicy, type RateLimitOptions, type AnyTaskDefinition, type PayloadOf, type ResultOf } from './task.js';
 export { HalfsyncError, PermanentError, RetryableError, UnreachableError, type HalfsyncErrorCode, type HalfsyncErrorOptions, type TaskErrorOptions } from './errors.js';
 export type { Task, TaskStatus, TaskError, FailureKind, TaskMeta, TaskTry } from './record.js';
 export type { DrainSummary } from './executor.js';

@@ -111,10 +111,12 @@ export interface Task<Payload = unknown, Result = unknown> {
   readonly tries: readonly TaskTry[];
   /** Waiting for its definition's rate limit: the time it may run (undefined when not limited). */
   readonly limitedUntil: number | undefined;
+  /** A run of a periodic task: its schedule's least time between runs, in ms (undefined for a deferred task). */
+  readonly every: number | undefined;
 }
 
 /** The stored record: a {@link Task} plus the executor's bookkeeping. Only the modules of `store/` write it. */
-export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey' | 'lastError' | 'result' | 'unreachable' | 'after' | 'meta' | 'supersede' | 'supersededBy' | 'owner' | 'tries' | 'limitedUntil'> {
+export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey' | 'lastError' | 'result' | 'unreachable' | 'after' | 'meta' | 'supersede' | 'supersededBy' | 'owner' | 'tries' | 'limitedUntil' | 'every'> {
   /** The primary key, given by IndexedDB's key generator at commit. */
   seq: number;
   // Absent rather than undefined when unset: an absent field keeps the record out of an index.
@@ -149,6 +151,8 @@ export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey'
   priority?: number;
   /** Set while it waits for its definition's rate limit: when it may run. */
   limited?: number;
+  /** A run made by a periodic task's schedule: the schedule's least time between runs, in ms. */
+  every?: number;
   /** Set when a finished task may be purged. */
   purgeAt?: number;
 }
@@ -173,7 +177,7 @@ export function recordProblem(raw: unknown): string | undefined {
   if (typeof r.idempotencyKey !== 'string' || r.idempotencyKey === '') return 'idempotencyKey is not a non-empty string';
   if (!isNum(r.rev)) return 'rev is not a number';
   if (!optStr(r.orderKey) || !optStr(r.lane) || !optStr(r.leaseOwner)) return 'orderKey, lane or leaseOwner is not a string';
-  if (!optNum(r.due) || !optNum(r.purgeAt) || !optNum(r.leaseUntil) || !optNum(r.priority) || !optNum(r.limited)) return 'due, purgeAt, leaseUntil, priority or limited is not a number';
+  if (!optNum(r.due) || !optNum(r.purgeAt) || !optNum(r.leaseUntil) || !optNum(r.priority) || !optNum(r.limited) || !optNum(r.every)) return 'due, purgeAt, leaseUntil, priority, limited or every is not a number';
   if (!optNum(r.unreachable) || !optNum(r.crashes)) return 'unreachable or crashes is not a number';
   if (r.after !== undefined && (!Array.isArray(r.after) || r.after.some((x) => typeof x !== 'string'))) return 'after is not a list of task ids';
   if (r.parentResults !== undefined && (typeof r.parentResults !== 'object' || r.parentResults === null)) return 'parentResults is not an object';
@@ -207,7 +211,7 @@ export function toTask(r: TaskRecord): Task {
     attempts: r.status === 'running' ? Math.max(0, r.attempts - 1) : r.attempts, unreachable: r.unreachable ?? 0,
     createdAt: r.createdAt, updatedAt: r.updatedAt, nextRunAt: r.nextRunAt, leaseUntil: r.leaseUntil,
     orderKey: r.orderKey, idempotencyKey: r.idempotencyKey, lastError: r.lastError, result: r.result, rev: r.rev,
-    after: r.after, meta: r.meta, supersede: r.supersede, supersededBy: r.supersededBy, owner: r.owner, tries: r.tries ?? NO_TRIES, limitedUntil: r.limited,
+    after: r.after, meta: r.meta, supersede: r.supersede, supersededBy: r.supersededBy, owner: r.owner, tries: r.tries ?? NO_TRIES, limitedUntil: r.limited, every: r.every,
   });
 }
 

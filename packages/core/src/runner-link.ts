@@ -71,9 +71,11 @@ export class RunnerLink {
     this.#listen();
     if (this.mode === 'page') await this.pageRunner();
     this.waker.start();
-    for (const t of host.model.values()) {
-      if (t.status === 'pending' || t.status === 'running') { this.waker.wake({ fresh: true }); break; }
-    }
+    // Work left by an earlier visit, or a periodic task whose next run the runner keeps.
+    const periodic = [...host.registry.values()].some((t) => 'schedule' in t);
+    let alive = periodic;
+    for (const t of host.model.values()) if (t.status === 'pending' || t.status === 'running') { alive = true; break; }
+    if (alive) this.waker.wake({ fresh: true });
     return this.mode;
   }
 

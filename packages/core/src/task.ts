@@ -171,6 +171,9 @@ export interface TaskDefinition<Payload = unknown, Result = unknown> {
   readonly __types?: { payload: Payload; result: Result };
 }
 
+/** A definition `defer` takes: any but a periodic one (its runs are made by its schedule). */
+export type DeferrableTask<Payload, Result> = TaskDefinition<Payload, Result> & { readonly schedule?: undefined };
+
 /** The payload type of a task definition. */
 export type PayloadOf<T> = T extends TaskDefinition<infer P, unknown> ? P : never;
 /** The result type of a task definition. */

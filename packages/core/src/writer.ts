@@ -5,7 +5,7 @@ import { HalfsyncError, storageError } from './errors.js';
 import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
 import { commitBatch, TaskStore } from './store/store.js';
 import { GroupCommit } from './group-commit.js';
-import { DEFAULT_RETENTION, taskRegistry, type AnyTaskDefinition, type TaskDefinition } from './task.js';
+import { DEFAULT_RETENTION, taskRegistry, type AnyTaskDefinition, type DeferrableTask } from './task.js';
 
 // The write-only half for pages that defer and never show the queue (a form, a tracking snippet,
 // a page that records events): the same checks, group commit, owner stamp and strict durability as
@@ -39,7 +39,7 @@ export interface HalfsyncWriter {
    * {@link HalfsyncError} for bad input, before anything is written. `orderKey`, `delay`,
    * `idempotencyKey` and `meta` as in `createClient`; `after` and `supersede` need a client.
    */
-  defer<Payload, Result>(task: TaskDefinition<Payload, Result>, payload: Payload, options?: DeferOptions): WriteHandle<Payload>;
+  defer<Payload, Result>(task: DeferrableTask<Payload, Result>, payload: Payload, options?: DeferOptions): WriteHandle<Payload>;
   /** Closes the database once what was deferred committed. */
   close(): void;
 }
@@ -101,7 +101,7 @@ export function createWriter(options: WriterOptions): HalfsyncWriter {
   };
 
   return {
-    defer<Payload, Result>(task: TaskDefinition<Payload, Result>, payload: Payload, deferOptions: DeferOptions = {}): WriteHandle<Payload> {
+    defer<Payload, Result>(task: DeferrableTask<Payload, Result>, payload: Payload, deferOptions: DeferOptions = {}): WriteHandle<Payload> {
       if (closed) throw new HalfsyncError('CLIENT_CLOSED', 'this writer was closed; create a new one with createWriter()');
       const record = buildRecord(registry, task, payload, deferOptions, now(), maxPayloadBytes);
       if (record.after !== undefined) throw missingCapability(record.name, 'after', 'chains');

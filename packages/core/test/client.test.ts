@@ -226,7 +226,7 @@ describe('client snapshot and operations', () => {
     const a = open(db);
     await a.ready;
     const ch = new BroadcastChannel(`halfsync:${db}`);
-    const base = { id: 'x', seq: 1, name: 'echo', payload: {}, attempts: 1, unreachable: 0, createdAt: 1, updatedAt: 1, nextRunAt: 1, leaseUntil: undefined, orderKey: undefined, idempotencyKey: 'x', lastError: undefined, result: undefined, after: undefined, meta: undefined, supersede: undefined, supersededBy: undefined, owner: undefined, tries: [], limitedUntil: undefined };
+    const base = { id: 'x', seq: 1, name: 'echo', payload: {}, attempts: 1, unreachable: 0, createdAt: 1, updatedAt: 1, nextRunAt: 1, leaseUntil: undefined, orderKey: undefined, idempotencyKey: 'x', lastError: undefined, result: undefined, after: undefined, meta: undefined, supersede: undefined, supersededBy: undefined, owner: undefined, tries: [], limitedUntil: undefined, every: undefined };
     ch.postMessage({ t: 'changed', tasks: [{ ...base, status: 'succeeded', rev: 3, result: 'done' } satisfies Task], removed: [] });
     ch.postMessage({ t: 'changed', tasks: [{ ...base, status: 'running', rev: 2 } satisfies Task], removed: [] });
     await until(() => a.get('x') !== undefined, 'the message');

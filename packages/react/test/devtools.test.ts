@@ -11,7 +11,7 @@ let seq = 0;
 const task = (over: Partial<Task> = {}): Task => ({
   id: `t${++seq}`, seq, name: 'order', payload: { n: seq }, status: 'pending', attempts: 0, unreachable: 0,
   createdAt: NOW - 60_000, updatedAt: NOW - 60_000, nextRunAt: NOW - 28_000, leaseUntil: undefined, orderKey: undefined,
-  idempotencyKey: `k${seq}`, lastError: undefined, result: undefined, rev: 1, after: undefined, meta: undefined, tries: [], limitedUntil: undefined,
+  idempotencyKey: `k${seq}`, lastError: undefined, result: undefined, rev: 1, after: undefined, meta: undefined, tries: [], limitedUntil: undefined, every: undefined,
   supersede: undefined, supersededBy: undefined, owner: 'ada', ...over,
 });
 const ctx = (tasks: Task[], over: Partial<WaitContext> = {}): WaitContext => ({

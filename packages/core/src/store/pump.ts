@@ -9,6 +9,8 @@ import { Buckets } from './rate.js';
 import { dueInOrder } from './claim-order.js';
 import { failFor, parentSucceeded, promote, settleLane } from './chain.js';
 import { inTx, type TaskStore } from './store.js';
+import { keepSchedules, type ScheduleEntry } from './schedule.js';
+import { inWindow, nextInWindow, type Schedule } from '../periodic.js';
 import { uuid } from '../util.js';
 
 // Guarantee 2, "At least once, never lost": the executor's side of the store. A claim leases a task,
@@ -33,7 +35,7 @@ export interface Settlement {
 }
 
 /** A task's policies as the executor knows them; undefined when the executor lacks the definition. */
-export type PolicyOf = (name: string) => { retry: RetryPolicy; retention: RetentionPolicy; rateLimit?: RateLimit; options?: Pick<DefinedOptions<unknown, unknown>, 'laneFailure' | 'batch'> } | undefined;
+export type PolicyOf = (name: string) => { retry: RetryPolicy; retention: RetentionPolicy; rateLimit?: RateLimit; schedule?: Schedule; options?: Pick<DefinedOptions<unknown, unknown>, 'laneFailure' | 'batch'> } | undefined;
 
 /** The input of {@link pump}. */
 export interface PumpInput {
@@ -69,6 +71,8 @@ export interface PumpInput {
    * due now. (No unreachable backoff is longer than the largest `maxUnreachableDelayMs`.)
    */
   readonly reviveWithinMs?: number;
+  /** The periodic tasks this runner knows: each gets its next run when the last one has finished. */
+  readonly schedules?: readonly ScheduleEntry[];
 }
 
 /** What a pump did. */
@@ -195,6 +199,8 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
     // 2. The next task of each lane a settlement left may run (in this same step).
     for (const lane of leftLanes) await promote(tx, lane, now, put);
     for (const lane of batchLanes) await settleLane(tx, lane, now, put);
+    // Periodic tasks: the next run of each whose last run finished, for the user signed in.
+    if (input.schedules?.length) for (const r of await keepSchedules(tx, input.schedules, signedIn, now)) changed.set(r.seq, r);
 
     // 3. The network is back: what waits out an unreachable backoff runs now, not at its due time.
     let revived = 0;
@@ -273,7 +279,8 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
           put({ ...rest, status: 'pending', lastError: error, nextRunAt: now + UNKNOWN_TASK_DELAY_MS, due: now + UNKNOWN_TASK_DELAY_MS, rev: r.rev + 1, updatedAt: now });
           continue;
         }
-        if (now - r.createdAt > known.retention.maxAgeMs) {
+        // A periodic run never expires: its schedule made it, and the next one waits for it.
+        if (now - r.createdAt > known.retention.maxAgeMs && r.every === undefined) {
           await failFor(tx, r, { code: 'EXPIRED', message: `the task is older than its retention (${known.retention.maxAgeMs} ms) and was not run again`, permanent: true, kind: 'permanent', at: now }, laneFailureOf(policy, r.name), now, put);
           counts.failed++;
           continue;
@@ -281,6 +288,12 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
         if (r.status === 'running' && (r.attempts >= known.retry.maxAttempts || (r.crashes ?? 0) + 1 >= MAX_CRASHES)) {
           await failFor(tx, { ...r, tries: withTry(r, { at: now, outcome: 'crashed' }) }, { code: 'CRASHED', message: `the runner stopped during ${(r.crashes ?? 0) + 1} runs of this task (${r.attempts} attempts); it may be what stops it (memory, a hang): retry it once the cause is fixed`, permanent: true, kind: 'permanent', at: now }, laneFailureOf(policy, r.name), now, put);
           counts.failed++;
+          continue;
+        }
+        if (r.every !== undefined && r.status === 'pending' && !inWindow(now, known.schedule?.window)) {
+          // A periodic run due outside its daily window (the device slept through it): the next opening.
+          const at = nextInWindow(now, known.schedule?.window);
+          put(next(r, now, { due: at, nextRunAt: at }));
           continue;
         }
         if (known.rateLimit) {

@@ -329,5 +329,6 @@ function publicTask(r: Task & Record<string, unknown>): Task {
     after: r.after as string[] | undefined, meta: r.meta as Task['meta'], supersede: r.supersede as string | undefined, supersededBy: r.supersededBy as string | undefined,
     owner: r.owner as string | undefined, tries: Array.isArray(r.tries) ? (r.tries as Task['tries']) : [],
     limitedUntil: typeof r.limited === 'number' ? r.limited : typeof r.limitedUntil === 'number' ? r.limitedUntil : undefined,
+    every: typeof r.every === 'number' ? r.every : undefined,
   };
 }

@@ -1,0 +1,68 @@
+import { nextInWindow, type Schedule } from '../periodic.js';
+import type { NewTaskRecord, TaskRecord } from '../record.js';
+import { DEFAULT_PRIORITY } from '../task.js';
+import { uuid } from '../util.js';
+import type { Tx } from './store.js';
+
+// Periodic work, as stored state every runner shares: for each periodic definition and each user,
+// the `state` store points at the one run of it that is waiting or running. Every executor step
+// (the worker's, any tab's page runner, after any restart) looks in its own transaction: when that
+// run has finished, or was never made, it adds the next one, due `every` after the last run ended
+// and inside the window. One run at a time, each at least `every` after the one before: at most
+// one per period, and a missed week is one run.
+
+/** A periodic definition as the executor passes it to its steps. */
+export interface ScheduleEntry {
+  readonly name: string;
+  readonly schedule: Schedule;
+  readonly priority: number | undefined;
+}
+
+/** What the state store keeps per definition and user: the current run, and when it was due. */
+interface Current { seq: number; id: string; due: number }
+
+const keyOf = (name: string, owner: string | undefined) => (owner === undefined ? `periodic:${name}` : `periodic:${name}\u0000${owner}`);
+
+/** When the run after `last` may start: `every` after it ended, not before now, in the window. */
+export const nextRunAfter = (schedule: Schedule, lastEnded: number, now: number): number =>
+  nextInWindow(Math.max(now, lastEnded + schedule.everyMs), schedule.window);
+
+/**
+ * Adds the next run of each schedule whose current run (for the user signed in) has finished or
+ * is missing; returns the records it added. Runs in the executor step's transaction.
+ */
+export async function keepSchedules(tx: Tx, entries: readonly ScheduleEntry[], owner: string | undefined, now: number): Promise<TaskRecord[]> {
+  const added: TaskRecord[] = [];
+  const state = tx.objectStore('state');
+  const tasks = tx.objectStore('tasks');
+  for (const { name, schedule, priority } of entries) {
+    const key = keyOf(name, owner);
+    const row = await state.get(key);
+    const current = row?.value as Partial<Current> | undefined;
+    let due: number;
+    if (typeof current?.seq === 'number' && typeof current.due === 'number') {
+      const r = (await tasks.get(current.seq)) as TaskRecord | undefined;
+      if (r && r.id === current.id) {
+        if (r.status === 'pending' || r.status === 'running') continue;
+        // Finished (succeeded, failed for good, cancelled): the next comes `every` after it ended.
+        due = nextRunAfter(schedule, r.updatedAt, now);
+      } else {
+        // Gone (purged, quarantined): it may have run as late as its due time.
+        due = nextRunAfter(schedule, current.due, now);
+      }
+    } else {
+      // Never run here: the first run is due now (or at the window's next opening).
+      due = nextInWindow(now, schedule.window);
+    }
+    const id = uuid();
+    const record: NewTaskRecord = {
+      id, name, payload: schedule.input, status: 'pending', attempts: 0, createdAt: now, updatedAt: now,
+      nextRunAt: due, due, idempotencyKey: id, rev: 1, priority: priority ?? DEFAULT_PRIORITY, every: schedule.everyMs,
+      ...(owner !== undefined ? { owner } : {}),
+    };
+    const seq = await tasks.add(record as TaskRecord);
+    await state.put({ key, value: { seq, id, due } satisfies Current, at: now });
+    added.push({ ...record, seq } as TaskRecord);
+  }
+  return added;
+}
