@@ -1,4 +1,4 @@
-import { withoutPayload, type ChannelMessage } from './channel.js';
+import { runnerNews, type ChannelMessage } from './channel.js';
 import type { ClientOptions } from './client-api.js';
 import { HalfsyncError, storageError } from './errors.js';
 import type { DrainSummary } from './executor.js';
@@ -137,7 +137,7 @@ export class RunnerLink {
       autoRun: options.autoRun !== false,
       onChange: (changed, removed) => {
         const views = host.model.apply(changed, removed, false);
-        if (views.length > 0 || removed.length > 0) host.post({ t: 'progress', tasks: views.map(withoutPayload), removed });
+        if (views.length > 0 || removed.length > 0) for (const m of runnerNews(views, removed)) host.post(m);
       },
       onRenew: (leases) => { host.model.renewLeases(leases); host.post({ t: 'leases', leases }); },
       onDrained: (summary) => { host.problem(undefined); this.waker.drained(summary); },

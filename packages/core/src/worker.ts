@@ -1,4 +1,4 @@
-import { onlineTag, openChannel, withoutPayload, type ChannelMessage, type WorkerReply, type WorkerRequest } from './channel.js';
+import { onlineTag, openChannel, runnerNews, type ChannelMessage, type WorkerReply, type WorkerRequest } from './channel.js';
 import { HalfsyncError, storageError } from './errors.js';
 import { Executor, type DrainSummary } from './executor.js';
 import { STATUSES, toTask } from './record.js';
@@ -109,7 +109,7 @@ export function serve(options: ServeOptions): HalfsyncWorker {
   let lastDrain: DrainSummary | undefined;
   const executor = new Executor({
     store, tasks, concurrency: options.concurrency, leaseMs: options.leaseMs,
-    onChange: (changed, removed) => channel?.postMessage({ t: 'progress', tasks: changed.map((r) => withoutPayload(toTask(r))), removed } satisfies ChannelMessage),
+    onChange: (changed, removed) => { for (const m of runnerNews(changed.map(toTask), removed)) channel?.postMessage(m); },
     onRenew: (leases) => channel?.postMessage({ t: 'leases', leases } satisfies ChannelMessage),
   });
   // A drain that failed (IndexedDB refused, say) is told to every page; the next wake tries again.

@@ -1,8 +1,8 @@
 // Periodic tasks on the manual clock: one run per period across runners and restarts, a missed
 // week made one run, the daily window, and what a defer of one is told.
 import 'fake-indexeddb/auto';
-import { afterEach, describe, expect, it } from 'vitest';
-import { definePeriodicTask, HalfsyncError, type PeriodicTaskOptions, type Task } from '../src/index.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { definePeriodicTask, HalfsyncError, periodic, type PeriodicTaskOptions, type Task } from '../src/index.js';
 import { inWindow, nextInWindow } from '../src/periodic.js';
 import { createTestClient, type TestClient } from '../src/testing/node.js';
 
@@ -189,5 +189,49 @@ describe('periodic tasks', () => {
     expect(bad({ input: { f: () => 1 } })).toMatchObject({ code: 'INVALID_OPTIONS', message: expect.stringContaining('input') });
     expect(bad({ orderKey: 'x' })).toMatchObject({ code: 'INVALID_OPTIONS', message: expect.stringContaining('orderKey') });
     expect(definePeriodicTask('good', { run, every: 90_000 }).schedule).toMatchObject({ everyMs: 90_000 });
+  });
+});
+
+describe('the periodic capability', () => {
+  afterEach(() => { vi.unstubAllGlobals(); });
+
+  /** A browser whose worker registration has Periodic Background Sync, with the permission given. */
+  const browser = (permission: PermissionState, periodicSync = true) => {
+    const registered: Array<{ tag: string; minInterval: number }> = [];
+    const registration = periodicSync ? { periodicSync: { register: async (tag: string, o: { minInterval: number }) => { registered.push({ tag, ...o }); } } } : {};
+    vi.stubGlobal('navigator', {
+      onLine: true,
+      serviceWorker: { getRegistration: async () => registration, ready: Promise.resolve(registration) },
+      permissions: { query: async () => ({ state: permission }) },
+    });
+    return registered;
+  };
+
+  it('registers the worker\'s tag with the shortest every as minInterval once the browser grants it, and reads the next run', async () => {
+    const registered = browser('granted');
+    const a = definePeriodicTask('cap-a', { every: '1h', run: () => undefined });
+    const b = definePeriodicTask('cap-b', { every: '15m', run: () => undefined });
+    const t = createTestClient({ tasks: [a, b], use: [periodic] });
+    open.push(t as unknown as TestClient);
+    expect(await t.client.periodicSync()).toEqual({ state: 'registered', minIntervalMs: 15 * MIN });
+    expect(registered).toEqual([{ tag: 'halfsync', minInterval: 15 * MIN }]);
+    await t.drain();
+    expect(t.client.nextRun(a)).toMatchObject({ name: 'cap-a', status: 'pending', nextRunAt: t.clock.now() + 60 * MIN });
+  });
+
+  it('says not-granted, unsupported or no-periodic-tasks, and registers nothing then', async () => {
+    const registered = browser('prompt');
+    const a = definePeriodicTask('cap-c', { every: '1h', run: () => undefined });
+    const t = createTestClient({ tasks: [a], use: [periodic] });
+    open.push(t as unknown as TestClient);
+    expect((await t.client.periodicSync()).state).toBe('not-granted');
+    browser('granted', false);
+    const u = createTestClient({ tasks: [a], use: [periodic] });
+    open.push(u as unknown as TestClient);
+    expect((await u.client.periodicSync()).state).toBe('unsupported');
+    const plain = createTestClient({ tasks: [], use: [periodic] });
+    open.push(plain as unknown as TestClient);
+    expect(await plain.client.periodicSync()).toEqual({ state: 'no-periodic-tasks', minIntervalMs: undefined });
+    expect(registered).toEqual([]);
   });
 });

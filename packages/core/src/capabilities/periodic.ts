@@ -28,7 +28,7 @@ export interface PeriodicMembers {
   /** Registers Periodic Background Sync where the browser allows it (once per client), and says how it went. */
   periodicSync(): Promise<PeriodicSyncStatus>;
   /** The next run of a periodic task, as this tab sees it: its waiting (or running) task, or undefined until the runner has made it. */
-  nextRun(task: PeriodicTaskDefinition): Task | undefined;
+  nextRun(task: Pick<PeriodicTaskDefinition, 'name' | 'schedule'>): Task | undefined;
 }
 
 /** The tag the worker's `periodicsync` listener answers to (`serve`'s `periodicSyncTag` default). */

@@ -60,6 +60,12 @@ export interface HalfsyncKit {
    * Chromium only; the browser must be online (Chromium ignores a dispatched sync while offline).
    */
   sync(options?: { lastChance?: boolean }): Promise<SyncReport[]>;
+  /**
+   * Fires a Periodic Background Sync event (tag `"halfsync"`, what `serve` answers by default)
+   * through the DevTools Protocol, registered or not, and resolves when the worker has finished it.
+   * Chromium only.
+   */
+  periodicSync(options?: { tag?: string }): Promise<SyncReport>;
   /** Takes the page and its service worker offline, waking the worker first. Chromium only. */
   offline(): Promise<void>;
   /** Brings the page and its worker back online, waking the worker first. Chromium only. */
@@ -281,6 +287,15 @@ export async function halfsyncKit(page: PageLike, options: KitOptions = {}): Pro
         reports.push({ tag: r.tag, lastChance: r.lastChance, outcome: r.outcome });
       }
       return reports;
+    },
+    async periodicSync({ tag = 'halfsync' } = {}) {
+      const session = needCdp('dispatch periodic sync events', 'wake the worker with wakeWorker() or a page load; halfsync drains on messages there');
+      const registrationId = await poll(() => [...registrations.values()].find((r) => !r.isDeleted && r.scopeURL.startsWith(origin))?.registrationId, 'the service worker registration');
+      await page.evaluate(listenInPage, { db });
+      await session.send('ServiceWorker.dispatchPeriodicSyncEvent', { origin, registrationId, tag });
+      const r = (await page.evaluate(reportInPage, { tag, timeoutMs })) as SyncReport | undefined;
+      if (!r) throw new Error(`halfsync kit: the worker did not report the end of periodic sync "${tag}" within ${timeoutMs} ms`);
+      return { tag: r.tag, lastChance: r.lastChance, outcome: r.outcome };
     },
     offline: () => setNetwork(true),
     online: () => setNetwork(false),
