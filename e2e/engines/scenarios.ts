@@ -830,4 +830,37 @@ const bodiesThroughEveryEntry: Scenario = {
   },
 };
 
-export const scenarios: readonly Scenario[] = [choosesPath, persists, serverDown, twoPages, orderKeys, httpBodies, codedErrors, devtoolsOnly, patient, owners, chainsAndLatest, storageLoss, bodiesThroughEveryEntry];
+// ---- 15 -------------------------------------------------------------------------------------
+
+const periodicWork: Scenario = {
+  id: '15',
+  title: '15. a periodic task runs once per period with two pages open, on the engine\'s own path and in the page runner',
+  async run(ctx) {
+    const { page, origin, server } = ctx;
+    const notes: string[] = [];
+    // The page runner first: a worker left running the heartbeat (Chromium's sync event holds for
+    // runs coming due) would send its runs beside the page runner's.
+    for (const v of variants(ctx, 's15-page').reverse()) {
+      await server.control({ reset: true });
+      const query = `periodic=1${v.query ? `&${v.query}` : ''}`;
+      expect(await openApp(page, origin, query)).toBe(v.mode);
+      const other = await ctx.newPage();
+      expect(await openApp(other, origin, query)).toBe(v.mode);
+      // The fixture's heartbeat: every 2 s, POSTed as op 0.
+      const beats = (l: ServerLog) => l.received.filter((r) => l.applied.some((a) => a.key === r.key && a.n === 0));
+      const l = await server.until((x) => new Set(beats(x).map((r) => r.key)).size >= 3, `${v.mode}: three periodic runs`, 20_000);
+      const firsts = [...new Set(beats(l).map((r) => r.key))].map((key) => beats(l).find((r) => r.key === key)!.at).sort((a, b) => a - b);
+      for (let i = 1; i < firsts.length; i++) expect(firsts[i]! - firsts[i - 1]!, `${v.mode}: a period between runs`).toBeGreaterThanOrEqual(1_900);
+      expect(l.applied.filter((a) => a.n === 0).length, `${v.mode}: each run applied once`).toBe(new Set(beats(l).map((r) => r.key)).size);
+      const waiting = await inApp(other, (hs) => hs.client.getSnapshot().filter((t) => t.name === 'heartbeat' && (t.status === 'pending' || t.status === 'running')).length);
+      expect(waiting, `${v.mode}: one run waits for the next period`).toBe(1);
+      notes.push(`${v.mode}: ${firsts.length} runs, ${firsts.slice(1).map((t, i) => t - firsts[i]!).join('/')} ms apart`);
+      await other.close();
+      // Leave no runner behind for the next scenario: the page goes back to the app without the heartbeat.
+      await openApp(page, origin, v.query);
+    }
+    ctx.note(notes.join('; '));
+  },
+};
+
+export const scenarios: readonly Scenario[] = [choosesPath, persists, serverDown, twoPages, orderKeys, httpBodies, codedErrors, devtoolsOnly, patient, owners, chainsAndLatest, storageLoss, bodiesThroughEveryEntry, periodicWork];
