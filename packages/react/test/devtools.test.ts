@@ -51,6 +51,10 @@ describe('why a pending task waits', () => {
   it('says when a scheduled task runs, and "due now" rather than a past time', () => {
     const later = task({ nextRunAt: NOW + 12_000, attempts: 2 });
     expect(waitOf(later, ctx([later]))).toEqual({ kind: 'scheduled', text: 'retry in 12s' });
+    const daily = task({ every: 86_400_000, nextRunAt: NOW + 6 * 3_600_000 });
+    expect(waitOf(daily, ctx([daily]))).toEqual({ kind: 'periodic', text: 'every 24h: next run in 6h' });
+    const quarter = task({ every: 900_000, nextRunAt: NOW + 840_000 });
+    expect(waitOf(quarter, ctx([quarter]))).toEqual({ kind: 'periodic', text: 'every 15m: next run in 14m' });
     const due = task();
     expect(waitOf(due, ctx([due]))).toEqual({ kind: 'due', text: 'due now' });
     expect(waitOf(task({ status: 'succeeded' }), ctx([]))).toBeUndefined();

@@ -58,7 +58,7 @@ export function TaskRow({ task, client, depth, wait, selected, onSelect }: TaskR
       <td style={s.cell} data-col="status"><span style={badge(task.status)}>{task.status}</span></td>
       <td style={s.cell} data-col="attempts">{task.attempts}</td>
       <td style={s.cell} data-col="unreachable" title="tries that could not reach the server (offline, refused): not counted as attempts">{task.unreachable || ''}</td>
-      <td style={wait && wait.kind !== 'scheduled' && wait.kind !== 'due' ? { ...s.cell, color: '#718096' } : s.cell} data-col="next" data-wait={wait?.kind}>{wait?.text ?? ''}</td>
+      <td style={wait && wait.kind !== 'scheduled' && wait.kind !== 'periodic' && wait.kind !== 'due' ? { ...s.cell, color: '#718096' } : s.cell} data-col="next" data-wait={wait?.kind}>{wait?.text ?? ''}</td>
       <td style={s.cell} data-col="order-key">{task.orderKey ?? ''}</td>
       <td style={s.cell} data-col="owner" data-owner={task.owner ?? ''}>{task.owner ?? ''}</td>
       <td style={s.cell} data-col="meta">{task.meta ? Object.entries(task.meta).map(([k, v]) => `${k}: ${String(v)}`).join(', ') : ''}</td>

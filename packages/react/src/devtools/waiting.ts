@@ -1,7 +1,7 @@
 import type { Task } from '@halfsync/core';
 
 /** Why a pending task is not running: the rule that holds it, as the panel names it. */
-export type WaitKind = 'limited' | 'owner' | 'parents' | 'lane' | 'offline' | 'scheduled' | 'due';
+export type WaitKind = 'limited' | 'owner' | 'parents' | 'lane' | 'offline' | 'periodic' | 'scheduled' | 'due';
 
 /** What the "next run" column says of a pending task. */
 export interface Wait {
@@ -22,11 +22,19 @@ export interface WaitContext {
   readonly now: number;
 }
 
-/** "in 12s", "3s ago", "now". */
+/** A span as the panel says it: "12s", "15m", "6h", "2d". */
+export function span(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 90) return `${s}s`;
+  if (s < 90 * 60) return `${Math.round(s / 60)}m`;
+  if (s < 48 * 3600) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86_400)}d`;
+}
+
+/** "in 12s", "3s ago", "in 15m", "now". */
 export function relative(at: number, now: number): string {
-  const d = Math.round((at - now) / 1000);
-  if (d === 0) return 'now';
-  return d > 0 ? `in ${d}s` : `${-d}s ago`;
+  if (Math.round((at - now) / 1000) === 0) return 'now';
+  return at > now ? `in ${span(at - now)}` : `${span(now - at)} ago`;
 }
 
 /** Groups tasks with an order key by that key, keeping commit order. */
@@ -63,6 +71,9 @@ export function waitOf(task: Task, ctx: WaitContext): Wait | undefined {
   }
   if (!ctx.online || task.lastError?.kind === 'unreachable') return { kind: 'offline', text: 'waits for the network' };
   if (task.limitedUntil !== undefined && task.limitedUntil > ctx.now) return { kind: 'limited', text: `rate limit: runs ${relative(task.limitedUntil, ctx.now)}` };
+  if (task.every !== undefined && task.attempts === 0 && task.nextRunAt > ctx.now) {
+    return { kind: 'periodic', text: `every ${span(task.every)}: next run ${relative(task.nextRunAt, ctx.now)}` };
+  }
   if (task.nextRunAt > ctx.now) {
     return { kind: 'scheduled', text: `${task.attempts > 0 ? 'retry ' : ''}${relative(task.nextRunAt, ctx.now)}` };
   }
