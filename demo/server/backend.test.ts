@@ -97,6 +97,15 @@ describe('demo backend: writes', () => {
     expect(list[1]).toMatchObject({ customer: { email: 'ada@example.com' }, items: order().items, totalCents: 4500 });
   });
 
+  it('answers the price list the periodic price check reads, with the catalog\'s prices', async () => {
+    const r = await start();
+    const res = await r.get('/prices');
+    expect(res.status).toBe(200);
+    const body = await res.json() as { checkedAt: number; prices: Record<string, number> };
+    expect(body.prices).toMatchObject({ 'MUG-01': 1400, 'STK-03': 600 });
+    expect(Math.abs(body.checkedAt - Date.now())).toBeLessThan(60_000);
+  });
+
   it('refuses a label before its order (422), and takes emails and sales with a running total, one by one or in a batch', async () => {
     const r = await start();
     const early = await r.post('/labels', { orderNumber: 'HS-ZZZ999', address: '1 Road' });

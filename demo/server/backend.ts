@@ -24,6 +24,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plugin, PreviewServer, ViteDevServer } from 'vite';
 import type { BehaviourMode, EmailInput, OrderInput, OrderItem, SaleInput } from './validate.js';
+import { PRODUCTS } from '../src/shop.js';
 import { HttpError, parseEmail, parseJsonObject, parseLabel, parseMode, parseNote, parseOrder, parseSale, parseSales } from './validate.js';
 
 export { BEHAVIOUR_MODES, ORDER_NUMBER_PATTERN } from './validate.js';
@@ -422,6 +423,8 @@ export function createBackend(options: BackendOptions): Backend {
     '/stats': { POST: (req, res) => write('stats', req, res), GET: listing(() => q.stats.all(LIST_LIMIT).map(toSale)) },
     '/stats/batch': { POST: (req, res) => write('stats-batch', req, res) },
     '/orders/note': { POST: (req, res) => write('notes', req, res) },
+    // The price list the shop's periodic check reads (a read: no Idempotency-Key needed).
+    '/prices': { GET: (_req, res) => send(res, 200, { checkedAt: Date.now(), prices: Object.fromEntries(PRODUCTS.map((p) => [p.sku, p.priceCents])) }) },
     '/behaviour': {
       GET: (_req, res) => send(res, 200, { mode }),
       POST: async (req, res) => {

@@ -1,9 +1,9 @@
 // The shop page: products, the checkout (the sync half) and the confirmation with the async half's progress.
 import { useEffect, useState } from 'react';
-import { useDeferredAction, useDeferredTask, useHalfsyncClient } from '@halfsync/react';
+import { useDeferredAction, useDeferredQueue, useDeferredTask, useHalfsyncClient } from '@halfsync/react';
 import type { Task } from '@halfsync/core';
 import { checkout, CheckoutError, money, PRODUCTS, type CartLine, type CheckoutForm, type Order } from './shop';
-import { generateLabel, recordSale, sendConfirmation, submitOrder } from './tasks';
+import { checkPrices, generateLabel, recordSale, sendConfirmation, submitOrder } from './tasks';
 
 const STATUS_TEXT: Record<Task['status'], string> = {
   pending: 'queued', running: 'syncing…', succeeded: 'done', failed: 'failed', cancelled: 'cancelled', superseded: 'replaced by a newer one',
@@ -57,6 +57,26 @@ export function Confirmation({ placed, onClose }: { placed: Placed; onClose: () 
   );
 }
 
+const seconds = (ms: number) => `${Math.max(0, Math.round(ms / 1000))} s`;
+
+/** When the periodic price check last ran and runs next: its runs, live from the queue. */
+function PriceCheck() {
+  const runs = useDeferredQueue({ task: checkPrices });
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), 1_000);
+    return () => clearInterval(timer);
+  }, []);
+  const last = [...runs].reverse().find((t) => t.status === 'succeeded');
+  const next = runs.find((t) => t.status === 'pending' || t.status === 'running');
+  return (
+    <p className="muted price-check" data-testid="price-check">
+      {last?.result ? `Prices checked with the shop ${seconds(now - last.result.checkedAt)} ago` : 'Checking prices with the shop…'}
+      {next && next.status === 'pending' && next.nextRunAt > now ? ` · next check in ${seconds(next.nextRunAt - now)} (every minute, by whichever tab or the worker runs first)` : ''}
+    </p>
+  );
+}
+
 export function Shop({ onPlaced, customer }: { onPlaced: (p: Placed) => void; customer: CheckoutForm }) {
   const client = useHalfsyncClient();
   const [cart, setCart] = useState<CartLine[]>([{ sku: 'MUG-01', qty: 1 }, { sku: 'STK-03', qty: 2 }]);
@@ -104,6 +124,7 @@ export function Shop({ onPlaced, customer }: { onPlaced: (p: Placed) => void; cu
   return (
     <div className="shop">
       <section className="products" aria-label="Products">
+        <PriceCheck />
         {PRODUCTS.map((p) => (
           <article key={p.sku} className="card product">
             <div className="emoji" aria-hidden>{p.emoji}</div>

@@ -2,7 +2,7 @@
 // a chain: submit the order, then (for the order the server created) the shipping label and the
 // confirmation email, and the sales statistics in a batch lane that skips failures. A note on an
 // order is saved latest-wins. Each request carries its task's Idempotency-Key.
-import { defineBatchTask, defineTask, PermanentError, RetryableError, UnreachableError, type TaskContext } from '@halfsync/core';
+import { defineBatchTask, definePeriodicTask, defineTask, PermanentError, RetryableError, UnreachableError, type TaskContext } from '@halfsync/core';
 import type { Order } from './shop';
 
 /** What the backend answers for a created order. */
@@ -97,4 +97,27 @@ export const saveNote = defineTask('save-note', {
   retry,
 });
 
-export const tasks = [submitOrder, generateLabel, sendConfirmation, recordSale, saveNote];
+/** The shop's prices as the backend has them, and when it said so. */
+export interface PriceCheck { checkedAt: number; prices: Record<string, number> }
+
+/**
+ * Checks the shop's prices with the backend once a minute, at most, across every tab and the
+ * worker; a night with the shop closed makes one check when it opens, not hundreds.
+ */
+export const checkPrices = definePeriodicTask('check-prices', {
+  every: '1m',
+  priority: 1,
+  async run(_input: undefined, ctx): Promise<PriceCheck> {
+    let res: Response;
+    try {
+      res = await fetch('/api/prices', { signal: ctx.signal });
+    } catch (error) {
+      throw new UnreachableError(`the backend is unreachable (${(error as Error).message})`, { code: 'NETWORK_ERROR', cause: error });
+    }
+    if (!res.ok) throw new RetryableError(`prices answered ${res.status}`, { code: `HTTP_${res.status}` });
+    return (await res.json()) as PriceCheck;
+  },
+  retry,
+});
+
+export const tasks = [submitOrder, generateLabel, sendConfirmation, recordSale, saveNote, checkPrices];

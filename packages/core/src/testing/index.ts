@@ -81,7 +81,10 @@ export interface HalfsyncKit {
   tasks(): Promise<Task[]>;
   /** Waits until task `id` has one of the statuses. Every engine. */
   waitForTask(id: string, status: TaskStatus | readonly TaskStatus[], options?: { timeoutMs?: number }): Promise<Task>;
-  /** Waits until no task is pending or running, and returns them all. Every engine. */
+  /**
+   * Waits until no task is pending or running (a periodic task's next run, not yet tried, does not
+   * count: one always waits), and returns them all. Every engine.
+   */
   waitForIdle(options?: { timeoutMs?: number }): Promise<Task[]>;
   /** The browser's Background Sync record since the kit was created. Chromium only. */
   backgroundSyncLog(): Promise<BackgroundSyncEvent[]>;
@@ -111,9 +114,10 @@ async function readInPage(args: ReadArgs): Promise<{ ok: boolean; tasks: unknown
     };
   });
   const done = (all: unknown[]) => {
-    const tasks = all as Array<{ id: string; status: string }>;
+    const tasks = all as Array<{ id: string; status: string; every?: unknown; attempts?: unknown }>;
     if (args.id !== undefined) return tasks.some((t) => t.id === args.id && args.statuses!.includes(t.status));
-    if (args.idle) return tasks.every((t) => t.status !== 'pending' && t.status !== 'running');
+    // A periodic task always has its next run waiting: one not yet tried is not work left to do.
+    if (args.idle) return tasks.every((t) => (t.status !== 'pending' && t.status !== 'running') || (t.status === 'pending' && typeof t.every === 'number' && t.attempts === 0));
     return true;
   };
   const end = Date.now() + args.timeoutMs;
@@ -321,7 +325,7 @@ export async function halfsyncKit(page: PageLike, options: KitOptions = {}): Pro
     async waitForIdle(opts = {}) {
       const out = await read({ idle: true }, opts.timeoutMs ?? timeoutMs);
       if (!out.ok) {
-        const busy = out.tasks.filter((t) => t.status === 'pending' || t.status === 'running');
+        const busy = out.tasks.filter((t) => t.status === 'running' || (t.status === 'pending' && !(t.every !== undefined && t.attempts === 0)));
         throw new Error(`halfsync kit: ${busy.length} task(s) still pending or running: ${busy.slice(0, 5).map((t) => `${t.name} ${t.status} (${t.attempts} attempts${t.lastError ? `, ${t.lastError.message}` : ''})`).join('; ')}`);
       }
       return out.tasks;

@@ -49,7 +49,7 @@ export function TaskRow({ task, client, depth, wait, selected, onSelect }: TaskR
   const error = task.status === 'succeeded' || task.status === 'cancelled' || task.status === 'superseded' ? undefined : task.lastError;
   const unreachable = error?.kind === 'unreachable';
   return (
-    <tr data-task-id={task.id} data-status={task.status} aria-selected={selected} style={selected ? { background: SELECTED } : undefined}>
+    <tr data-task-id={task.id} data-task-name={task.name} data-status={task.status} aria-selected={selected} style={selected ? { background: SELECTED } : undefined}>
       <Actions task={task} client={client} selected={selected} />
       <td style={s.cell} data-col="task" data-depth={depth}>
         {depth > 0 ? `${'  '.repeat(depth - 1)}↳ ` : ''}
