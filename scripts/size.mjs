@@ -149,6 +149,8 @@ for (const cap of ['chains', 'latestWins', 'owners', 'history', 'journal']) {
   row('  + every capability', shipped, `+${shipped.brotli - minimalPage} B brotli`);
   const observer = sum(withWorker(await app(`${page()}\nimport { DeferredActionObserver } from '@halfsync/core';\nconsole.log(new DeferredActionObserver(c, t));`)));
   row('  + the action observer', observer, `+${observer.brotli - minimalPage} B brotli`);
+  const periodicPage = sum(withWorker(await app(`${page(['periodic'])}\nimport { definePeriodicTask } from '@halfsync/core';\nconsole.log(definePeriodicTask('p', { every: '1h', run: () => 1 }));`)));
+  row('  + periodic, with a periodic task', periodicPage, `+${periodicPage.brotli - minimalPage} B brotli`);
   const fetchPage = sum(withWorker(await app(`${page()}\nimport { deferFetch } from '@halfsync/core/http';\nconsole.log(deferFetch(c, '/api'));`)));
   row('  + deferFetch (@halfsync/core/http)', fetchPage, `+${fetchPage.brotli - minimalPage} B brotli`);
 }
@@ -168,6 +170,9 @@ for (const cap of ['chains', 'latestWins', 'owners', 'history', 'journal']) {
   if (s.brotli > LIMIT.worker) problems.push(`a minimal worker is ${s.brotli} B brotli, over its limit of ${LIMIT.worker} B`);
   const http = sum(await bundle({ code: `import { serve } from '@halfsync/core/worker';\nimport { httpTask } from '@halfsync/core/http';\nserve({ tasks: [httpTask] });` }));
   row('  + the http task', http, `+${http.brotli - s.brotli} B brotli`);
+  if (chunks.some((c) => has(c, /packages\/core\/src\/(store\/schedule|periodic)\.ts/))) problems.push('a minimal worker bundles the periodic tasks\' code (it comes with definePeriodicTask)');
+  const periodicWorker = sum(await bundle({ code: `import { serve, defineTask } from '@halfsync/core/worker';\nimport { definePeriodicTask } from '@halfsync/core';\n${TASK}\nconst p = definePeriodicTask('p', { every: '1h', run: () => 1 });\nserve({ tasks: [t, p] });` }));
+  row('  + a periodic task', periodicWorker, `+${periodicWorker.brotli - s.brotli} B brotli`);
 }
 row('worker entry, everything it exports', sum(await bundle({ entry: src('packages/core/src/worker.ts') })), '');
 row('workbox entry (worker side, opt-in)', sum(await bundle({ entry: src('packages/core/src/workbox.ts') })), 'deferInWorker, deferPlugin, deferOnFailure: deferral, the http task and the store');

@@ -7,7 +7,7 @@ import { sweep } from './store/sweep.js';
 import { journalCommitted, runnerKeeps } from './store/journal.js';
 import type { TaskStore } from './store/store.js';
 import type { ScheduleEntry } from './store/schedule.js';
-import { schedulesOf } from './periodic.js';
+import type { Schedule } from './periodic.js';
 import { DEFAULT_PRIORITY, type AnyTaskDefinition, type TaskContext, type TaskDefinition } from './task.js';
 import { uuid, withLock } from './util.js';
 
@@ -127,7 +127,10 @@ export class Executor {
     // The priorities known here, highest first (the default's too: a task of a newer page may have it).
     const levels = new Set([DEFAULT_PRIORITY, ...[...options.tasks.values()].map((t) => t.options.priority ?? DEFAULT_PRIORITY)]);
     this.priorities = [...levels].sort((a, b) => b - a);
-    this.schedules = schedulesOf(options.tasks.values());
+    this.schedules = [...options.tasks.values()].flatMap((t) => {
+      const schedule = (t as { schedule?: Schedule }).schedule;
+      return schedule ? [{ name: t.name, schedule, priority: t.options.priority }] : [];
+    });
     this.online = options.online ?? browserOnline;
     let within = 0;
     let maxAge = Infinity;

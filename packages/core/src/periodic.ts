@@ -1,5 +1,6 @@
 import { HalfsyncError } from './errors.js';
-import { defineTask, type AnyTaskDefinition, type TaskDefinition, type TaskOptions } from './task.js';
+import { defineTask, type TaskDefinition, type TaskOptions } from './task.js';
+import { keepSchedule, type KeepSchedule } from './store/schedule.js';
 
 // A periodic task: a definition with a schedule (`every`, an optional daily `window`). The runners
 // keep one run of it waiting in the store per user (store/schedule.ts); this module reads the
@@ -35,6 +36,14 @@ export interface Schedule {
   readonly window?: { readonly from: number; readonly to: number };
   /** The payload each run gets. */
   readonly input: unknown;
+  /** The first time from `at` on when a run may start: `at` itself, or the window's next opening. */
+  startFrom(at: number): number;
+  /**
+   * The executor's step for this schedule: adds the next run when the last has finished (kept on
+   * the definition, so that a worker without periodic tasks does not carry it).
+   * @internal
+   */
+  readonly keep: KeepSchedule;
 }
 
 /** A task definition that runs on a schedule (made by {@link definePeriodicTask}). */
@@ -42,13 +51,6 @@ export interface PeriodicTaskDefinition<Input = unknown, Result = unknown> exten
   /** Its schedule. */
   readonly schedule: Schedule;
 }
-
-/** The periodic tasks a runner knows: those of its definitions that have a schedule. */
-export const schedulesOf = (tasks: Iterable<AnyTaskDefinition>): Array<{ name: string; schedule: Schedule; priority: number | undefined }> =>
-  [...tasks].flatMap((t) => {
-    const schedule = (t as Partial<PeriodicTaskDefinition>).schedule;
-    return schedule ? [{ name: t.name, schedule, priority: t.options.priority }] : [];
-  });
 
 const UNIT_MS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -80,7 +82,7 @@ export function scheduleOf(name: string, every: unknown, window: unknown, input:
   } catch (error) {
     throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": input cannot be stored (${(error as Error).message}); give plain data`);
   }
-  return { everyMs, ...(span ? { window: span } : {}), input };
+  return { everyMs, ...(span ? { window: span } : {}), input, startFrom: (at) => nextInWindow(at, span), keep: keepSchedule };
 }
 
 /** Whether local time `at` falls in the window. */

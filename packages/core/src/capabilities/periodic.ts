@@ -1,5 +1,5 @@
 import { defineCapability, type Capability } from '../capability.js';
-import { schedulesOf, type PeriodicTaskDefinition } from '../periodic.js';
+import type { PeriodicTaskDefinition, Schedule } from '../periodic.js';
 import type { Task } from '../record.js';
 
 /**
@@ -52,8 +52,8 @@ interface PeriodicSyncManagerLike { register(tag: string, options: { minInterval
  * ```
  */
 export const periodic: Capability<PeriodicMembers> = /* @__PURE__ */ defineCapability('periodic', (core): PeriodicMembers => {
-  const schedules = schedulesOf(core.registry.values());
-  const minIntervalMs = schedules.length > 0 ? Math.min(...schedules.map((s) => s.schedule.everyMs)) : undefined;
+  const periods = [...core.registry.values()].flatMap((t) => (t as { schedule?: Schedule }).schedule?.everyMs ?? []);
+  const minIntervalMs = periods.length > 0 ? Math.min(...periods) : undefined;
   let asked: Promise<PeriodicSyncStatus> | undefined;
   const ask = async (): Promise<PeriodicSyncStatus> => {
     const status = (state: PeriodicSyncState): PeriodicSyncStatus => ({ state, minIntervalMs });

@@ -9,8 +9,8 @@ import { Buckets } from './rate.js';
 import { dueInOrder } from './claim-order.js';
 import { failFor, parentSucceeded, promote, settleLane } from './chain.js';
 import { inTx, type TaskStore } from './store.js';
-import { keepSchedules, type ScheduleEntry } from './schedule.js';
-import { inWindow, nextInWindow, type Schedule } from '../periodic.js';
+import type { ScheduleEntry } from './schedule.js';
+import type { Schedule } from '../periodic.js';
 import { uuid } from '../util.js';
 
 // Guarantee 2, "At least once, never lost": the executor's side of the store. A claim leases a task,
@@ -200,7 +200,10 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
     for (const lane of leftLanes) await promote(tx, lane, now, put);
     for (const lane of batchLanes) await settleLane(tx, lane, now, put);
     // Periodic tasks: the next run of each whose last run finished, for the user signed in.
-    if (input.schedules?.length) for (const r of await keepSchedules(tx, input.schedules, signedIn, now)) changed.set(r.seq, r);
+    for (const entry of input.schedules ?? []) {
+      const made = await entry.schedule.keep(tx, entry, signedIn, now);
+      if (made) changed.set(made.seq, made);
+    }
 
     // 3. The network is back: what waits out an unreachable backoff runs now, not at its due time.
     let revived = 0;
@@ -290,10 +293,10 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
           counts.failed++;
           continue;
         }
-        if (r.every !== undefined && r.status === 'pending' && !inWindow(now, known.schedule?.window)) {
-          // A periodic run due outside its daily window (the device slept through it): the next opening.
-          const at = nextInWindow(now, known.schedule?.window);
-          put(next(r, now, { due: at, nextRunAt: at }));
+        // A periodic run due outside its daily window (the device slept through it): the next opening.
+        const opens = r.every !== undefined && r.status === 'pending' ? known.schedule?.startFrom(now) ?? now : now;
+        if (opens > now) {
+          put(next(r, now, { due: opens, nextRunAt: opens }));
           continue;
         }
         if (known.rateLimit) {

@@ -1,4 +1,4 @@
-import { nextInWindow, type Schedule } from '../periodic.js';
+import type { Schedule } from '../periodic.js';
 import type { NewTaskRecord, TaskRecord } from '../record.js';
 import { DEFAULT_PRIORITY } from '../task.js';
 import { uuid } from '../util.js';
@@ -18,6 +18,9 @@ export interface ScheduleEntry {
   readonly priority: number | undefined;
 }
 
+/** The store's side of a schedule, carried by the definition so that only apps with periodic tasks bundle it. */
+export type KeepSchedule = typeof keepSchedule;
+
 /** What the state store keeps per definition and user: the current run, and when it was due. */
 interface Current { seq: number; id: string; due: number }
 
@@ -25,44 +28,41 @@ const keyOf = (name: string, owner: string | undefined) => (owner === undefined 
 
 /** When the run after `last` may start: `every` after it ended, not before now, in the window. */
 export const nextRunAfter = (schedule: Schedule, lastEnded: number, now: number): number =>
-  nextInWindow(Math.max(now, lastEnded + schedule.everyMs), schedule.window);
+  schedule.startFrom(Math.max(now, lastEnded + schedule.everyMs));
 
 /**
- * Adds the next run of each schedule whose current run (for the user signed in) has finished or
- * is missing; returns the records it added. Runs in the executor step's transaction.
+ * Adds the next run of a schedule whose current run (for the user signed in) has finished or is
+ * missing, and returns it; undefined when one waits. Runs in the executor step's transaction.
  */
-export async function keepSchedules(tx: Tx, entries: readonly ScheduleEntry[], owner: string | undefined, now: number): Promise<TaskRecord[]> {
-  const added: TaskRecord[] = [];
+export async function keepSchedule(tx: Tx, entry: ScheduleEntry, owner: string | undefined, now: number): Promise<TaskRecord | undefined> {
+  const { name, schedule, priority } = entry;
   const state = tx.objectStore('state');
   const tasks = tx.objectStore('tasks');
-  for (const { name, schedule, priority } of entries) {
-    const key = keyOf(name, owner);
-    const row = await state.get(key);
-    const current = row?.value as Partial<Current> | undefined;
-    let due: number;
-    if (typeof current?.seq === 'number' && typeof current.due === 'number') {
-      const r = (await tasks.get(current.seq)) as TaskRecord | undefined;
-      if (r && r.id === current.id) {
-        if (r.status === 'pending' || r.status === 'running') continue;
-        // Finished (succeeded, failed for good, cancelled): the next comes `every` after it ended.
-        due = nextRunAfter(schedule, r.updatedAt, now);
-      } else {
-        // Gone (purged, quarantined): it may have run as late as its due time.
-        due = nextRunAfter(schedule, current.due, now);
-      }
+  const key = keyOf(name, owner);
+  const row = await state.get(key);
+  const current = row?.value as Partial<Current> | undefined;
+  let due: number;
+  if (typeof current?.seq === 'number' && typeof current.due === 'number') {
+    const r = (await tasks.get(current.seq)) as TaskRecord | undefined;
+    if (r && r.id === current.id) {
+      if (r.status === 'pending' || r.status === 'running') return undefined;
+      // Finished (succeeded, failed for good, cancelled): the next comes `every` after it ended.
+      due = nextRunAfter(schedule, r.updatedAt, now);
     } else {
-      // Never run here: the first run is due now (or at the window's next opening).
-      due = nextInWindow(now, schedule.window);
+      // Gone (purged, quarantined): it may have run as late as its due time.
+      due = nextRunAfter(schedule, current.due, now);
     }
-    const id = uuid();
-    const record: NewTaskRecord = {
-      id, name, payload: schedule.input, status: 'pending', attempts: 0, createdAt: now, updatedAt: now,
-      nextRunAt: due, due, idempotencyKey: id, rev: 1, priority: priority ?? DEFAULT_PRIORITY, every: schedule.everyMs,
-      ...(owner !== undefined ? { owner } : {}),
-    };
-    const seq = await tasks.add(record as TaskRecord);
-    await state.put({ key, value: { seq, id, due } satisfies Current, at: now });
-    added.push({ ...record, seq } as TaskRecord);
+  } else {
+    // Never run here: the first run is due now (or at the window's next opening).
+    due = schedule.startFrom(now);
   }
-  return added;
+  const id = uuid();
+  const record: NewTaskRecord = {
+    id, name, payload: schedule.input, status: 'pending', attempts: 0, createdAt: now, updatedAt: now,
+    nextRunAt: due, due, idempotencyKey: id, rev: 1, priority: priority ?? DEFAULT_PRIORITY, every: schedule.everyMs,
+    ...(owner !== undefined ? { owner } : {}),
+  };
+  const seq = await tasks.add(record as TaskRecord);
+  await state.put({ key, value: { seq, id, due } satisfies Current, at: now });
+  return { ...record, seq } as TaskRecord;
 }
