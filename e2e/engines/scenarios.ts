@@ -863,4 +863,50 @@ const periodicWork: Scenario = {
   },
 };
 
-export const scenarios: readonly Scenario[] = [choosesPath, persists, serverDown, twoPages, orderKeys, httpBodies, codedErrors, devtoolsOnly, patient, owners, chainsAndLatest, storageLoss, bodiesThroughEveryEntry, periodicWork];
+// ---- 16 -------------------------------------------------------------------------------------
+
+interface WithLimits { deferLow(ns: number[]): Promise<string[]>; deferUrgent(n: number): Promise<string>; deferLimited(ns: number[]): Promise<string[]> }
+
+const prioritiesAndLimits: Scenario = {
+  id: '16',
+  title: '16. a high-priority task overtakes a queue of low ones; a rate limit holds across two pages; each task once',
+  async run(ctx) {
+    const { page, origin, server } = ctx;
+    const notes: string[] = [];
+    for (const v of variants(ctx, 's16-page')) {
+      // Priorities: 60 low-priority ops queue behind a slow server, then one urgent op.
+      await server.control({ reset: true });
+      expect(await openApp(page, origin, v.query)).toBe(v.mode);
+      await server.control({ default: { status: 200, delayMs: 200 } });
+      const low = Array.from({ length: 60 }, (_, i) => i + 1);
+      await inApp(page, (hs, ns) => (hs as unknown as WithLimits).deferLow(ns), low);
+      await inApp(page, (hs) => (hs as unknown as WithLimits).deferUrgent(1_000));
+      const l = await server.until((x) => x.applied.length === 61, `${v.mode}: every op applied`, 30_000);
+      const sent = l.received.filter((r) => r.status === 200).map((r) => r.body!.n);
+      // The runner had claimed up to 16 ahead (four per slot) before it was deferred: then it goes
+      // first, well before the 61st place it would have by age.
+      expect(sent.indexOf(1_000), `${v.mode}: the urgent op's place`).toBeLessThanOrEqual(20);
+      expect(sent.filter((n) => n !== 1_000).sort((a, b) => a - b)).toEqual(low);
+      notes.push(`${v.mode}: urgent sent ${sent.indexOf(1_000) + 1}th of 61`);
+
+      // A rate limit of five a second, from two pages at once.
+      await server.control({ reset: true });
+      const other = await ctx.newPage();
+      expect(await openApp(other, origin, v.query)).toBe(v.mode);
+      await server.control({ default: { status: 200, delayMs: 20 } });
+      await Promise.all([
+        inApp(page, (hs, ns) => (hs as unknown as WithLimits).deferLimited(ns), [1, 2, 3, 4, 5, 6]),
+        inApp(other, (hs, ns) => (hs as unknown as WithLimits).deferLimited(ns), [11, 12, 13, 14, 15, 16]),
+      ]);
+      const r = await server.until((x) => x.applied.length === 12, `${v.mode}: every limited op applied`, 30_000);
+      const at = r.received.map((x) => x.at).sort((a, b) => a - b);
+      for (let i = 5; i < at.length; i++) expect(at[i]! - at[i - 5]!, `${v.mode}: five a second`).toBeGreaterThanOrEqual(950);
+      expect(new Set(r.applied.map((a) => a.key)).size).toBe(12);
+      notes.push(`${v.mode}: 12 limited ops over ${at.at(-1)! - at[0]!} ms`);
+      await other.close();
+    }
+    ctx.note(notes.join('; '));
+  },
+};
+
+export const scenarios: readonly Scenario[] = [choosesPath, persists, serverDown, twoPages, orderKeys, httpBodies, codedErrors, devtoolsOnly, patient, owners, chainsAndLatest, storageLoss, bodiesThroughEveryEntry, prioritiesAndLimits, periodicWork];
