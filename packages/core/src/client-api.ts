@@ -29,6 +29,13 @@ export interface ClientOptions<Use extends readonly Capability[] = readonly Capa
    * in IndexedDB until their retention ends (`history` reads them). Default 100.
    */
   readonly recentFinished?: number;
+  /**
+   * How many pending tasks of the user signed in the snapshot holds at most when it loads, oldest
+   * first, besides every running and failed task and the head of every lane. A longer queue (days
+   * of telemetry recorded offline) stays in IndexedDB: the snapshot fills up again from it as tasks
+   * finish, and `history`'s `query` and `count` page and count all of it. Default 1 000.
+   */
+  readonly pendingWindow?: number;
   /** Page runner: tasks run at once. Default 4. */
   readonly concurrency?: number;
   /** Page runner: the lease of a claimed task, in ms. Default 30 000. */

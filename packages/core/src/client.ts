@@ -9,7 +9,8 @@ import { serviceWorkerProblem, type ClientMode } from './paths.js';
 import { requestPersistence } from './persistence.js';
 import { samePayload } from './validate.js';
 import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
-import { loadAlive, recordById } from './store/query.js';
+import { loadAlive, recordById, type Loaded } from './store/query.js';
+import { PendingWindow } from './pending-window.js';
 import { commitBatch, TaskStore, type OwnerExpected } from './store/store.js';
 import { readOwnerState, type OwnerState } from './store/owner-state.js';
 import { taskRegistry, DEFAULT_RETENTION, type AnyTaskDefinition, type DeferrableTask, type TaskDefinition } from './task.js';
@@ -52,6 +53,9 @@ class Client implements HalfsyncClient, ClientCore {
   readonly loading: Promise<void>;
   readonly now: () => number;
   readonly #recent: number;
+  /** How many pending tasks of the user signed in this tab reads at a load; the rest stays in the store. */
+  readonly #windowSize: number;
+  readonly #window: PendingWindow;
   readonly #channel: BroadcastChannel | undefined;
   /** Where the tasks run, and waking it. */
   readonly #runs: RunnerLink;
@@ -89,6 +93,9 @@ class Client implements HalfsyncClient, ClientCore {
     if (!(this.maxPayloadBytes > 0)) badOption(`maxPayloadBytes must be a positive number, got ${String(options.maxPayloadBytes)}`);
     this.#recent = options.recentFinished ?? 100;
     if (!(Number.isInteger(this.#recent) && this.#recent >= 0 && this.#recent <= 1_000)) badOption(`recentFinished must be an integer from 0 to 1000, got ${String(options.recentFinished)}`);
+    const windowSize = options.pendingWindow ?? 1_000;
+    if (!(Number.isInteger(windowSize) && windowSize >= 1)) badOption(`pendingWindow must be a positive integer, got ${String(options.pendingWindow)}`);
+    this.#windowSize = windowSize;
     const swProblem = serviceWorkerProblem(options.serviceWorker);
     if (swProblem) badOption(swProblem);
     this.now = options.now ?? Date.now;
@@ -101,6 +108,10 @@ class Client implements HalfsyncClient, ClientCore {
     this.store = new TaskStore(this.db, undefined, this.hooks.recovery);
     Object.defineProperties(this, members);
     this.#feed = new ViewFeed(this.model, this.store);
+    this.#window = new PendingWindow(this.model, windowSize, () => this.#read().then(({ records, pendingBeyond }) => {
+      this.model.apply(records, [], false);
+      return pendingBeyond;
+    }));
     this.#channel = openChannel(this.db, (m) => this.#onMessage(m));
     this.#runs = new RunnerLink({
       db: this.db, store: this.store, registry: this.registry, model: this.model, loading: this.loading,
@@ -226,9 +237,15 @@ class Client implements HalfsyncClient, ClientCore {
 
   reload(what: string): void {
     if (!this.#feed.loaded) return;
-    void this.store.db().then((db) => loadAlive(db, this.#recent)).then(({ records }) => {
+    void this.#read().then(({ records, pendingBeyond }) => {
       this.model.apply(records, [], false);
+      this.#window.loaded(pendingBeyond);
     }, (error: unknown) => this.problem(storageError(error, what)));
+  }
+
+  /** Reads what this tab holds: the work alive (pending in a window), and the recent finished tasks. */
+  async #read(): Promise<Loaded> {
+    return loadAlive(await this.store.db(), this.#recent, this.#windowSize, (r) => r.owner === this.owner);
   }
 
   // ---- reading -----------------------------------------------------------------------------
@@ -311,9 +328,10 @@ class Client implements HalfsyncClient, ClientCore {
     // What committed, unless this tab already knows a newer state (or its own signIn() is in flight).
     this.#belief.believe(await readOwnerState(db));
     await this.hooks.loaded?.();
-    const { records, bad } = await loadAlive(db, this.#recent);
+    const { records, bad, pendingBeyond } = await this.#read();
     if (bad.length > 0) await this.store.quarantine(bad, this.now());
     this.#feed.load(records);
+    this.#window.loaded(pendingBeyond);
     await this.#settleFromStore(this.model.waitedButUnknown());
   }
 

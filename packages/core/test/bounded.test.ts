@@ -50,6 +50,52 @@ describe('load what is alive, page the rest', () => {
     expect(snap.map((t) => t.seq)).toEqual([...snap.map((t) => t.seq)].sort((a, b) => a! - b!));
   });
 
+  it('holds a window of the oldest pending tasks and every lane\'s head; the rest stays in the store, counted, and fills the window as tasks leave it', async () => {
+    const db = freshDb();
+    await seed(db, 300, 'pending', 'echo', 1_000);
+    const writer = open(db, { autoRun: false });
+    await writer.ready;
+    // The newest pending task heads a lane of its own: beyond the window by age, held all the same.
+    const late = await writer.defer(echo, { n: -1 }, { orderKey: 'late-lane', delay: 3_600_000 }).persisted;
+    writer.close();
+    const c = open(db, { pendingWindow: 50, autoRun: false });
+    await c.ready;
+    const pending = () => c.getSnapshot().filter((t) => t.status === 'pending');
+    expect(pending()).toHaveLength(51);
+    expect(pending().slice(0, 50).map((t) => t.createdAt)).toEqual(Array.from({ length: 50 }, (_, i) => 1_001 + i));
+    expect(c.get(late.id)?.orderKey).toBe('late-lane');
+    expect(await c.count({ status: 'pending' })).toBe(301);
+    const page = await c.query({ status: 'pending' }, { order: 'oldest', limit: 100, cursor: undefined });
+    expect(page.tasks).toHaveLength(100);
+    // Thirty of the window leave (cancelled): below half of it, the tab reads the window again.
+    for (const t of pending().slice(0, 30)) await c.cancel(t.id);
+    await until(() => pending().some((t) => t.createdAt > 1_050 && t.orderKey === undefined), 'the window to fill up again');
+    // What it holds is the oldest pending work in the store, with no gap.
+    const held = pending().filter((t) => t.orderKey === undefined).map((t) => t.createdAt);
+    expect(held.length).toBeGreaterThanOrEqual(25);
+    expect(held).toEqual(Array.from({ length: held.length }, (_, i) => 1_031 + i));
+  });
+
+  it('fills the window with the pending work of the user signed in, past another user\'s', async () => {
+    const db = freshDb();
+    const setup = open(db, { autoRun: false });
+    await setup.ready;
+    await setup.signIn('bob');
+    await Promise.all(Array.from({ length: 80 }, (_, i) => setup.defer(echo, { n: i }, { delay: 3_600_000 }).persisted));
+    await setup.signIn('alice');
+    await Promise.all(Array.from({ length: 10 }, (_, i) => setup.defer(echo, { n: 100 + i }, { delay: 3_600_000 }).persisted));
+    setup.close();
+    const c = open(db, { pendingWindow: 20, autoRun: false });
+    await c.ready;
+    const mine = c.getSnapshot().filter((t) => t.status === 'pending');
+    expect(mine).toHaveLength(10);
+    expect(mine.every((t) => t.owner === 'alice')).toBe(true);
+  });
+
+  it('refuses a pendingWindow that is not a positive integer', () => {
+    expect(() => open(freshDb(), { pendingWindow: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTIONS', message: expect.stringContaining('pendingWindow') }));
+  });
+
   it('pages finished tasks newest first with a cursor, by status, task, order key and time, and counts from indexes', async () => {
     const db = freshDb();
     await seed(db, 120, 'succeeded');

@@ -1,6 +1,6 @@
 import type { IDBPCursorWithValue, IDBPDatabase } from 'idb';
 import { HalfsyncError, storageError } from '../errors.js';
-import { ALIVE, FINISHED, recordProblem, STATUSES, type TaskRecord, type TaskStatus } from '../record.js';
+import { FINISHED, recordProblem, STATUSES, type TaskRecord, type TaskStatus } from '../record.js';
 import type { HalfsyncSchema } from './schema.js';
 
 // Guarantee 11, "Bounded": a tab reads through indexes what it needs at once (the work alive and a
@@ -189,20 +189,60 @@ export async function countTasks(db: Db, q: TaskQuery): Promise<number> {
   }
 }
 
+/** What a tab's load read: the records to hold, those it could not read, and whether pending work was left in the store. */
+export interface Loaded {
+  readonly records: TaskRecord[];
+  readonly bad: Array<{ raw: unknown; reason: string }>;
+  /** Pending tasks of the user signed in that the window left in the store (paged with `history`). */
+  readonly pendingBeyond: boolean;
+}
+
 /**
- * What a tab loads at start: every task alive (pending, running) or needing attention (failed),
- * and the `recent` newest finished ones, in commit order. Records that do not validate are
- * returned apart, for quarantine.
+ * Reads, in one transaction, what a tab holds: the running and failed tasks, the oldest
+ * `pendingWindow` pending tasks of the user signed in (`visible`), the head of every lane, and the
+ * `recent` newest finished ones. A queue of 100,000 pending events costs a tab its window, not the
+ * whole queue; the rest is paged like finished history.
  */
-export async function loadAlive(db: Db, recent: number): Promise<{ records: TaskRecord[]; bad: Array<{ raw: unknown; reason: string }> }> {
+export async function loadAlive(db: Db, recent: number, pendingWindow = Infinity, visible: (r: TaskRecord) => boolean = () => true): Promise<Loaded> {
   let raw: unknown[];
   let finished: TaskRecord[] = [];
+  let pendingBeyond = false;
   try {
     // One transaction: a task that settles meanwhile is seen once, alive or finished.
     const tx = db.transaction('tasks', 'readonly');
     const index = tx.store.index('status');
-    const alive = await Promise.all(ALIVE.map((s) => index.getAll(IDBKeyRange.bound([s, -Infinity], [s, Infinity]))));
-    raw = alive.flat();
+    const range = (s: TaskStatus) => IDBKeyRange.bound([s, -Infinity], [s, Infinity]);
+    const [running, failed, pending] = await Promise.all([
+      index.getAll(range('running')), index.getAll(range('failed')),
+      index.getAll(range('pending'), Number.isFinite(pendingWindow) ? pendingWindow : undefined),
+    ]);
+    raw = [...running, ...failed, ...pending];
+    if (pending.length >= pendingWindow) {
+      // Another user's pending work may fill the first page: go on, by cursor, until the window
+      // holds `pendingWindow` of this user's, or the pending range ends.
+      let shown = pending.filter((r) => !recordProblem(r) && visible(r as TaskRecord)).length;
+      const last = pending.at(-1) as TaskRecord;
+      let cursor = await index.openCursor(IDBKeyRange.bound(['pending', last.createdAt], ['pending', Infinity]));
+      const held = new Set(raw.map((r) => (r as TaskRecord).seq));
+      while (cursor && shown < pendingWindow) {
+        const r = cursor.value as TaskRecord;
+        if (!held.has(r.seq)) {
+          raw.push(r);
+          held.add(r.seq);
+          if (!recordProblem(r) && visible(r)) shown++;
+        }
+        cursor = await cursor.continue();
+      }
+      pendingBeyond = cursor !== null;
+      if (pendingBeyond) {
+        // The head of every lane, so that what holds a lane back is always in view.
+        let lane = await tx.store.index('lane').openCursor(null, 'nextunique');
+        for (let n = 0; lane && n < pendingWindow; n++) {
+          if (!held.has(lane.value.seq)) raw.push(lane.value);
+          lane = await lane.continue();
+        }
+      }
+    }
     if (recent > 0) finished = (await pageIn(indexesOf(tx), {}, FINISHED, { limit: Math.min(recent, MAX_LIMIT) })).records;
   } catch (error) {
     throw storageError(error, 'reading tasks');
@@ -216,7 +256,7 @@ export async function loadAlive(db: Db, recent: number): Promise<{ records: Task
   }
   records.push(...finished);
   records.sort((a, b) => a.seq - b.seq);
-  return { records, bad };
+  return { records, bad, pendingBeyond };
 }
 
 /** One task record by id, if it is stored and readable. */
