@@ -93,3 +93,32 @@ test('a worker that stops answering in message mode is replaced by the page runn
   const hs = await halfsyncKit(page);
   expect((await hs.waitForTask(id!, 'succeeded')).attempts).toBe(1);
 });
+
+test('a tab opened over a long queue holds a window of it, pages the rest, and the window fills again as the worker drains', async ({ context }) => {
+  const first = await context.newPage();
+  expect(await openApp(first)).toBe('sync');
+  // 1,500 ops due in 8 s, then the tab closed.
+  const ids = await deferOps(first, Array.from({ length: 1_500 }, (_, i) => i + 1), { delay: 8_000 });
+  expect(ids).toHaveLength(1_500);
+  await first.close();
+  const page = await context.newPage();
+  await page.goto('/?autostart=0');
+  const loaded = await page.evaluate(async () => {
+    const hs = (window as unknown as { hs: { start(o: object): { ready: Promise<unknown>; getSnapshot(): Array<{ id: string; status: string }>; count(q: object): Promise<number>; query(q: object, p: object): Promise<{ tasks: unknown[]; cursor?: string }> } } }).hs;
+    const client = hs.start({ pendingWindow: 100 });
+    await client.ready;
+    const held = client.getSnapshot().filter((t) => t.status === 'pending').map((t) => t.id);
+    const page2 = await client.query({ status: 'pending' }, { order: 'oldest', limit: 500 });
+    return { held, stored: await client.count({ status: 'pending' }), paged: page2.tasks.length };
+  });
+  expect(loaded.held).toEqual(ids.slice(0, 100));
+  expect(loaded.stored).toBe(1_500);
+  expect(loaded.paged).toBe(500);
+  await control({ default: { status: 200, delayMs: 10 } });
+  // The window reads itself again as the first hundred finish: tasks beyond them come into view.
+  const first100 = new Set(loaded.held);
+  await expect.poll(() => inPage(page, (h, known) => h.client.getSnapshot().some((t) => t.status === 'pending' && !known.includes(t.id)), [...first100]), { timeout: 30_000 }).toBe(true);
+  const l = await serverUntil((x) => x.applied.length === 1_500, 'every op applied', 60_000);
+  expect(new Set(l.applied.map((a) => a.key)).size).toBe(1_500);
+  await expect.poll(() => inPage(page, (h) => h.client.getSnapshot().filter((t) => t.status === 'pending').length), { timeout: 10_000 }).toBe(0);
+});
