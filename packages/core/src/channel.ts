@@ -62,14 +62,15 @@ export const withoutPayload = (t: Task): Omit<Task, 'payload'> => {
 };
 
 /**
- * What a runner tells the tabs about the records a step wrote: a task it made itself (a periodic
- * run, revision 1) goes with its payload, as a `changed` message, since no tab knows it; the rest
- * as `progress`, without their payloads.
+ * What a runner tells the tabs about the records a step wrote: a task it made itself (`made`, a
+ * periodic run) goes with its payload, as a `changed` message, since no tab knows it; the rest as
+ * `progress`, without their payloads.
  */
-export function runnerNews(views: readonly Task[], removed: readonly string[]): ChannelMessage[] {
-  const made = views.filter((t) => t.rev === 1);
-  const progress: ChannelMessage = { t: 'progress', tasks: (made.length > 0 ? views.filter((t) => t.rev !== 1) : views).map(withoutPayload), removed };
-  return made.length > 0 ? [{ t: 'changed', tasks: made, removed: [] }, progress] : [progress];
+export function runnerNews(views: readonly Task[], removed: readonly string[], made: readonly string[] = []): ChannelMessage[] {
+  const isNew = (t: Task) => made.includes(t.id);
+  const fresh = made.length > 0 ? views.filter(isNew) : [];
+  const progress: ChannelMessage = { t: 'progress', tasks: (fresh.length > 0 ? views.filter((t) => !isNew(t)) : views).map(withoutPayload), removed };
+  return fresh.length > 0 ? [{ t: 'changed', tasks: fresh, removed: [] }, progress] : [progress];
 }
 
 /** The BroadcastChannel name for a database. */

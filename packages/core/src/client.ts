@@ -108,9 +108,9 @@ class Client implements HalfsyncClient, ClientCore {
     this.store = new TaskStore(this.db, undefined, this.hooks.recovery);
     Object.defineProperties(this, members);
     this.#feed = new ViewFeed(this.model, this.store);
-    this.#window = new PendingWindow(this.model, windowSize, () => this.#read().then(({ records, pendingBeyond }) => {
+    this.#window = new PendingWindow(this.model, windowSize, () => this.#read().then(({ records, pendingBeyond, window }) => {
       this.model.apply(records, [], false);
-      return pendingBeyond;
+      return { beyond: pendingBeyond, window };
     }));
     this.#channel = openChannel(this.db, (m) => this.#onMessage(m));
     this.#runs = new RunnerLink({
@@ -237,9 +237,9 @@ class Client implements HalfsyncClient, ClientCore {
 
   reload(what: string): void {
     if (!this.#feed.loaded) return;
-    void this.#read().then(({ records, pendingBeyond }) => {
+    void this.#read().then(({ records, pendingBeyond, window }) => {
       this.model.apply(records, [], false);
-      this.#window.loaded(pendingBeyond);
+      this.#window.loaded(pendingBeyond, window);
     }, (error: unknown) => this.problem(storageError(error, what)));
   }
 
@@ -328,10 +328,10 @@ class Client implements HalfsyncClient, ClientCore {
     // What committed, unless this tab already knows a newer state (or its own signIn() is in flight).
     this.#belief.believe(await readOwnerState(db));
     await this.hooks.loaded?.();
-    const { records, bad, pendingBeyond } = await this.#read();
+    const { records, bad, pendingBeyond, window } = await this.#read();
     if (bad.length > 0) await this.store.quarantine(bad, this.now());
     this.#feed.load(records);
-    this.#window.loaded(pendingBeyond);
+    this.#window.loaded(pendingBeyond, window);
     await this.#settleFromStore(this.model.waitedButUnknown());
   }
 

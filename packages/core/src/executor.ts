@@ -23,7 +23,8 @@ export interface ExecutorOptions {
   /** How long a claim holds a task before another runner may take it over, in ms. Default 30 000. The lease is renewed while the handler runs. */
   readonly leaseMs?: number;
   /** Called after every committed change, to broadcast it. */
-  readonly onChange?: (changed: readonly TaskRecord[], removed: readonly string[]) => void;
+  /** Records a step wrote and ids it deleted; `made`: ids of the records it created (no tab knows them). */
+  readonly onChange?: (changed: readonly TaskRecord[], removed: readonly string[], made?: readonly string[]) => void;
   /** Called after leases were renewed, to broadcast the new lease times (so pages do not take a busy runner for a dead one). */
   readonly onRenew?: (leases: ReadonlyArray<{ id: string; rev: number; leaseUntil: number }>) => void;
   /** The clock; tests pass a manual one. */
@@ -258,7 +259,7 @@ export class Executor {
         this.signedIn = out.owner;
         for (const key of Object.keys(totals) as (keyof typeof totals)[]) if (key !== 'ran') totals[key] += out[key];
         if (out.changed.length > 0 || out.removed.length > 0) {
-          onChange?.(out.changed, out.removed);
+          onChange?.(out.changed, out.removed, out.made);
           // The journal follows what committed: finished tasks leave it, children record their parents' results.
           void journalCommitted(store.name, out.changed, out.removed, runnerKeeps).catch(() => {});
         }

@@ -17,7 +17,7 @@ export interface PageRunnerOptions {
   readonly online: (() => boolean) | undefined;
   /** Drain when elected and when woken; false leaves draining to explicit drainNow() calls. */
   readonly autoRun: boolean;
-  readonly onChange: (changed: readonly TaskRecord[], removed: readonly string[]) => void;
+  readonly onChange: (changed: readonly TaskRecord[], removed: readonly string[], made?: readonly string[]) => void;
   readonly onRenew: (leases: ReadonlyArray<{ id: string; rev: number; leaseUntil: number }>) => void;
   readonly onDrained: (summary: DrainSummary) => void;
   /** A drain failed (IndexedDB refused, say); another is tried after a backoff. */

@@ -39,6 +39,13 @@ export interface Schedule {
   /** The first time from `at` on when a run may start: `at` itself, or the window's next opening. */
   startFrom(at: number): number;
   /**
+   * When the run after one that ended at `lastEnded` may start, not before `now`: `every` later;
+   * with a window and an `every` of whole days, the window's opening that many calendar days
+   * after the day of the last run (a daily run stays daily across a change to summer time, and
+   * never drifts out of its window).
+   */
+  nextAfter(lastEnded: number, now: number): number;
+  /**
    * The executor's step for this schedule: adds the next run when the last has finished (kept on
    * the definition, so that a worker without periodic tasks does not carry it).
    * @internal
@@ -82,8 +89,20 @@ export function scheduleOf(name: string, every: unknown, window: unknown, input:
   } catch (error) {
     throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": input cannot be stored (${(error as Error).message}); give plain data`);
   }
-  return { everyMs, ...(span ? { window: span } : {}), input, startFrom: (at) => nextInWindow(at, span), keep: keepSchedule };
+  const startFrom = (at: number) => nextInWindow(at, span);
+  const nextAfter = (lastEnded: number, now: number): number => {
+    if (!span || everyMs % DAY !== 0) return startFrom(Math.max(now, lastEnded + everyMs));
+    const d = new Date(lastEnded);
+    // The day the window of the last run opened (a window across midnight opens the day before).
+    if (span.from > span.to && d.getHours() * 60 + d.getMinutes() < span.to) d.setDate(d.getDate() - 1);
+    d.setDate(d.getDate() + everyMs / DAY);
+    d.setHours(Math.floor(span.from / 60), span.from % 60, 0, 0);
+    return startFrom(Math.max(now, d.getTime()));
+  };
+  return { everyMs, ...(span ? { window: span } : {}), input, startFrom, nextAfter, keep: keepSchedule };
 }
+
+const DAY = 86_400_000;
 
 /** Whether local time `at` falls in the window. */
 export function inWindow(at: number, window: Schedule['window']): boolean {

@@ -135,9 +135,9 @@ export class RunnerLink {
       store: host.store, tasks: host.registry, post: (m) => host.post(m),
       concurrency: options.concurrency, leaseMs: options.leaseMs, now: host.now, online: options.online,
       autoRun: options.autoRun !== false,
-      onChange: (changed, removed) => {
+      onChange: (changed, removed, made) => {
         const views = host.model.apply(changed, removed, false);
-        if (views.length > 0 || removed.length > 0) for (const m of runnerNews(views, removed)) host.post(m);
+        if (views.length > 0 || removed.length > 0) for (const m of runnerNews(views, removed, made)) host.post(m);
       },
       onRenew: (leases) => { host.model.renewLeases(leases); host.post({ t: 'leases', leases }); },
       onDrained: (summary) => { host.problem(undefined); this.waker.drained(summary); },

@@ -109,7 +109,7 @@ export function serve(options: ServeOptions): HalfsyncWorker {
   let lastDrain: DrainSummary | undefined;
   const executor = new Executor({
     store, tasks, concurrency: options.concurrency, leaseMs: options.leaseMs,
-    onChange: (changed, removed) => { for (const m of runnerNews(changed.map(toTask), removed)) channel?.postMessage(m); },
+    onChange: (changed, removed, made) => { for (const m of runnerNews(changed.map(toTask), removed, made)) channel?.postMessage(m); },
     onRenew: (leases) => channel?.postMessage({ t: 'leases', leases } satisfies ChannelMessage),
   });
   // A drain that failed (IndexedDB refused, say) is told to every page; the next wake tries again.

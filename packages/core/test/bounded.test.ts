@@ -76,6 +76,18 @@ describe('load what is alive, page the rest', () => {
     expect(held).toEqual(Array.from({ length: held.length }, (_, i) => 1_031 + i));
   });
 
+  it('fills the window again as the tasks it read leave, whatever new defers the tab holds meanwhile', async () => {
+    const db = freshDb();
+    await seed(db, 300, 'pending', 'echo', 1_000);
+    const c = open(db, { pendingWindow: 50, autoRun: false });
+    await c.ready;
+    const first = c.getSnapshot().filter((t) => t.status === 'pending');
+    // Forty new defers: pending, held, but not what the window read.
+    await Promise.all(Array.from({ length: 40 }, (_, i) => c.defer(echo, { n: i }, { delay: 3_600_000 }).persisted));
+    for (const t of first.slice(0, 30)) await c.cancel(t.id);
+    await until(() => c.getSnapshot().some((t) => t.status === 'pending' && t.createdAt > 1_050 && t.createdAt < 2_000), 'the window to read past its first 50');
+  });
+
   it('fills the window with the pending work of the user signed in, past another user\'s', async () => {
     const db = freshDb();
     const setup = open(db, { autoRun: false });

@@ -111,8 +111,20 @@ describe('periodic tasks', () => {
     t.clock.set(new Date(2026, 11, 9, 6, 30).getTime());
     await t.drain();
     expect(c.runs).toEqual([new Date(2026, 11, 9, 6, 30).getTime()]);
-    // The next one a day after it ended, still in the window.
-    expect(alive(t, 'window')[0]?.nextRunAt).toBe(new Date(2026, 11, 10, 6, 30).getTime());
+    // The next one the next day, at the window's opening: a daily run never drifts out of its window.
+    expect(alive(t, 'window')[0]?.nextRunAt).toBe(new Date(2026, 11, 10, 5, 0).getTime());
+    // Run late in the window (08:55), the next is still the next morning's opening, not 08:55 plus a day's drift.
+    t.clock.set(new Date(2026, 11, 10, 8, 55).getTime());
+    await t.drain();
+    expect(c.runs).toHaveLength(2);
+    expect(alive(t, 'window')[0]?.nextRunAt).toBe(new Date(2026, 11, 11, 5, 0).getTime());
+  });
+
+  it('a window across midnight counts its day from its opening', () => {
+    const task = definePeriodicTask('night', { every: '1d', window: { from: '22:00', to: '02:00' }, run: () => undefined });
+    // A run at 01:00 on the 2nd belongs to the window that opened at 22:00 on the 1st: the next opens at 22:00 on the 2nd.
+    const ranAt = new Date(2026, 0, 2, 1, 0).getTime();
+    expect(task.schedule.nextAfter(ranAt, ranAt)).toBe(new Date(2026, 0, 2, 22, 0).getTime());
   });
 
   it('a window across midnight', () => {
@@ -136,6 +148,30 @@ describe('periodic tasks', () => {
     const [next] = alive(t, 'flaky-periodic');
     expect(next!.nextRunAt).toBe(failed!.updatedAt + 60 * MIN);
     expect(next!.nextRunAt - start).toBeGreaterThanOrEqual(60 * MIN);
+  });
+
+  it('keeps one failed run per schedule through an outage, and refuses to retry it (its schedule made the next)', async () => {
+    const task = definePeriodicTask('outage-periodic', { every: '15m', retry: { maxAttempts: 1 }, run: () => { throw new Error('down'); } });
+    const t = make([task]);
+    for (let i = 0; i < 8; i++) { await t.drain(); t.clock.advance(15 * MIN); }
+    const failed = t.client.getSnapshot().filter((x) => x.name === 'outage-periodic' && x.status === 'failed');
+    expect(failed).toHaveLength(1);
+    expect(await t.client.count({ task: 'outage-periodic', status: 'failed' })).toBe(1);
+    await expect(t.client.retry(failed[0]!.id)).rejects.toMatchObject({ code: 'INVALID_TRANSITION', message: expect.stringContaining('periodic') });
+    expect(alive(t, 'outage-periodic')).toHaveLength(1);
+  });
+
+  it('another tab sees each run the runner makes, the first one (made and run in one step) too', async () => {
+    const db = `periodic-tabs-${Math.random().toString(36).slice(2)}`;
+    const c = counter('seen-by-tabs');
+    const runner = c.use(make([c.task], db));
+    const watcher = make([c.task], db, runner.clock.now());
+    await watcher.client.ready;
+    await runner.drain();
+    expect(c.runs).toHaveLength(1);
+    const seen = () => watcher.client.getSnapshot().filter((x) => x.name === 'seen-by-tabs').map((x) => x.status).sort();
+    for (let i = 0; i < 200 && seen().join() !== 'pending,succeeded'; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(seen()).toEqual(['pending', 'succeeded']);
   });
 
   it('a cancelled run is replaced by the next period\'s', async () => {

@@ -131,6 +131,8 @@ export async function modify(s: TaskStore, id: string, op: 'retry' | 'cancel' | 
     };
     if (op === 'retry') {
       if (r.status !== 'failed') refuse('only failed tasks can be retried');
+      // Its schedule already made the next run: a second one alive would run twice in a period.
+      if (r.every !== undefined) refuse('it is a periodic run, and its schedule has made the next one; acknowledge it');
       await retryChain(tx, r, now, put, new Set());
     } else if (op === 'cancel') {
       if (r.status !== 'pending') refuse(r.status === 'running' ? 'wait for it to settle' : 'only pending tasks can be cancelled');

@@ -104,6 +104,8 @@ export function purgeOwner(s: TaskStore, owner: string | undefined | null, now: 
       for (let c = await store.index('id').openKeyCursor(); c; c = await c.continue()) ids.push(c.key);
       await store.clear();
       await tx.objectStore('quarantine').clear();
+      // The periodic schedules' pointers name their owners: they go too (the runners start them anew).
+      await tx.objectStore('state').delete(IDBKeyRange.bound('periodic:', 'periodic:\uffff'));
       return { changed: [], removed: ids };
     }
     await remove(tx, await allOf(tx, owner), owner, now, put, removed);

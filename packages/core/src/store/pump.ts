@@ -81,6 +81,8 @@ export interface PumpOutput {
   readonly changed: TaskRecord[];
   /** Ids of records deleted (purged or quarantined). */
   readonly removed: string[];
+  /** Ids of records this step made (a periodic task's next run): no tab knows them yet. */
+  readonly made: string[];
   /** Records claimed for running. */
   readonly claimed: TaskRecord[];
   /** Tasks whose unreachable backoff was cut short because the network is back. */
@@ -200,9 +202,11 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
     for (const lane of leftLanes) await promote(tx, lane, now, put);
     for (const lane of batchLanes) await settleLane(tx, lane, now, put);
     // Periodic tasks: the next run of each whose last run finished, for the user signed in.
+    const made: string[] = [];
     for (const entry of input.schedules ?? []) {
-      const made = await entry.schedule.keep(tx, entry, signedIn, now);
-      if (made) changed.set(made.seq, made);
+      const kept = await entry.schedule.keep(tx, entry, signedIn, now);
+      if (kept.made) { changed.set(kept.made.seq, kept.made); made.push(kept.made.id); }
+      removed.push(...kept.removed);
     }
 
     // 3. The network is back: what waits out an unreachable backoff runs now, not at its due time.
@@ -351,7 +355,7 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
     if (input.countDue) dueNow = await store.index('due').count(IDBKeyRange.upperBound(now));
     writes.push(...buckets.save());
     await Promise.all(writes);
-    return { changed: [...changed.values()], removed, claimed, revived, owner: signed, ...counts, nextDueAt, dueNow };
+    return { changed: [...changed.values()], removed, made, claimed, revived, owner: signed, ...counts, nextDueAt, dueNow };
   });
 }
 

@@ -195,6 +195,8 @@ export interface Loaded {
   readonly bad: Array<{ raw: unknown; reason: string }>;
   /** Pending tasks of the user signed in that the window left in the store (paged with `history`). */
   readonly pendingBeyond: boolean;
+  /** The ids of the pending tasks read (the window). */
+  readonly window: string[];
 }
 
 /**
@@ -219,27 +221,33 @@ export async function loadAlive(db: Db, recent: number, pendingWindow = Infinity
     raw = [...running, ...failed, ...pending];
     if (pending.length >= pendingWindow) {
       // Another user's pending work may fill the first page: go on, by cursor, until the window
-      // holds `pendingWindow` of this user's, or the pending range ends.
+      // holds `pendingWindow` of this user's, or the pending range ends. Another user's records
+      // are passed over, not read into the tab (a record that cannot be read is, to be quarantined).
+      const keep = (r: unknown) => !!recordProblem(r) || visible(r as TaskRecord);
+      raw = [...running, ...failed, ...pending.filter(keep)];
       let shown = pending.filter((r) => !recordProblem(r) && visible(r as TaskRecord)).length;
-      const last = pending.at(-1) as TaskRecord;
-      let cursor = await index.openCursor(IDBKeyRange.bound(['pending', last.createdAt], ['pending', Infinity]));
       const held = new Set(raw.map((r) => (r as TaskRecord).seq));
-      while (cursor && shown < pendingWindow) {
+      const last = pending.at(-1) as TaskRecord;
+      let cursor = typeof last.createdAt === 'number' ? await index.openCursor(IDBKeyRange.bound(['pending', last.createdAt], ['pending', Infinity])) : null;
+      while (cursor) {
         const r = cursor.value as TaskRecord;
-        if (!held.has(r.seq)) {
+        if (r.seq !== last.seq && !held.has(r.seq) && keep(r)) {
+          // The window is full: one more of this user's says there is more beyond it.
+          if (shown >= pendingWindow) { pendingBeyond = true; break; }
           raw.push(r);
           held.add(r.seq);
-          if (!recordProblem(r) && visible(r)) shown++;
+          if (!recordProblem(r)) shown++;
         }
         cursor = await cursor.continue();
       }
-      pendingBeyond = cursor !== null;
       if (pendingBeyond) {
-        // The head of every lane, so that what holds a lane back is always in view.
+        // The head of every lane of this user's, so that what holds a lane back is always in view.
         let lane = await tx.store.index('lane').openCursor(null, 'nextunique');
-        for (let n = 0; lane && n < pendingWindow; n++) {
-          if (!held.has(lane.value.seq)) raw.push(lane.value);
-          lane = await lane.continue();
+        for (let n = 0; lane && n < pendingWindow; lane = await lane.continue()) {
+          const head = lane.value;
+          if (held.has(head.seq) || !keep(head)) continue;
+          raw.push(head);
+          n++;
         }
       }
     }
@@ -256,7 +264,7 @@ export async function loadAlive(db: Db, recent: number, pendingWindow = Infinity
   }
   records.push(...finished);
   records.sort((a, b) => a.seq - b.seq);
-  return { records, bad, pendingBeyond };
+  return { records, bad, pendingBeyond, window: records.filter((r) => r.status === 'pending').map((r) => r.id) };
 }
 
 /** One task record by id, if it is stored and readable. */

@@ -21,36 +21,51 @@ export interface ScheduleEntry {
 /** The store's side of a schedule, carried by the definition so that only apps with periodic tasks bundle it. */
 export type KeepSchedule = typeof keepSchedule;
 
-/** What the state store keeps per definition and user: the current run, and when it was due. */
-interface Current { seq: number; id: string; due: number }
+/** What the state store keeps per definition and user: the current run, when it was due, and the last run that failed. */
+interface Current { seq: number; id: string; due: number; failed?: number }
 
 const keyOf = (name: string, owner: string | undefined) => (owner === undefined ? `periodic:${name}` : `periodic:${name}\u0000${owner}`);
 
-/** When the run after `last` may start: `every` after it ended, not before now, in the window. */
-export const nextRunAfter = (schedule: Schedule, lastEnded: number, now: number): number =>
-  schedule.startFrom(Math.max(now, lastEnded + schedule.everyMs));
+/** What {@link keepSchedule} did: the run it made, and the ids of runs it deleted. */
+export interface Kept {
+  readonly made?: TaskRecord;
+  readonly removed: string[];
+}
 
 /**
  * Adds the next run of a schedule whose current run (for the user signed in) has finished or is
- * missing, and returns it; undefined when one waits. Runs in the executor step's transaction.
+ * missing. A run that failed stays, to be seen and acknowledged, until a later run ends: one
+ * failed run per schedule at most, not one per period of an outage. Runs in the executor step's
+ * transaction.
  */
-export async function keepSchedule(tx: Tx, entry: ScheduleEntry, owner: string | undefined, now: number): Promise<TaskRecord | undefined> {
+export async function keepSchedule(tx: Tx, entry: ScheduleEntry, owner: string | undefined, now: number): Promise<Kept> {
   const { name, schedule, priority } = entry;
   const state = tx.objectStore('state');
   const tasks = tx.objectStore('tasks');
   const key = keyOf(name, owner);
   const row = await state.get(key);
   const current = row?.value as Partial<Current> | undefined;
+  const removed: string[] = [];
   let due: number;
+  let failed: number | undefined;
   if (typeof current?.seq === 'number' && typeof current.due === 'number') {
     const r = (await tasks.get(current.seq)) as TaskRecord | undefined;
     if (r && r.id === current.id) {
-      if (r.status === 'pending' || r.status === 'running') return undefined;
+      if (r.status === 'pending' || r.status === 'running') return { removed };
       // Finished (succeeded, failed for good, cancelled): the next comes `every` after it ended.
-      due = nextRunAfter(schedule, r.updatedAt, now);
+      due = schedule.nextAfter(r.updatedAt, now);
+      if (r.status === 'failed') failed = r.seq;
     } else {
       // Gone (purged, quarantined): it may have run as late as its due time.
-      due = nextRunAfter(schedule, current.due, now);
+      due = schedule.nextAfter(current.due, now);
+    }
+    // The failure before is replaced by this run's outcome.
+    if (typeof current.failed === 'number' && current.failed !== failed) {
+      const old = (await tasks.get(current.failed)) as TaskRecord | undefined;
+      if (old && old.status === 'failed' && old.every !== undefined) {
+        await tasks.delete(old.seq);
+        removed.push(old.id);
+      }
     }
   } else {
     // Never run here: the first run is due now (or at the window's next opening).
@@ -63,6 +78,6 @@ export async function keepSchedule(tx: Tx, entry: ScheduleEntry, owner: string |
     ...(owner !== undefined ? { owner } : {}),
   };
   const seq = await tasks.add(record as TaskRecord);
-  await state.put({ key, value: { seq, id, due } satisfies Current, at: now });
-  return { ...record, seq } as TaskRecord;
+  await state.put({ key, value: { seq, id, due, ...(failed !== undefined ? { failed } : {}) } satisfies Current, at: now });
+  return { made: { ...record, seq } as TaskRecord, removed };
 }
