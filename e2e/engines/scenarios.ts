@@ -899,8 +899,10 @@ const prioritiesAndLimits: Scenario = {
         inApp(other, (hs, ns) => (hs as unknown as WithLimits).deferLimited(ns), [11, 12, 13, 14, 15, 16]),
       ]);
       const r = await server.until((x) => x.applied.length === 12, `${v.mode}: every limited op applied`, 30_000);
+      // Tokens are taken at each claim, 200 ms apart; the server sees arrivals, which a request's own
+      // latency moves by a few tens of ms on a machine running three browsers: 100 ms allowed.
       const at = r.received.map((x) => x.at).sort((a, b) => a - b);
-      for (let i = 5; i < at.length; i++) expect(at[i]! - at[i - 5]!, `${v.mode}: five a second`).toBeGreaterThanOrEqual(950);
+      for (let i = 5; i < at.length; i++) expect(at[i]! - at[i - 5]!, `${v.mode}: five a second`).toBeGreaterThanOrEqual(900);
       expect(new Set(r.applied.map((a) => a.key)).size).toBe(12);
       notes.push(`${v.mode}: 12 limited ops over ${at.at(-1)! - at[0]!} ms`);
       await other.close();
