@@ -7,9 +7,10 @@ import type { Tx } from './store.js';
 // Periodic work, as stored state every runner shares: for each periodic definition and each user,
 // the `state` store points at the one run of it that is waiting or running. Every executor step
 // (the worker's, any tab's page runner, after any restart) looks in its own transaction: when that
-// run has finished, or was never made, it adds the next one, due `every` after the last run ended
-// and inside the window. One run at a time, each at least `every` after the one before: at most
-// one per period, and a missed week is one run.
+// run has finished, or was never made, it adds the next one, when `schedule.nextAfter` says: `every`
+// after the last run ended, inside the window (a daily run in a window: the window's opening on the
+// next day). One run at a time, the next made only once the last has ended: at most one per
+// period, and a missed week is one run.
 
 /** A periodic definition as the executor passes it to its steps. */
 export interface ScheduleEntry {
