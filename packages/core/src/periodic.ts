@@ -19,7 +19,8 @@ export interface PeriodicTaskOptions<Input, Result> extends Omit<TaskOptions<Inp
   /**
    * The least time between two runs: `'15m'`, `'12h'`, `'1d'` (a positive integer per `s`, `m`, `h`
    * or `d`), or ms; at least one second. The next run comes due this long after the last one
-   * finished; runs missed while nothing ran (every tab closed, the device asleep) make one run.
+   * finished (with a `window` and whole days: at the window's opening that many days later); runs
+   * missed while nothing ran (every tab closed, the device asleep) make one run.
    */
   every: string | number;
   /** When runs may start, each day, in local time (a price refresh in the early morning). */
