@@ -93,9 +93,11 @@ export function scheduleOf(name: string, every: unknown, window: unknown, input:
   const startFrom = (at: number) => nextInWindow(at, span);
   const nextAfter = (lastEnded: number, now: number): number => {
     if (!span || everyMs % DAY !== 0) return startFrom(Math.max(now, lastEnded + everyMs));
+    // The window's last opening at or before the run ended (for a window across midnight, a run
+    // after midnight belongs to the opening of the day before), then that many days on.
     const d = new Date(lastEnded);
-    // The day the window of the last run opened (a window across midnight opens the day before).
-    if (span.from > span.to && d.getHours() * 60 + d.getMinutes() < span.to) d.setDate(d.getDate() - 1);
+    d.setHours(Math.floor(span.from / 60), span.from % 60, 0, 0);
+    if (d.getTime() > lastEnded) d.setDate(d.getDate() - 1);
     d.setDate(d.getDate() + everyMs / DAY);
     d.setHours(Math.floor(span.from / 60), span.from % 60, 0, 0);
     return startFrom(Math.max(now, d.getTime()));

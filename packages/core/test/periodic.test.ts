@@ -125,6 +125,9 @@ describe('periodic tasks', () => {
     // A run at 01:00 on the 2nd belongs to the window that opened at 22:00 on the 1st: the next opens at 22:00 on the 2nd.
     const ranAt = new Date(2026, 0, 2, 1, 0).getTime();
     expect(task.schedule.nextAfter(ranAt, ranAt)).toBe(new Date(2026, 0, 2, 22, 0).getTime());
+    // A run that started at 01:59 and ended at 02:01, past the window's end, still belongs to that night.
+    const late = new Date(2026, 0, 2, 2, 1).getTime();
+    expect(task.schedule.nextAfter(late, late)).toBe(new Date(2026, 0, 2, 22, 0).getTime());
   });
 
   it('a window across midnight', () => {
