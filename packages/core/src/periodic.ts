@@ -1,4 +1,5 @@
 import { HalfsyncError } from './errors.js';
+import { UNIT_MS } from './rate-limit.js';
 import { defineTask, type TaskDefinition, type TaskOptions } from './task.js';
 import { keepSchedule, type KeepSchedule } from './store/schedule.js';
 
@@ -60,8 +61,6 @@ export interface PeriodicTaskDefinition<Input = unknown, Result = unknown> exten
   readonly schedule: Schedule;
 }
 
-const UNIT_MS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 const minutesOf = (name: string, key: string, given: unknown): number => {
   const m = typeof given === 'string' ? /^([01]\d|2[0-3]):([0-5]\d)$/.exec(given) : null;
   if (!m) throw new HalfsyncError('INVALID_OPTIONS', `task "${name}": window.${key} must be a local time 'HH:MM' (00:00 to 23:59), got ${JSON.stringify(given)}`);
@@ -105,7 +104,7 @@ export function scheduleOf(name: string, every: unknown, window: unknown, input:
   return { everyMs, ...(span ? { window: span } : {}), input, startFrom, nextAfter, keep: keepSchedule };
 }
 
-const DAY = 86_400_000;
+const DAY = UNIT_MS.d!;
 
 /** Whether local time `at` falls in the window. */
 export function inWindow(at: number, window: Schedule['window']): boolean {

@@ -23,7 +23,8 @@ export interface RateLimit {
   readonly burst: number;
 }
 
-const UNIT_MS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+/** The ms of each unit a duration like `'60/m'` or `'15m'` may name (rate limits and periodic tasks). */
+export const UNIT_MS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** Reads a `rateLimit` option; throws INVALID_OPTIONS, quoting it, when it is malformed. */
 export function rateLimitOf(name: string, given: unknown): RateLimit | undefined {

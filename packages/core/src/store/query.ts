@@ -201,8 +201,8 @@ export interface Loaded {
 
 /**
  * Reads, in one transaction, what a tab holds: the running and failed tasks, the oldest
- * `pendingWindow` pending tasks of the user signed in (`visible`), the head of every lane, and the
- * `recent` newest finished ones. A queue of 100,000 pending events costs a tab its window, not the
+ * `pendingWindow` pending tasks of the user signed in (`visible`), the head of each of that user's
+ * lanes, and the `recent` newest finished ones. A queue of 100,000 pending events costs a tab its window, not the
  * whole queue; the rest is paged like finished history.
  */
 export async function loadAlive(db: Db, recent: number, pendingWindow = Infinity, visible: (r: TaskRecord) => boolean = () => true): Promise<Loaded> {
