@@ -32,6 +32,12 @@ test('a write-only page (createWriter, no client) wakes the worker, which comple
   expect(await openApp(first, '')).toBe('sync');
   await first.close();
   const page = await context.newPage();
+  // A slow registration lookup: the wake-up must still be asked for before `persisted` resolves and the page closes.
+  await page.addInitScript(() => {
+    const sw = navigator.serviceWorker;
+    const lookUp = sw.getRegistration.bind(sw);
+    sw.getRegistration = (scope?: string) => new Promise((r) => setTimeout(r, 300)).then(() => lookUp(scope));
+  });
   await page.goto('/?autostart=0');
   expect(await page.evaluate(() => (window as unknown as { hs: { client: unknown } }).hs.client)).toBeUndefined();
   const ids = await inPage(page, (hs) => hs.writeOps([1, 2, 3]));

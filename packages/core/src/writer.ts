@@ -70,13 +70,19 @@ export function createWriter(options: WriterOptions): HalfsyncWriter {
   const store = new TaskStore(db);
   let closed = false;
   let wakes = 0;
+  // Looked up now, while the first commit runs, so the wake-up is asked for before `persisted` resolves.
+  const container = (globalThis as { navigator?: { serviceWorker?: ServiceWorkerContainer } }).navigator?.serviceWorker;
+  let registration: Promise<ServiceWorkerRegistration | undefined> = lookUp();
+  function lookUp(): Promise<ServiceWorkerRegistration | undefined> {
+    return container ? container.getRegistration().catch(() => undefined) : Promise.resolve(undefined);
+  }
 
   const commit = async (batch: Queued[]): Promise<void> => {
     const retentionOf = (name: string) => registry.get(name)?.retention ?? DEFAULT_RETENTION;
     const { results } = await commitBatch(store, batch.map((q) => q.record), retentionOf);
     const stored = results.filter((r): r is TaskRecord => !(r instanceof Error));
     // Asked for before `persisted` resolves: a page closed the moment it resolves still leaves a wake-up behind.
-    if (stored.length > 0) wake();
+    if (stored.length > 0) wake(await registration);
     results.forEach((r, i) => (r instanceof Error ? batch[i]!.reject(r) : batch[i]!.resolve(toTask(r))));
     // Open tabs show the new tasks (they read them from the message, as from another tab's commit).
     const channel = stored.length > 0 ? openChannel(db) : undefined;
@@ -90,14 +96,13 @@ export function createWriter(options: WriterOptions): HalfsyncWriter {
   });
 
   /** Background Sync where the browser has it; a message to the active worker where not. */
-  const wake = (): void => {
-    const container = (globalThis as { navigator?: { serviceWorker?: ServiceWorkerContainer } }).navigator?.serviceWorker;
-    void container?.getRegistration().then((registration) => {
-      const sync = (registration as (ServiceWorkerRegistration & { sync?: { register(tag: string): Promise<void> } }) | undefined)?.sync;
-      const message = () => registration?.active?.postMessage({ halfsync: 1, op: 'drain', db } satisfies WorkerRequest);
-      if (sync) sync.register(`halfsync:${db}:d-${now().toString(36)}-${(wakes++).toString(36)}`).catch(message);
-      else message();
-    }, () => {});
+  const wake = (found: ServiceWorkerRegistration | undefined): void => {
+    // None when this writer was made: look again (a worker registered since is woken, and kept for the next commit).
+    if (!found) { registration = lookUp(); void registration.then((r) => r && wake(r)); return; }
+    const sync = (found as ServiceWorkerRegistration & { sync?: { register(tag: string): Promise<void> } }).sync;
+    const message = () => found.active?.postMessage({ halfsync: 1, op: 'drain', db } satisfies WorkerRequest);
+    if (sync) sync.register(`halfsync:${db}:d-${now().toString(36)}-${(wakes++).toString(36)}`).catch(message);
+    else message();
   };
 
   return {
