@@ -10,6 +10,8 @@ import { requestPersistence } from './persistence.js';
 import { samePayload } from './validate.js';
 import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
 import { loadAlive, recordById, type Loaded } from './store/query.js';
+import { settleInbox } from './store/inbox.js';
+import { INBOX_FIRST_SEQ } from './store/schema.js';
 import { PendingWindow } from './pending-window.js';
 import { commitBatch, TaskStore, type OwnerExpected } from './store/store.js';
 import { readOwnerState, type OwnerState } from './store/owner-state.js';
@@ -37,6 +39,8 @@ interface Pending {
 /** Options that moved to a capability: the message says which. */
 const MOVED: Readonly<Record<string, string>> = { journal: 'journal' };
 
+/** How long after this tab's last defer it moves the inbox on itself, if no runner has (ms). */
+const SETTLE_AFTER_MS = 500;
 const closedError = () => new HalfsyncError('CLIENT_CLOSED', 'this client was closed; create a new one with createClient()');
 
 class Client implements HalfsyncClient, ClientCore {
@@ -68,6 +72,8 @@ class Client implements HalfsyncClient, ClientCore {
   /** `persisted` of the tasks of this tab not yet committed (a twin defer shares it). */
   readonly #persisting = new Map<string, Promise<Task>>();
   #closed = false;
+  /** Moves this tab's plain defers on from the inbox once its defers pause, if no runner did (offline, say). */
+  #settleTimer: ReturnType<typeof setTimeout> | undefined;
   /** What other tabs and the runners say changed, into the view. */
   readonly #feed: ViewFeed;
   /** Another user signed in: the view drops the work of the one before and loads this one's. */
@@ -199,6 +205,10 @@ class Client implements HalfsyncClient, ClientCore {
     for (const b of batch) this.#persisting.delete(b.record.id);
     // After the callers awaiting `persisted` ran: the copy for other tabs is not on their path.
     if (views.length > 0) nextTask(() => this.post({ t: 'changed', tasks: views, removed: [] }));
+    if (stored.some((r) => r.seq >= INBOX_FIRST_SEQ)) {
+      clearTimeout(this.#settleTimer);
+      this.#settleTimer = setTimeout(() => { if (!this.#closed) this.settleInbox().catch(() => {}); }, SETTLE_AFTER_MS);
+    }
   }
 
   // ---- who is signed in: this tab's belief (owner-belief.ts), derived from what committed ----
@@ -245,7 +255,16 @@ class Client implements HalfsyncClient, ClientCore {
 
   /** Reads what this tab holds: the work alive (pending in a window), and the recent finished tasks. */
   async #read(): Promise<Loaded> {
+    // Plain tasks deferred and not yet moved on by a runner are moved first: the read sees them in `tasks`.
+    await this.settleInbox();
     return loadAlive(await this.store.db(), this.#recent, this.#windowSize, (r) => r.owner === this.owner);
+  }
+
+  /** Moves the inbox into `tasks` (store/inbox.ts); tabs holding those tasks take their new keys. */
+  async settleInbox(): Promise<void> {
+    const moved = await settleInbox(this.store);
+    const views = this.model.apply(moved, [], false);
+    if (views.length > 0) this.post({ t: 'changed', tasks: views, removed: [] });
   }
 
   // ---- reading -----------------------------------------------------------------------------
@@ -358,6 +377,7 @@ class Client implements HalfsyncClient, ClientCore {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#settleTimer);
     this.#runs.close();
     this.#channel?.close();
     this.model.rejectAll(new HalfsyncError('CLIENT_CLOSED', 'the client was closed before the task settled; its work continues and a new client can wait for it'));

@@ -81,6 +81,8 @@ const SHUTDOWN = Symbol('halfsync.shutdown');
 interface Unit { readonly ids: string[]; readonly seqs: number[]; readonly controller: AbortController }
 // Tasks claimed per free slot: a deeper queue means fewer transactions per task.
 const AHEAD = 4;
+/** How often a drain's steps move the inbox into `tasks` while tasks run (ms). */
+const INTAKE_EVERY_MS = 100;
 
 /**
  * Runs due tasks: one drain at a time across the worker and every tab (a Web Lock), each claimed
@@ -241,18 +243,27 @@ export class Executor {
 
     try {
       let revive = networkBack || this.wasOffline;
+      // The inbox (store/inbox.ts) moves into `tasks` in the first step, and now and then while tasks
+      // run (a step that spans it waits for the defers under way, and they for it). A defer made
+      // during a drain is followed by another drain: its tab's waker wakes the runner when this one
+      // ends (waker.ts), and a tab moves the inbox on itself once its defers pause (client.ts).
+      let intakeNext = true;
+      let lastIntake = 0;
       for (;;) {
         const offline = !this.online();
         if (offline) this.wasOffline = true;
         const claiming = stopped === 'idle' && !offline;
         if (!claiming) ready.splice(0).forEach(release);
         const idle = inflight.size === 0 && ready.length === 0;
+        const intake = intakeNext || this.now() - lastIntake >= INTAKE_EVERY_MS;
+        if (intake) lastIntake = this.now();
+        intakeNext = false;
         const out = await pump(store, {
           now: this.now(), owner: this.owner, leaseMs: this.leaseMs, settlements: settled.splice(0),
           limit: claiming ? AHEAD * this.concurrency - inflight.size - ready.length : 0,
           skip: new Set([...[...inflight.values()].flatMap((u) => u.ids), ...ready.map((r) => r.id)]), policy: this.policy, random: this.random,
           inspect: idle, minMaxAgeMs: this.minMaxAgeMs, countDue: idle && !claiming, reviveWithinMs: revive && !offline ? this.reviveWithinMs : undefined,
-          priorities: this.priorities, byAge: claiming && this.claims++ % 2 === 1, schedules: this.schedules,
+          priorities: this.priorities, byAge: claiming && this.claims++ % 2 === 1, schedules: this.schedules, intake,
         });
         if (!offline && revive) { revive = false; this.wasOffline = false; }
         // What this step read is the truth as of now (a belief from a newer read wins only until here).

@@ -49,9 +49,11 @@ export class ViewFeed {
    */
   async #removeIfGone(ids: readonly string[]): Promise<void> {
     try {
-      const tx = (await this.store.db()).transaction('tasks');
-      const index = tx.store.index('id');
-      const keys = await Promise.all(ids.map((id) => index.getKey(id)));
+      // A plain task not yet moved on is in the inbox (store/inbox.ts): not gone.
+      const tx = (await this.store.db()).transaction(['tasks', 'inbox']);
+      const tasks = tx.objectStore('tasks').index('id');
+      const inbox = tx.objectStore('inbox').index('id');
+      const keys = await Promise.all(ids.map(async (id) => await tasks.getKey(id) ?? await inbox.getKey(id)));
       const gone = ids.filter((_, i) => keys[i] === undefined);
       if (gone.length === 0) return;
       if (!this.#loaded) for (const id of gone) this.#removedEarly.add(id);

@@ -6,6 +6,7 @@ import { createTestClient, type TestClient, type TestClientOptions } from '../sr
 import { defineBatchTask, defineTask, PermanentError, RetryableError, UnreachableError, type HalfsyncError } from '../src/index.js';
 import { pump } from '../src/store/pump.js';
 import { rig } from './helpers.js';
+import { settleInbox } from '../src/store/inbox.js';
 
 const open: TestClient[] = [];
 afterEach(() => { while (open.length) open.pop()!.close(); });
@@ -227,6 +228,8 @@ describe('failure paths of chains and latest wins', () => {
 
   /** Writes a record as it is, as a corrupt store or an edited database would hold it. */
   const writeRaw = async (r: ReturnType<typeof rig>, id: string, patch: Record<string, unknown>) => {
+    // A plain task may still be in the inbox: moved on first, then edited where runners read it.
+    await settleInbox(r.store);
     const db = await r.store.db();
     const rec = (await db.getFromIndex('tasks', 'id', id))!;
     const out = { ...rec, ...patch } as Record<string, unknown>;

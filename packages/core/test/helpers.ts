@@ -39,8 +39,9 @@ export function rig(tasks: AnyTaskDefinition[], opts: Partial<ExecutorOptions> &
     if (!out || out instanceof Error) throw out ?? new Error('insert failed');
     return out;
   };
-  const all = async () => (await store.db()).getAll('tasks');
-  const byId = async (id: string) => (await store.db()).getFromIndex('tasks', 'id', id);
+  // Every task stored: moved on into `tasks`, or still in the inbox (plain tasks not yet claimed).
+  const all = async () => { const d = await store.db(); return [...await d.getAll('tasks'), ...await d.getAll('inbox')]; };
+  const byId = async (id: string) => { const d = await store.db(); return await d.getFromIndex('tasks', 'id', id) ?? await d.getFromIndex('inbox', 'id', id); };
   return { store, clock, executor, insert, all, byId };
 }
 

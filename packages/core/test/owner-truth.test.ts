@@ -34,7 +34,8 @@ const storedOwner = async (db: string): Promise<string | undefined> => {
 };
 const records = async (db: string): Promise<TaskRecord[]> => {
   const s = new TaskStore(db);
-  const all = await (await s.db()).getAll('tasks');
+  const d = await s.db();
+  const all = [...await d.getAll('tasks'), ...await d.getAll('inbox')];
   s.close();
   return all;
 };

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { clientPool, freshDb } from './helpers.js';
 import { defineTask, PermanentError } from '../src/index.js';
 import { TaskStore } from '../src/store/store.js';
+import { settleInbox } from '../src/store/inbox.js';
 
 const ran: Array<{ n: number; owner: string | undefined }> = [];
 const order = defineTask('order', { run: (p: { n: number }, ctx) => { ran.push({ n: p.n, owner: ctx.owner }); return p.n; } });
@@ -16,7 +17,7 @@ afterEach(() => { closeAll(); ran.length = 0; });
 const raw = async (db: string) => {
   const store = new TaskStore(db);
   const d = await store.db();
-  const all = { tasks: await d.getAll('tasks'), quarantine: await d.getAll('quarantine') };
+  const all = { tasks: [...await d.getAll('tasks'), ...await d.getAll('inbox')], quarantine: await d.getAll('quarantine') };
   store.close();
   return all;
 };
@@ -65,6 +66,7 @@ describe('every task has an owner, and runs only as that owner', () => {
     const h = c.defer(order, { n: 1 }, { delay: 10 });
     await h.persisted;
     const store = new TaskStore(db);
+    await settleInbox(store);
     const d = await store.db();
     const r = (await d.getFromIndex('tasks', 'id', h.id))!;
     await d.put('tasks', { ...r, owner: 'mallory', due: 0 });

@@ -45,7 +45,8 @@ function hear(db: string): ChannelMessage[] {
 const stored = async (db: string): Promise<TaskRecord[]> => {
   const store = new TaskStore(db);
   cleanups.push(() => store.close());
-  return (await store.db()).getAll('tasks');
+  const d = await store.db();
+  return [...await d.getAll('tasks'), ...await d.getAll('inbox')];
 };
 const until = async (check: () => boolean, what: string) => {
   for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));

@@ -1,7 +1,7 @@
 import { defineCapability, type Capability } from '../capability.js';
 import { badOption } from '../deferral.js';
 import { toTask, type Task } from '../record.js';
-import { countTasks, queryTasks, type PageOptions, type TaskQuery } from '../store/query.js';
+import { checkQuery, countTasks, queryTasks, type PageOptions, type TaskQuery } from '../store/query.js';
 import type { AnyTaskDefinition } from '../task.js';
 
 /** One page of `query`. */
@@ -51,11 +51,17 @@ const toQuery = (filter: ClientQuery): TaskQuery => {
  */
 export const history: Capability<HistoryMembers> = /* @__PURE__ */ defineCapability('history', (core): HistoryMembers => ({
   async query(filter: ClientQuery = {}, page: PageOptions = {}): Promise<TaskPage> {
-    const { records, cursor } = await queryTasks(await core.store.db(), toQuery(filter), page);
+    const query = toQuery(filter);
+    checkQuery(query, page);
+    await core.settleInbox();
+    const { records, cursor } = await queryTasks(await core.store.db(), query, page);
     return { tasks: records.map((r) => core.model.get(r.id) ?? toTask(r)), cursor };
   },
   async count(filter: ClientQuery = {}): Promise<number> {
-    return countTasks(await core.store.db(), toQuery(filter));
+    const query = toQuery(filter);
+    checkQuery(query);
+    await core.settleInbox();
+    return countTasks(await core.store.db(), query);
   },
   quarantined() {
     return core.store.quarantined();

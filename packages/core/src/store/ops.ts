@@ -119,9 +119,9 @@ async function retryChain(tx: Tx, r: TaskRecord, now: number, put: Put, seen: Se
  * or `update` (a pending task's payload is replaced).
  */
 export async function modify(s: TaskStore, id: string, op: 'retry' | 'cancel' | 'acknowledge' | 'update', now: number, retention: RetentionPolicy, payload?: unknown): Promise<{ changed: TaskRecord[]; removed: string[] }> {
-  return inTx(s, 'strict', `${op} of task ${id}`, async (tx) => {
+  return inTx(s, 'strict', `${op} of task ${id}`, async (tx, moved) => {
     const store = tx.objectStore('tasks');
-    const changed = new Map<number, TaskRecord>();
+    const changed = new Map<number, TaskRecord>(moved.map((r) => [r.seq, r]));
     const removed: string[] = [];
     const put: Put = (r) => { changed.set(r.seq, r); void store.put(r); };
     const r = await store.index('id').get(id);

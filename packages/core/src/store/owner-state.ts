@@ -24,9 +24,13 @@ const readOwner = (row: OwnerRow | undefined): OwnerState => ({
   version: typeof row?.version === 'number' && Number.isFinite(row.version) ? row.version : row ? 1 : 0,
 });
 
-/** Who is signed in, read inside the caller's transaction (a runner's claim, an insert). */
-export async function ownerState(tx: Tx): Promise<OwnerState> {
-  return readOwner(await tx.objectStore('state').get('owner'));
+/**
+ * Who is signed in, read inside the caller's transaction: from `state` (a runner's claim, an
+ * insert with lanes or parents) or from `gate`, the inbox's copy written in the same transaction
+ * (a plain insert, whose transaction spans the inbox alone).
+ */
+export async function ownerState(tx: Tx, from: 'state' | 'gate' = 'state'): Promise<OwnerState> {
+  return readOwner(await tx.objectStore(from).get('owner'));
 }
 
 /** Who is signed in, read on its own (a tab's load). */

@@ -63,15 +63,18 @@ async function remove(tx: Tx, records: readonly TaskRecord[], owner: string | un
  * owner's held tasks may run again.
  */
 export function setOwner(s: TaskStore, owner: string | undefined, now: number, discard: boolean): Promise<OwnerChange> {
-  return inTx(s, 'strict', owner === undefined ? 'signing out' : 'signing in', async (tx) => {
+  return inTx(s, 'strict', owner === undefined ? 'signing out' : 'signing in', async (tx, moved) => {
     const store = tx.objectStore('tasks');
     const before = await ownerState(tx);
     const previous = before.owner;
-    const changed = new Map<number, TaskRecord>();
+    // The inbox was moved into `tasks` first (inTx): the previous owner's plain tasks are held or discarded with the rest.
+    const changed = new Map<number, TaskRecord>(moved.map((r) => [r.seq, r]));
     const removed: string[] = [];
     const put: Put = (r) => { changed.set(r.seq, r); void store.put(r); };
     const state: OwnerState = { owner, version: before.version + 1 };
-    await tx.objectStore('state').put({ key: 'owner', value: owner ?? null, at: now, version: state.version });
+    const row = { key: 'owner', value: owner ?? null, at: now, version: state.version };
+    // The inbox admits defers under the same state (store/inbox.ts), written in this transaction.
+    await Promise.all([tx.objectStore('state').put(row), tx.objectStore('gate').put(row)]);
     if (previous !== owner) {
       if (discard) {
         await remove(tx, await allOf(tx, previous), previous, now, put, removed);
@@ -94,9 +97,9 @@ export function setOwner(s: TaskStore, owner: string | undefined, now: number, d
  * into nothing (its record is gone).
  */
 export function purgeOwner(s: TaskStore, owner: string | undefined | null, now: number): Promise<{ changed: TaskRecord[]; removed: string[] }> {
-  return inTx(s, 'strict', 'purging tasks', async (tx) => {
+  return inTx(s, 'strict', 'purging tasks', async (tx, moved) => {
     const store = tx.objectStore('tasks');
-    const changed = new Map<number, TaskRecord>();
+    const changed = new Map<number, TaskRecord>(moved.map((r) => [r.seq, r]));
     const removed: string[] = [];
     const put: Put = (r) => { changed.set(r.seq, r); void store.put(r); };
     if (owner === null) {

@@ -73,6 +73,11 @@ export interface PumpInput {
   readonly reviveWithinMs?: number;
   /** The periodic tasks this runner knows: each gets its next run when the last one has finished. */
   readonly schedules?: readonly ScheduleEntry[];
+  /**
+   * Move the inbox into `tasks` first (store/inbox.ts), so that this step claims what was deferred
+   * since (the default). `false`: the step spans the working stores alone, and defers commit meanwhile.
+   */
+  readonly intake?: boolean;
 }
 
 /** What a pump did. */
@@ -98,6 +103,8 @@ export interface PumpOutput {
   readonly nextDueAt?: number | undefined;
   /** With `countDue`: how many tasks are due now and unclaimed. */
   readonly dueNow?: number;
+  /** How many tasks this step moved from the inbox (with `intake`). */
+  readonly moved: number;
 }
 
 const UNKNOWN_TASK_DELAY_MS = 60_000;
@@ -124,9 +131,9 @@ const isCloneError = (error: unknown) => (error as { name?: string } | null)?.na
  */
 export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
   const { now, owner, leaseMs, policy } = input;
-  return inTx(s, 'relaxed', 'running the executor', async (tx) => {
+  return inTx(s, 'relaxed', 'running the executor', async (tx, moved) => {
     const store = tx.objectStore('tasks');
-    const changed = new Map<number, TaskRecord>();
+    const changed = new Map<number, TaskRecord>(moved.map((r) => [r.seq, r]));
     const removed: string[] = [];
     const claimed: TaskRecord[] = [];
     const counts = { succeeded: 0, retried: 0, failed: 0, quarantined: 0, purged: 0 };
@@ -355,8 +362,8 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
     if (input.countDue) dueNow = await store.index('due').count(IDBKeyRange.upperBound(now));
     writes.push(...buckets.save());
     await Promise.all(writes);
-    return { changed: [...changed.values()], removed, made, claimed, revived, owner: signed, ...counts, nextDueAt, dueNow };
-  });
+    return { changed: [...changed.values()], removed, made, claimed, revived, owner: signed, ...counts, nextDueAt, dueNow, moved: moved.length };
+  }, input.intake === false ? 'working' : 'all');
 }
 
 /** Extends the leases this owner holds; returns the records renewed (missing ones were lost). */
@@ -367,5 +374,5 @@ export function renewLeases(s: TaskStore, seqs: readonly number[], owner: string
     const out = current.filter((r): r is TaskRecord => !!r && r.status === 'running' && r.leaseOwner === owner).map((r) => renew(r, now, leaseMs));
     await Promise.all(out.map((r) => store.put(r)));
     return out;
-  });
+  }, 'working');
 }

@@ -270,7 +270,8 @@ export async function loadAlive(db: Db, recent: number, pendingWindow = Infinity
 /** One task record by id, if it is stored and readable. */
 export async function recordById(db: Db, id: string): Promise<TaskRecord | undefined> {
   try {
-    const raw: unknown = await db.getFromIndex('tasks', 'id', id);
+    // A plain task not yet moved on is in the inbox (store/inbox.ts).
+    const raw: unknown = await db.getFromIndex('tasks', 'id', id) ?? await db.getFromIndex('inbox', 'id', id);
     return raw === undefined || recordProblem(raw) ? undefined : (raw as TaskRecord);
   } catch (error) {
     throw storageError(error, `reading task ${id}`);

@@ -23,11 +23,30 @@ export interface HalfsyncSchema extends DBSchema {
   };
   quarantine: { key: number; value: QuarantinedRecord };
   /** Small durable facts every runner reads: `owner`, who is signed in (a worker reads it with every tab closed). */
-  state: { key: string; value: { key: string; value: unknown; at: number; version?: number } };
+  state: { key: string; value: StateRow };
+  /**
+   * Plain tasks (no lane, parents or supersede key) as their defers committed, until a runner or a
+   * tab moves them into `tasks` (store/inbox.ts). A defer writes here only, so it never waits
+   * behind a drain's transactions over `tasks`.
+   */
+  inbox: { key: number; value: TaskRecord; indexes: { id: string } };
+  /** The owner state the inbox admits defers under: written by a sign-in or sign-out in the same transaction as `state`'s. */
+  gate: { key: string; value: StateRow };
 }
 
+/** A row of the `state` and `gate` stores. */
+export interface StateRow { key: string; value: unknown; at: number; version?: number }
+
+/**
+ * Where the inbox's keys start: above every key `tasks` gives out, so a task still in the inbox
+ * sorts after every task moved on (it committed later). Its key changes when it moves. (The first
+ * insert moves the key generator up: store.ts. An upgrade writes nothing, so the browser's view of
+ * the free space is not taken before the app's first write.)
+ */
+export const INBOX_FIRST_SEQ = 2 ** 40;
+
 /** The current schema version. */
-export const SCHEMA_VERSION = 7;
+export const SCHEMA_VERSION = 8;
 
 type UpgradeTx = IDBPTransaction<HalfsyncSchema, StoreNames<HalfsyncSchema>[], 'versionchange'>;
 type Migration = (db: IDBPDatabase<HalfsyncSchema>, tx: UpgradeTx) => Promise<void> | void;
@@ -45,7 +64,9 @@ type Migration = (db: IDBPDatabase<HalfsyncSchema>, tx: UpgradeTx) => Promise<vo
  * makes lanes per owner (`laneOf`): each owned task's lane is rewritten in lane order, and a pending
  * task of the owner signed in that now heads its lane becomes due (another user's held task no
  * longer stands in front of it). Version 7 adds the `priority` index (priority, then due time), and
- * gives every task that may still run (pending, running, failed) the default priority, 5.
+ * gives every task that may still run (pending, running, failed) the default priority, 5. Version 8
+ * adds the `inbox` store (keys from {@link INBOX_FIRST_SEQ}) and the `gate` store, with the owner
+ * state as committed; no task record is rewritten.
  */
 export const MIGRATIONS: readonly Migration[] = [
   // 0 → 1
@@ -122,5 +143,13 @@ export const MIGRATIONS: readonly Migration[] = [
         if (c.value.priority === undefined) await c.update({ ...c.value, priority: DEFAULT_PRIORITY });
       }
     }
+  },
+  // 7 → 8
+  async (db, tx) => {
+    const inbox = db.createObjectStore('inbox', { keyPath: 'seq', autoIncrement: true });
+    inbox.createIndex('id', 'id', { unique: true });
+    db.createObjectStore('gate', { keyPath: 'key' });
+    const owner = await tx.objectStore('state').get('owner');
+    if (owner) await tx.objectStore('gate').put(owner);
   },
 ];

@@ -3,9 +3,10 @@ import { HalfsyncError, storageError } from '../errors.js';
 import { laneOf, type NewTaskRecord, type TaskRecord } from '../record.js';
 import { DEFAULT_RETENTION, type RetentionPolicy } from '../task.js';
 import { placeInLane, type Put } from './chain.js';
-import { MIGRATIONS, SCHEMA_VERSION, type HalfsyncSchema } from './schema.js';
+import { INBOX_FIRST_SEQ, MIGRATIONS, SCHEMA_VERSION, type HalfsyncSchema } from './schema.js';
 import type { OpenInfo, StorageResetInfo } from './recovery.js';
 import { ownerState, type OwnerState } from './owner-state.js';
+import { intake } from './inbox.js';
 
 // Guarantee 1, "Durable": a deferred task is committed with strict durability, in one transaction
 // per tick of defers, with its owner stamped from what committed; `persisted` resolves after that.
@@ -23,8 +24,22 @@ export interface Recovery {
   after(db: IDBPDatabase<HalfsyncSchema>, info: OpenInfo, before: unknown, noticed: StorageResetInfo | undefined): Promise<StorageResetInfo | undefined>;
 }
 
-/** A readwrite transaction over both stores. */
-export type Tx = IDBPTransaction<HalfsyncSchema, ('tasks' | 'quarantine' | 'state')[], 'readwrite'>;
+/** A readwrite transaction (its scope: see {@link Scope}). */
+export type Tx = IDBPTransaction<HalfsyncSchema, ('tasks' | 'quarantine' | 'state' | 'inbox' | 'gate')[], 'readwrite'>;
+
+/**
+ * Which stores a transaction spans. `all`: every store, and the inbox is moved into `tasks` first,
+ * so the body sees every task there (a user's operation, a sign-in, an insert with parents).
+ * `working`: `tasks`, `quarantine` and `state`, a runner's step and its renewals, which never
+ * wait behind a defer. `inbox`: the inbox and its gate, a plain insert, which never waits behind
+ * a runner.
+ */
+export type Scope = 'all' | 'working' | 'inbox';
+const STORES = {
+  all: ['tasks', 'quarantine', 'state', 'inbox', 'gate'],
+  working: ['tasks', 'quarantine', 'state'],
+  inbox: ['inbox', 'gate'],
+} as const;
 
 const isCloneError = (error: unknown) => (error as { name?: string } | null)?.name === 'DataCloneError';
 /** A payload the browser would not store (add() threw a DataCloneError): the task is refused, the batch's others keep their place. */
@@ -107,10 +122,10 @@ export function add(store: { add(value: TaskRecord): Promise<number> }, r: NewTa
  * other where they do not depend on each other: IndexedDB runs them in order anyway, and a round
  * trip per request is what makes a naive store slow.
  */
-export async function inTx<T>(store: TaskStore, durability: 'strict' | 'relaxed', what: string, body: (tx: Tx) => Promise<T>): Promise<T> {
-  const tx = await store.tx(durability);
+export async function inTx<T>(store: TaskStore, durability: 'strict' | 'relaxed', what: string, body: (tx: Tx, moved: TaskRecord[]) => Promise<T>, scope: Scope = 'all'): Promise<T> {
+  const tx = await store.tx(durability, scope);
   try {
-    const out = await body(tx);
+    const out = await body(tx, scope === 'all' ? await intake(tx) : []);
     await tx.done;
     return out;
   } catch (error) {
@@ -225,11 +240,11 @@ export class TaskStore {
     this.forget();
   }
 
-  /** A readwrite transaction over both stores (for this module and the executor's pump). */
-  async tx(durability: 'strict' | 'relaxed'): Promise<Tx> {
+  /** A readwrite transaction over the stores of `scope` (for this module and the executor's pump). */
+  async tx(durability: 'strict' | 'relaxed', scope: Scope = 'all'): Promise<Tx> {
     const db = await this.db();
     try {
-      return db.transaction(['tasks', 'quarantine', 'state'], 'readwrite', { durability });
+      return db.transaction([...STORES[scope]], 'readwrite', { durability }) as unknown as Tx;
     } catch (error) {
       this.forget();
       throw storageError(error, 'starting a transaction');
@@ -242,48 +257,53 @@ export class TaskStore {
    * succeed); a task with a supersede key replaces the pending tasks of its key (latest wins).
    */
   insert(records: readonly NewTaskRecord[], retentionOf: (name: string) => RetentionPolicy = () => DEFAULT_RETENTION, linked?: LinkedInsert, expected?: readonly OwnerExpected[]): Promise<Inserted> {
-    return inTx(this, 'strict', 'storing deferred tasks', async (tx): Promise<Inserted> => {
-      const store = tx.objectStore('tasks');
+    // Plain tasks (the common case) go to the inbox: no lane or parent to look up in `tasks`.
+    const plain = records.every((r) => r.after === undefined && r.supersede === undefined && r.orderKey === undefined);
+    return inTx(this, 'strict', 'storing deferred tasks', async (tx, moved): Promise<Inserted> => {
+      const store = tx.objectStore(plain ? 'inbox' : 'tasks');
       // Guarantee 10: the owner is the one committed when the task commits, read in this
       // transaction; a defer made under another belief is refused, never recorded as someone else's.
-      const owner = await ownerState(tx);
+      const owner = await ownerState(tx, plain ? 'gate' : 'state');
       const stamped = records.map((r, i) => {
         const e = expected?.[i];
         return e && e.owner !== owner.owner ? ownerChanged(r, e.owner, owner) : stamp(r, owner.owner);
       });
-      // The common case, plain tasks: every request issued at once.
-      if (records.every((r) => r.after === undefined && r.supersede === undefined)) {
-        // Which lanes already have an active task: their new tasks queue behind it.
-        const lanes = [...new Set(stamped.flatMap((r) => (r instanceof HalfsyncError || r.lane === undefined ? [] : [r.lane])))];
-        const heads = await Promise.all(lanes.map((lane) => store.index('lane').getKey(lane)));
-        const taken = new Set<string>();
-        lanes.forEach((lane, i) => { if (heads[i] !== undefined) taken.add(lane); });
-        // Straight on the IndexedDB requests (a promise per add is what a burst of a thousand
-        // pays most for): each key lands in its record as the add succeeds, before the commit.
-        const raw = unwrap(store) as IDBObjectStore;
-        const results = stamped.map((r): TaskRecord | HalfsyncError => {
-          if (r instanceof HalfsyncError) return r;
-          if (r.lane !== undefined) placeInLane(r, taken.has(r.lane) ? -1 : undefined);
-          try {
-            const req = raw.add(r);
-            req.onsuccess = () => { r.seq = req.result as number; };
-          } catch (error) {
-            if (!isCloneError(error)) throw error;
-            return refused(r, error);
-          }
-          if (r.lane !== undefined) taken.add(r.lane);
-          return r;
-        });
-        return { results, changed: [], owner };
+      if (!records.every((r) => r.after === undefined && r.supersede === undefined)) {
+        // Chains and supersedes: one record after the other, each seeing what the last one wrote.
+        const results: Array<TaskRecord | HalfsyncError> = [];
+        const changed = new Map<number, TaskRecord>(moved.map((r) => [r.seq, r]));
+        const put: Put = (x) => { changed.set(x.seq, x); void store.put(x); };
+        if (!linked) throw new TypeError('insert: a record with after or supersede needs the linked insert (store/ops.ts)');
+        for (const r of stamped) results.push(r instanceof HalfsyncError ? r : await linked(tx, r, retentionOf, put));
+        return { results, changed: [...changed.values()], owner };
       }
-      // Chains and supersedes: one record after the other, each seeing what the last one wrote.
-      const results: Array<TaskRecord | HalfsyncError> = [];
-      const changed = new Map<number, TaskRecord>();
-      const put: Put = (x) => { changed.set(x.seq, x); void store.put(x); };
-      if (!linked) throw new TypeError('insert: a record with after or supersede needs the linked insert (store/ops.ts)');
-      for (const r of stamped) results.push(r instanceof HalfsyncError ? r : await linked(tx, r, retentionOf, put));
-      return { results, changed: [...changed.values()], owner };
-    });
+      // Which lanes already have an active task: their new tasks queue behind it.
+      const lanes = [...new Set(stamped.flatMap((r) => (r instanceof HalfsyncError || r.lane === undefined ? [] : [r.lane])))];
+      const heads = await Promise.all(lanes.map((lane) => tx.objectStore('tasks').index('lane').getKey(lane)));
+      const taken = new Set<string>();
+      lanes.forEach((lane, i) => { if (heads[i] !== undefined) taken.add(lane); });
+      // Straight on the IndexedDB requests (a promise per add is what a burst of a thousand
+      // pays most for): each key lands in its record as the add succeeds, before the commit.
+      const raw = unwrap(store) as IDBObjectStore;
+      const results = stamped.map((r): TaskRecord | HalfsyncError => {
+        if (r instanceof HalfsyncError) return r;
+        if (r.lane !== undefined) placeInLane(r, taken.has(r.lane) ? -1 : undefined);
+        try {
+          const req = raw.add(r);
+          req.onsuccess = () => {
+            r.seq = req.result as number;
+            // The inbox's first keys ever: moved up past the tasks' (one put by hand moves its key generator).
+            if (plain && r.seq < INBOX_FIRST_SEQ) { raw.delete(r.seq); r.seq += INBOX_FIRST_SEQ; raw.add(r); }
+          };
+        } catch (error) {
+          if (!isCloneError(error)) throw error;
+          return refused(r, error);
+        }
+        if (r.lane !== undefined) taken.add(r.lane);
+        return r;
+      });
+      return { results, changed: moved, owner };
+    }, plain ? 'inbox' : 'all');
   }
 
   /** Moves unreadable records to the quarantine store, with why. */

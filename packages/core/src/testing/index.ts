@@ -108,9 +108,12 @@ async function readInPage(args: ReadArgs): Promise<{ ok: boolean; tasks: unknown
     open.onsuccess = () => {
       const db = open.result;
       if (!db.objectStoreNames.contains('tasks')) { db.close(); resolve([]); return; }
-      const q = db.transaction('tasks').objectStore('tasks').getAll();
-      q.onsuccess = () => { db.close(); resolve(q.result); };
-      q.onerror = () => { db.close(); reject(q.error); };
+      // Plain tasks not yet moved on by a runner wait in the inbox (schema 8 on).
+      const stores = db.objectStoreNames.contains('inbox') ? ['tasks', 'inbox'] : ['tasks'];
+      const tx = db.transaction(stores);
+      const reads = stores.map((name) => tx.objectStore(name).getAll());
+      tx.oncomplete = () => { db.close(); resolve(reads.flatMap((q) => q.result as unknown[])); };
+      tx.onerror = () => { db.close(); reject(tx.error); };
     };
   });
   const done = (all: unknown[]) => {

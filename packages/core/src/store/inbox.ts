@@ -1,0 +1,56 @@
+import { unwrap } from 'idb';
+import { recordProblem, type TaskRecord } from '../record.js';
+import { inTx, type TaskStore, type Tx } from './store.js';
+
+// The inbox: plain tasks as their defers committed (store/store.ts's insert), in a store of their
+// own, so that a defer's transaction (the inbox and its gate) never waits behind a runner's steps
+// over `tasks`, nor a runner's step behind a burst of defers. Moving them into `tasks` is one
+// transaction's work, done where `tasks` is written anyway: by every transaction over all stores
+// (a user's operation, a sign-in, an insert with parents), by a runner's step now and then
+// (executor.ts), and before a tab reads what is stored (`settleInbox`).
+
+/** Inbox records read per request while moving them. */
+const CHUNK = 500;
+
+/**
+ * Moves every task in the inbox into `tasks`, in commit order. Each gets a key from `tasks` (after
+ * every task already there) and its revision moved on, so tabs holding it take the new key. A
+ * record `tasks` refuses (an id already there: written by hand) goes to the quarantine, with why.
+ */
+export async function intake(tx: Tx): Promise<TaskRecord[]> {
+  const inbox = tx.objectStore('inbox');
+  const raw = unwrap(tx.objectStore('tasks')) as IDBObjectStore;
+  const quarantine = tx.objectStore('quarantine');
+  const moved: TaskRecord[] = [];
+  for (;;) {
+    const batch = await inbox.getAll(undefined, CHUNK);
+    if (batch.length === 0) return moved;
+    const adds = batch.map((r) => new Promise<void>((resolve) => {
+      const { seq: was, ...rest } = r;
+      // An unreadable record moves as it is: the runner quarantines it when it comes due.
+      const up = (recordProblem(r) ? rest : { ...rest, rev: r.rev + 1 }) as TaskRecord;
+      const req = raw.add(up);
+      req.onsuccess = () => { up.seq = req.result as number; moved.push(up); resolve(); };
+      req.onerror = (event) => {
+        // Refused (an id already in `tasks`): quarantined, and the transaction goes on.
+        event.preventDefault();
+        event.stopPropagation();
+        void quarantine.put({ seq: was, reason: `it could not move from the inbox: ${req.error?.message ?? 'refused'}`, at: Date.now(), record: r });
+        resolve();
+      };
+    }));
+    await Promise.all(adds);
+    await inbox.delete(IDBKeyRange.bound(batch[0]!.seq, batch.at(-1)!.seq));
+    if (batch.length < CHUNK) return moved;
+  }
+}
+
+
+/**
+ * Before a tab reads what is stored (its load, a page of history, a count): moves the inbox into
+ * `tasks` if it holds a task, so every read sees each task once, in one place. Returns what moved.
+ */
+export async function settleInbox(store: TaskStore): Promise<TaskRecord[]> {
+  if ((await (await store.db()).count('inbox')) === 0) return [];
+  return inTx(store, 'relaxed', 'moving deferred tasks into the queue', async (_tx, moved) => moved);
+}
