@@ -53,7 +53,8 @@ describe('in Chromium', () => {
     expect(txs).toEqual([{ mode: 'readwrite', durability: 'strict' }]);
     expect(stored.map((t) => t.seq)).toEqual(stored.map((_, i) => stored[0]!.seq! + i));
     const raw = await new TaskStore(db).db();
-    const all = await raw.getAll('tasks');
+    // Plain tasks commit into the inbox (store/inbox.ts) until a runner moves them on.
+    const all = await raw.getAll('inbox');
     expect(all.map((r) => (r.payload as { text: string }).text)).toEqual(handles.map((_, i) => `t${i}`));
     raw.close();
     release();

@@ -147,6 +147,7 @@ export { placeInLane, promote } from './chain.js';
  */
 export class TaskStore {
   private opening: Promise<IDBPDatabase<HalfsyncSchema>> | undefined;
+  private closed = false;
 
   /** What the last open noticed: the browser lost the previous database (undefined: it did not). */
   reset: StorageResetInfo | undefined;
@@ -162,6 +163,8 @@ export class TaskStore {
   /** Opens (or reopens after another tab's upgrade closed it) the database. */
   db(): Promise<IDBPDatabase<HalfsyncSchema>> {
     if (this.opening) return this.opening;
+    // Closed for good: a read still under way must not open (and so create) a database deleted since.
+    if (this.closed) return Promise.reject(new HalfsyncError('CLIENT_CLOSED', `the connection to "${this.name}" was closed; create a new client`));
     const opening = this.open();
     this.opening = opening;
     opening.catch(() => { if (this.opening === opening) this.opening = undefined; });
@@ -235,8 +238,9 @@ export class TaskStore {
     opening?.then((db) => db.close(), () => {});
   }
 
-  /** Closes the connection. */
+  /** Closes the connection for good. */
   close(): void {
+    this.closed = true;
     this.forget();
   }
 
