@@ -20,8 +20,10 @@ const TARGET = { page: 10 * 1024, write: 6 * 1024, worker: 8 * 1024 };
 // Raised from 21,000, 8,000 and 15,400 for priorities and rate limits (checked by defineTask in every
 // page; the priority index, the claim by priority and the stored buckets in every runner) and for
 // the client's concerns in modules of their own (runner-link, view-feed, group-commit, owner-belief:
-// their member names stay in the minified code).
-const LIMIT = { page: 22_400, write: 8_600, worker: 16_500 };
+// their member names stay in the minified code). Raised again from 22,400, 8,600 and 16,500 for the
+// inbox (schema 8: the plain insert into a store of its own, the move into tasks every writer of
+// `tasks` starts with, the upgrade, and the tab's own move before it reads).
+const LIMIT = { page: 23_100, write: 9_000, worker: 17_000 };
 
 const alias = {
   '@halfsync/core/worker': src('packages/core/src/worker.ts'),

@@ -1,5 +1,5 @@
 import { unwrap } from 'idb';
-import { recordProblem, type TaskRecord } from '../record.js';
+import type { TaskRecord } from '../record.js';
 import { inTx, type TaskStore, type Tx } from './store.js';
 
 // The inbox: plain tasks as their defers committed (store/store.ts's insert), in a store of their
@@ -28,7 +28,7 @@ export async function intake(tx: Tx): Promise<TaskRecord[]> {
     const adds = batch.map((r) => new Promise<void>((resolve) => {
       const { seq: was, ...rest } = r;
       // An unreadable record moves as it is: the runner quarantines it when it comes due.
-      const up = (recordProblem(r) ? rest : { ...rest, rev: r.rev + 1 }) as TaskRecord;
+      const up = (typeof r.rev === 'number' ? { ...rest, rev: r.rev + 1 } : rest) as TaskRecord;
       const req = raw.add(up);
       req.onsuccess = () => { up.seq = req.result as number; moved.push(up); resolve(); };
       req.onerror = (event) => {
