@@ -383,6 +383,7 @@ await group('firefox', async () => {
       raw: (warm) => callFx('burst', { which: 'raw', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
       rawIndexed: (warm) => callFx('burst', { which: 'rawIndexed', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
       workbox: (warm) => callFx('workbox', { op: 'wbPush', n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
+      worker: (warm) => callFx('burstWorker', { n: warm ? warmN(n) : n, bytes: 1024, seed: seed++ }),
     });
     figure('firefox.burst.halfsync', 'ms/task', `Firefox: ${n} defers in one tick → all persisted, 1 KB`, b.halfsync.map((r) => r.perTask));
     figure('firefox.burst.raw', 'ms/task', `Firefox: raw idb, ${n} puts in one strict transaction`, b.raw.map((r) => r.perTask));
@@ -391,16 +392,21 @@ await group('firefox', async () => {
     compare('firefox.burst.raw', 'Firefox: burst vs raw one-transaction batch', 'firefox.burst.halfsync', 'firefox.burst.raw', { op: '<=', value: 1.1 });
     compare('firefox.burst.indexed', 'Firefox:   (vs the raw batch with the same indexes)', 'firefox.burst.halfsync', 'firefox.burst.rawIndexed');
     compare('firefox.burst.workbox', 'Firefox: burst, times faster than workbox pushRequest', 'firefox.burst.halfsync', 'firefox.burst.workbox', { op: '>=', value: 10 }, { invert: true });
+    figure('firefox.burst.worker', 'ms/task', `Firefox:   the same burst with the worker draining (woken by message: Firefox has no Background Sync)`, b.worker.map((r) => r.perTask));
+    compare('firefox.burst.worker.raw', 'Firefox: burst with the worker vs raw one-transaction batch', 'firefox.burst.worker', 'firefox.burst.raw', { op: '<=', value: 1.25 });
     const sn = plan.serial;
     const one = await rounds('firefox: defer → persisted, one at a time', {
       halfsync: (warm) => callFx('serial', { which: 'halfsync', n: warm ? warmN(sn) : sn, bytes: 1024, seed: seed++ }),
       raw: (warm) => callFx('serial', { which: 'raw', n: warm ? warmN(sn) : sn, bytes: 1024, seed: seed++ }),
       rawIndexed: (warm) => callFx('serial', { which: 'rawIndexed', n: warm ? warmN(sn) : sn, bytes: 1024, seed: seed++ }),
+      worker: (warm) => callFx('serialWorker', { n: warm ? warmN(sn) : sn, bytes: 1024, seed: seed++ }),
     });
     figure('firefox.serial.halfsync', 'ms/task', `Firefox: defer → persisted, one at a time (${sn})`, one.halfsync.map((r) => r.perTask));
     figure('firefox.serial.raw', 'ms/task', 'Firefox: raw idb put, own strict transaction', one.raw.map((r) => r.perTask));
     figure('firefox.serial.rawIndexed', 'ms/task', `Firefox:   the same into a store with halfsync's nine indexes`, one.rawIndexed.map((r) => r.perTask));
     compare('firefox.serial', 'Firefox: defer → persisted vs raw put', 'firefox.serial.halfsync', 'firefox.serial.raw', { op: '<=', value: 1.2 });
+    figure('firefox.serial.worker', 'ms/task', `Firefox: defer → persisted with the worker draining (${sn})`, one.worker.map((r) => r.perTask));
+    compare('firefox.serial.worker', 'Firefox: defer → persisted with the worker vs raw put', 'firefox.serial.worker', 'firefox.serial.raw', { op: '<=', value: 1.2 });
     const dn = plan.http;
     const d = await rounds(`firefox: drain ${dn} http tasks`, {
       halfsync: (warm) => { const m = warm ? warmN(dn) : dn; return counted('hs', m, () => callFx('drainHttp', { n: m, bytes: 1024, seed: seed++ })); },

@@ -338,9 +338,11 @@ const httpBodies: Scenario = {
         q.onerror = () => reject(q.error);
       });
       const all = await new Promise<Array<{ id: string; payload: { headers: Array<[string, string]>; strippedHeaders?: string[]; body?: { kind: string; text?: unknown; bytes?: unknown } } }>>((resolve, reject) => {
-        const q = db.transaction('tasks').objectStore('tasks').getAll();
-        q.onsuccess = () => resolve(q.result);
-        q.onerror = () => reject(q.error);
+        // Plain tasks wait in the inbox until a runner moves them into tasks (schema 8).
+        const tx = db.transaction(['tasks', 'inbox']);
+        const reads = [tx.objectStore('tasks').getAll(), tx.objectStore('inbox').getAll()];
+        tx.oncomplete = () => resolve(reads.flatMap((q) => q.result));
+        tx.onerror = () => reject(tx.error);
       });
       db.close();
       const hex = async (data: BufferSource) => [...new Uint8Array(await crypto.subtle.digest('SHA-256', data))].map((b) => b.toString(16).padStart(2, '0')).join('');
