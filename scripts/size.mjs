@@ -23,7 +23,7 @@ const TARGET = { page: 10 * 1024, write: 6 * 1024, worker: 8 * 1024 };
 // their member names stay in the minified code). Raised again from 22,400, 8,600 and 16,500 for the
 // inbox (schema 8: the plain insert into a store of its own, the move into tasks every writer of
 // `tasks` starts with, the upgrade, and the tab's own move before it reads).
-const LIMIT = { page: 23_100, write: 9_000, worker: 17_000 };
+const LIMIT = { page: 23_200, write: 9_100, worker: 17_200 };
 
 const alias = {
   '@halfsync/core/worker': src('packages/core/src/worker.ts'),

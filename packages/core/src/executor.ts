@@ -1,6 +1,7 @@
 import { HalfsyncError, PermanentError } from './errors.js';
 import { browserOnline, classify, type Outcome } from './failure.js';
 import type { TaskRecord } from './record.js';
+import { settleInbox } from './store/inbox.js';
 import { pump, renewLeases, type PolicyOf, type Settlement } from './store/pump.js';
 import type { OwnerState } from './store/owner-state.js';
 import { sweep } from './store/sweep.js';
@@ -243,8 +244,8 @@ export class Executor {
 
     try {
       let revive = networkBack || this.wasOffline;
-      // The inbox (store/inbox.ts) moves into `tasks` in the first step, and now and then while tasks
-      // run (a step that spans it waits for the defers under way, and they for it). A defer made
+      // The inbox (store/inbox.ts) moves into `tasks` before the first step, and now and then while
+      // tasks run (its transaction waits for the defers under way, and they for it). A defer made
       // during a drain is followed by another drain: its tab's waker wakes the runner when this one
       // ends (waker.ts), and a tab moves the inbox on itself once its defers pause (client.ts).
       let intakeNext = true;
@@ -256,14 +257,19 @@ export class Executor {
         if (!claiming) ready.splice(0).forEach(release);
         const idle = inflight.size === 0 && ready.length === 0;
         const intake = intakeNext || this.now() - lastIntake >= INTAKE_EVERY_MS;
-        if (intake) lastIntake = this.now();
+        if (intake) {
+          lastIntake = this.now();
+          // In a transaction of its own, as short as it can be: defers wait for it, not for a whole step.
+          const moved = await settleInbox(store);
+          if (moved.length > 0) onChange?.(moved, []);
+        }
         intakeNext = false;
         const out = await pump(store, {
           now: this.now(), owner: this.owner, leaseMs: this.leaseMs, settlements: settled.splice(0),
           limit: claiming ? AHEAD * this.concurrency - inflight.size - ready.length : 0,
           skip: new Set([...[...inflight.values()].flatMap((u) => u.ids), ...ready.map((r) => r.id)]), policy: this.policy, random: this.random,
           inspect: idle, minMaxAgeMs: this.minMaxAgeMs, countDue: idle && !claiming, reviveWithinMs: revive && !offline ? this.reviveWithinMs : undefined,
-          priorities: this.priorities, byAge: claiming && this.claims++ % 2 === 1, schedules: this.schedules, intake,
+          priorities: this.priorities, byAge: claiming && this.claims++ % 2 === 1, schedules: this.schedules, intake: false,
         });
         if (!offline && revive) { revive = false; this.wasOffline = false; }
         // What this step read is the truth as of now (a belief from a newer read wins only until here).

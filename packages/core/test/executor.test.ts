@@ -25,10 +25,13 @@ describe('executor: settling', () => {
     await r.executor.drain(); // the first drain also sweeps once
     await r.insert('ok', { n: 1 });
     let steps = 0;
+    let moves = 0;
     const tx = r.store.tx.bind(r.store);
-    r.store.tx = (d) => { steps++; return tx(d); };
+    r.store.tx = (d, scope) => { if (scope === 'working') steps++; else moves++; return tx(d, scope); };
     expect(await r.executor.drain()).toMatchObject({ ran: 1, succeeded: 1, stopped: 'idle' });
+    // Both steps over the working stores alone; the task came out of the inbox in one short transaction before them.
     expect(steps).toBe(2);
+    expect(moves).toBe(1);
     // A retry scheduled by the settling step is reported from that same step.
     const later = defineTask('later', { run: () => { throw new RetryableError('busy', { retryAfterMs: 5_000 }); } });
     const r2 = rig([later]);

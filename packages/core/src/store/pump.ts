@@ -75,7 +75,8 @@ export interface PumpInput {
   readonly schedules?: readonly ScheduleEntry[];
   /**
    * Move the inbox into `tasks` first (store/inbox.ts), so that this step claims what was deferred
-   * since (the default). `false`: the step spans the working stores alone, and defers commit meanwhile.
+   * since (the default). `false`: the step spans the working stores alone, and defers commit
+   * meanwhile (the executor moves the inbox in a short transaction of its own).
    */
   readonly intake?: boolean;
 }
@@ -103,8 +104,6 @@ export interface PumpOutput {
   readonly nextDueAt?: number | undefined;
   /** With `countDue`: how many tasks are due now and unclaimed. */
   readonly dueNow?: number;
-  /** How many tasks this step moved from the inbox (with `intake`). */
-  readonly moved: number;
 }
 
 const UNKNOWN_TASK_DELAY_MS = 60_000;
@@ -362,7 +361,7 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
     if (input.countDue) dueNow = await store.index('due').count(IDBKeyRange.upperBound(now));
     writes.push(...buckets.save());
     await Promise.all(writes);
-    return { changed: [...changed.values()], removed, made, claimed, revived, owner: signed, ...counts, nextDueAt, dueNow, moved: moved.length };
+    return { changed: [...changed.values()], removed, made, claimed, revived, owner: signed, ...counts, nextDueAt, dueNow };
   }, input.intake === false ? 'working' : 'all');
 }
 

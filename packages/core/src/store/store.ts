@@ -148,6 +148,8 @@ export { placeInLane, promote } from './chain.js';
 export class TaskStore {
   private opening: Promise<IDBPDatabase<HalfsyncSchema>> | undefined;
   private closed = false;
+  /** The inbox's key generator is known to be past INBOX_FIRST_SEQ (set by the first plain insert). */
+  private inboxKeys = false;
 
   /** What the last open noticed: the browser lost the previous database (undefined: it did not). */
   reset: StorageResetInfo | undefined;
@@ -289,6 +291,13 @@ export class TaskStore {
       // Straight on the IndexedDB requests (a promise per add is what a burst of a thousand
       // pays most for): each key lands in its record as the add succeeds, before the commit.
       const raw = unwrap(store) as IDBObjectStore;
+      if (plain && !this.inboxKeys) {
+        // Once per connection: the inbox's keys start above the tasks' (a key put by hand moves
+        // its key generator past it). Not in the upgrade, which then writes nothing.
+        const last = await tx.objectStore('inbox').openKeyCursor(null, 'prev');
+        if (!last || last.key < INBOX_FIRST_SEQ) { raw.put({ seq: INBOX_FIRST_SEQ }); raw.delete(INBOX_FIRST_SEQ); }
+        tx.done.then(() => { this.inboxKeys = true; }, () => {});
+      }
       const results = stamped.map((r): TaskRecord | HalfsyncError => {
         if (r instanceof HalfsyncError) return r;
         if (r.lane !== undefined) placeInLane(r, taken.has(r.lane) ? -1 : undefined);
@@ -296,8 +305,6 @@ export class TaskStore {
           const req = raw.add(r);
           req.onsuccess = () => {
             r.seq = req.result as number;
-            // The inbox's first keys ever: moved up past the tasks' (one put by hand moves its key generator).
-            if (plain && r.seq < INBOX_FIRST_SEQ) { raw.delete(r.seq); r.seq += INBOX_FIRST_SEQ; raw.add(r); }
           };
         } catch (error) {
           if (!isCloneError(error)) throw error;
