@@ -10,7 +10,7 @@ import { requestPersistence } from './persistence.js';
 import { samePayload } from './validate.js';
 import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
 import { loadAlive, recordById, type Loaded } from './store/query.js';
-import { settleInbox } from './store/inbox.js';
+import { CHUNK, settleInbox } from './store/inbox.js';
 import { INBOX_FIRST_SEQ } from './store/schema.js';
 import { PendingWindow } from './pending-window.js';
 import { commitBatch, TaskStore, type OwnerExpected } from './store/store.js';
@@ -207,7 +207,7 @@ class Client implements HalfsyncClient, ClientCore {
     if (views.length > 0) nextTask(() => this.post({ t: 'changed', tasks: views, removed: [] }));
     if (stored.some((r) => r.seq >= INBOX_FIRST_SEQ)) {
       clearTimeout(this.#settleTimer);
-      this.#settleTimer = setTimeout(() => { if (!this.#closed) this.settleInbox().catch(() => {}); }, SETTLE_AFTER_MS);
+      this.#settleTimer = setTimeout(() => { if (!this.#closed) this.settleInbox(CHUNK).catch(() => {}); }, SETTLE_AFTER_MS);
     }
   }
 
@@ -255,14 +255,17 @@ class Client implements HalfsyncClient, ClientCore {
 
   /** Reads what this tab holds: the work alive (pending in a window), and the recent finished tasks. */
   async #read(): Promise<Loaded> {
-    // Plain tasks deferred and not yet moved on by a runner are moved first: the read sees them in `tasks`.
-    await this.settleInbox();
-    return loadAlive(await this.store.db(), this.#recent, this.#windowSize, (r) => r.owner === this.owner);
+    // Plain tasks deferred and not yet moved on by a runner are moved first, as many as the window
+    // holds (they are the newest): the read sees them in `tasks`, and counts what stays behind.
+    await this.settleInbox(this.#windowSize);
+    const loaded = await loadAlive(await this.store.db(), this.#recent, this.#windowSize, (r) => r.owner === this.owner);
+    if (loaded.pendingBeyond || (await (await this.store.db()).count('inbox')) === 0) return loaded;
+    return { ...loaded, pendingBeyond: true };
   }
 
-  /** Moves the inbox into `tasks` (store/inbox.ts); tabs holding those tasks take their new keys. */
-  async settleInbox(): Promise<void> {
-    const moved = await settleInbox(this.store);
+  /** Moves the inbox (or its oldest `limit` tasks) into `tasks` (store/inbox.ts); tabs holding those tasks take their new keys. */
+  async settleInbox(limit?: number): Promise<void> {
+    const moved = await settleInbox(this.store, limit);
     const views = this.model.apply(moved, [], false);
     if (views.length > 0) this.post({ t: 'changed', tasks: views, removed: [] });
   }

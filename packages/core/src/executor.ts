@@ -1,7 +1,7 @@
 import { HalfsyncError, PermanentError } from './errors.js';
 import { browserOnline, classify, type Outcome } from './failure.js';
 import type { TaskRecord } from './record.js';
-import { settleInbox } from './store/inbox.js';
+import { CHUNK, settleInbox } from './store/inbox.js';
 import { pump, renewLeases, type PolicyOf, type Settlement } from './store/pump.js';
 import type { OwnerState } from './store/owner-state.js';
 import { sweep } from './store/sweep.js';
@@ -259,11 +259,13 @@ export class Executor {
         const intake = intakeNext || this.now() - lastIntake >= INTAKE_EVERY_MS;
         if (intake) {
           lastIntake = this.now();
-          // In a transaction of its own, as short as it can be: defers wait for it, not for a whole step.
-          const moved = await settleInbox(store);
+          // In a transaction of its own, a chunk at a time: defers wait for it, not for a whole step,
+          // and a long inbox (days recorded offline) never holds up the first claim.
+          const moved = await settleInbox(store, CHUNK);
           if (moved.length > 0) onChange?.(moved, []);
-        }
-        intakeNext = false;
+          // A full chunk: more wait; the next step moves another first.
+          intakeNext = moved.length === CHUNK;
+        } else intakeNext = false;
         const out = await pump(store, {
           now: this.now(), owner: this.owner, leaseMs: this.leaseMs, settlements: settled.splice(0),
           limit: claiming ? AHEAD * this.concurrency - inflight.size - ready.length : 0,
@@ -289,6 +291,7 @@ export class Executor {
         // step would find the same.
         const settledOnly = idle && out.claimed.length === 0 && out.removed.length === 0 && out.revived === 0;
         if (inflight.size === 0 && ready.length === 0 && settled.length === 0 && (!progress || settledOnly)) {
+          if (intakeNext) continue; // the inbox holds more
           if (!this.swept) {
             this.swept = true;
             const swept = await sweep(store, this.now());

@@ -1,4 +1,6 @@
 import 'fake-indexeddb/auto';
+import type { IDBPDatabase } from 'idb';
+import type { HalfsyncSchema } from '../src/store/schema.js';
 import { Executor, type ExecutorOptions } from '../src/executor.js';
 import { TaskStore } from '../src/store/store.js';
 import { taskRegistry, type AnyTaskDefinition } from '../src/task.js';
@@ -18,6 +20,13 @@ export const freshDb = (): string => `test-${process.pid}-${Date.now()}-${n++}`;
 export function manualClock(start = 1_700_000_000_000) {
   let t = start;
   return { now: () => t, advance: (ms: number) => { t += ms; }, set: (v: number) => { t = v; } };
+}
+
+/** Every task stored, in one transaction: moved on into `tasks`, or still in the inbox (plain tasks not yet claimed). */
+export async function storedRecords(db: IDBPDatabase<HalfsyncSchema>): Promise<TaskRecord[]> {
+  const tx = db.transaction(['tasks', 'inbox']);
+  const [tasks, inbox] = await Promise.all([tx.objectStore('tasks').getAll(), tx.objectStore('inbox').getAll()]);
+  return [...tasks, ...inbox];
 }
 
 /** A store, an executor over it and a helper to insert records directly. */
@@ -40,8 +49,11 @@ export function rig(tasks: AnyTaskDefinition[], opts: Partial<ExecutorOptions> &
     return out;
   };
   // Every task stored: moved on into `tasks`, or still in the inbox (plain tasks not yet claimed).
-  const all = async () => { const d = await store.db(); return [...await d.getAll('tasks'), ...await d.getAll('inbox')]; };
-  const byId = async (id: string) => { const d = await store.db(); return await d.getFromIndex('tasks', 'id', id) ?? await d.getFromIndex('inbox', 'id', id); };
+  const all = async () => storedRecords(await store.db());
+  const byId = async (id: string) => {
+    const tx = (await store.db()).transaction(['tasks', 'inbox']);
+    return await tx.objectStore('tasks').index('id').get(id) ?? await tx.objectStore('inbox').index('id').get(id);
+  };
   return { store, clock, executor, insert, all, byId };
 }
 

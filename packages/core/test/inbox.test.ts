@@ -88,6 +88,19 @@ describe('the inbox', () => {
     r.store.close();
   });
 
+  it('a long inbox moves a chunk at a time: the first claim waits for one chunk, not for all of it, and every task runs', async () => {
+    const r = rig([op]);
+    for (let k = 0; k < 3; k++) await r.store.insert(Array.from({ length: 400 }, (_, i) => base(`c${k}-${i}`, k * 400 + i, r.clock.now())));
+    const moves: number[] = [];
+    const tx = r.store.tx.bind(r.store);
+    r.store.tx = (d, scope) => { if (scope === 'move') moves.push(moves.length); return tx(d, scope); };
+    expect(await r.executor.drain()).toMatchObject({ ran: 1200, succeeded: 1200 });
+    // 1,200 in chunks of 500: three moves, each its own transaction (the clock never moved: no timed move).
+    expect(moves).toHaveLength(3);
+    expect(await (await r.store.db()).count('inbox')).toBe(0);
+    r.store.close();
+  });
+
   it('a record tasks refuses (an id already there, written by hand) is quarantined with why; the rest move and run', async () => {
     const r = rig([op]);
     const [first] = (await r.store.insert([base('dup', 1, r.clock.now())])).results as TaskRecord[];

@@ -4,7 +4,7 @@
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDB } from 'idb';
-import { clientPool, freshDb, rig } from './helpers.js';
+import { clientPool, freshDb, rig, storedRecords } from './helpers.js';
 import { defineTask, type HalfsyncClient } from '../src/index.js';
 import { TaskStore, commitBatch } from '../src/store/store.js';
 import { setOwner } from '../src/store/owner.js';
@@ -34,8 +34,7 @@ const storedOwner = async (db: string): Promise<string | undefined> => {
 };
 const records = async (db: string): Promise<TaskRecord[]> => {
   const s = new TaskStore(db);
-  const d = await s.db();
-  const all = [...await d.getAll('tasks'), ...await d.getAll('inbox')];
+  const all = await storedRecords(await s.db());
   s.close();
   return all;
 };

@@ -2,7 +2,7 @@
 // owner is signed in; sign-out keeps or discards that user's work, by the app's choice.
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { clientPool, freshDb } from './helpers.js';
+import { clientPool, freshDb, storedRecords } from './helpers.js';
 import { defineTask, PermanentError } from '../src/index.js';
 import { TaskStore } from '../src/store/store.js';
 import { settleInbox } from '../src/store/inbox.js';
@@ -17,7 +17,7 @@ afterEach(() => { closeAll(); ran.length = 0; });
 const raw = async (db: string) => {
   const store = new TaskStore(db);
   const d = await store.db();
-  const all = { tasks: [...await d.getAll('tasks'), ...await d.getAll('inbox')], quarantine: await d.getAll('quarantine') };
+  const all = { tasks: await storedRecords(d), quarantine: await d.getAll('quarantine') };
   store.close();
   return all;
 };

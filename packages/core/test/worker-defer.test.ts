@@ -9,7 +9,7 @@ import { acceptedResponse, deferInWorker, deferOnFailure, deferPlugin } from '..
 import { TaskStore } from '../src/store/store.js';
 import type { ChannelMessage } from '../src/channel.js';
 import type { TaskRecord } from '../src/record.js';
-import { freshDb } from './helpers.js';
+import { freshDb, storedRecords } from './helpers.js';
 
 type Listener = (event: unknown) => void;
 const g = globalThis as unknown as Record<string, unknown>;
@@ -45,8 +45,7 @@ function hear(db: string): ChannelMessage[] {
 const stored = async (db: string): Promise<TaskRecord[]> => {
   const store = new TaskStore(db);
   cleanups.push(() => store.close());
-  const d = await store.db();
-  return [...await d.getAll('tasks'), ...await d.getAll('inbox')];
+  return storedRecords(await store.db());
 };
 const until = async (check: () => boolean, what: string) => {
   for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));

@@ -9,21 +9,23 @@ import { inTx, type TaskStore, type Tx } from './store.js';
 // (a user's operation, a sign-in, an insert with parents), by a runner's step now and then
 // (executor.ts), and before a tab reads what is stored (`settleInbox`).
 
-/** Inbox records read per request while moving them. */
-const CHUNK = 500;
+/** Inbox records read per request while moving them, and moved per transaction by `settleInbox`. */
+export const CHUNK = 500;
 
 /**
- * Moves every task in the inbox into `tasks`, in commit order. Each gets a key from `tasks` (after
- * every task already there) and its revision moved on, so tabs holding it take the new key. A
- * record `tasks` refuses (an id already there: written by hand) goes to the quarantine, with why.
+ * Moves the tasks in the inbox (every one, or the oldest `limit`) into `tasks`, in commit order.
+ * Each gets a key from `tasks` (after every task already there) and its revision moved on, so tabs
+ * holding it take the new key. A record `tasks` refuses (an id already there: written by hand)
+ * goes to the quarantine, with why.
  */
-export async function intake(tx: Tx): Promise<TaskRecord[]> {
+export async function intake(tx: Tx, limit = Infinity): Promise<TaskRecord[]> {
   const inbox = tx.objectStore('inbox');
   const raw = unwrap(tx.objectStore('tasks')) as IDBObjectStore;
   const quarantine = tx.objectStore('quarantine');
   const moved: TaskRecord[] = [];
   for (;;) {
-    const batch = await inbox.getAll(undefined, CHUNK);
+    const want = Math.min(CHUNK, limit - moved.length);
+    const batch = want > 0 ? await inbox.getAll(undefined, want) : [];
     if (batch.length === 0) return moved;
     const adds = batch.map((r) => new Promise<void>((resolve) => {
       const { seq: was, ...rest } = r;
@@ -41,16 +43,25 @@ export async function intake(tx: Tx): Promise<TaskRecord[]> {
     }));
     await Promise.all(adds);
     await inbox.delete(IDBKeyRange.bound(batch[0]!.seq, batch.at(-1)!.seq));
-    if (batch.length < CHUNK) return moved;
+    if (batch.length < want) return moved;
   }
 }
 
 
 /**
- * Before a tab reads what is stored (its load, a page of history, a count): moves the inbox into
- * `tasks` if it holds a task, so every read sees each task once, in one place. Returns what moved.
+ * Moves the oldest `limit` tasks of the inbox (default: all) into `tasks`, in transactions of at
+ * most {@link CHUNK} each, so no one transaction holds the queue for long: a runner before its
+ * steps, a tab before it reads what is stored (its load, a page of history, a count). Returns what
+ * moved.
  */
-export async function settleInbox(store: TaskStore): Promise<TaskRecord[]> {
+export async function settleInbox(store: TaskStore, limit = Infinity): Promise<TaskRecord[]> {
   if ((await (await store.db()).count('inbox')) === 0) return [];
-  return inTx(store, 'relaxed', 'moving deferred tasks into the queue', async (_tx, moved) => moved);
+  const moved: TaskRecord[] = [];
+  while (moved.length < limit) {
+    const chunk = Math.min(CHUNK, limit - moved.length);
+    const some = await inTx(store, 'relaxed', 'moving deferred tasks into the queue', (tx) => intake(tx, chunk), 'move');
+    moved.push(...some);
+    if (some.length < chunk) break;
+  }
+  return moved;
 }

@@ -34,11 +34,13 @@ export type Tx = IDBPTransaction<HalfsyncSchema, ('tasks' | 'quarantine' | 'stat
  * wait behind a defer. `inbox`: the inbox and its gate, a plain insert, which never waits behind
  * a runner.
  */
-export type Scope = 'all' | 'working' | 'inbox';
+export type Scope = 'all' | 'working' | 'inbox' | 'move';
 const STORES = {
   all: ['tasks', 'quarantine', 'state', 'inbox', 'gate'],
   working: ['tasks', 'quarantine', 'state'],
   inbox: ['inbox', 'gate'],
+  // Moving the inbox on, a chunk at a time (store/inbox.ts's settleInbox).
+  move: ['tasks', 'quarantine', 'inbox'],
 } as const;
 
 const isCloneError = (error: unknown) => (error as { name?: string } | null)?.name === 'DataCloneError';
