@@ -255,12 +255,7 @@ class Client implements HalfsyncClient, ClientCore {
 
   /** Reads what this tab holds: the work alive (pending in a window), and the recent finished tasks. */
   async #read(): Promise<Loaded> {
-    // Plain tasks deferred and not yet moved on by a runner are moved first, as many as the window
-    // holds (they are the newest): the read sees them in `tasks`, and counts what stays behind.
-    await this.settleInbox(this.#windowSize);
-    const loaded = await loadAlive(await this.store.db(), this.#recent, this.#windowSize, (r) => r.owner === this.owner);
-    if (loaded.pendingBeyond || (await (await this.store.db()).count('inbox')) === 0) return loaded;
-    return { ...loaded, pendingBeyond: true };
+    return loadAlive(await this.store.db(), this.#recent, this.#windowSize, (r) => r.owner === this.owner);
   }
 
   /** Moves the inbox (or its oldest `limit` tasks) into `tasks` (store/inbox.ts); tabs holding those tasks take their new keys. */

@@ -250,25 +250,29 @@ export class Executor {
       // ends (waker.ts), and a tab moves the inbox on itself once its defers pause (client.ts).
       let intakeNext = true;
       let lastIntake = 0;
+      // The last move took a full chunk: more wait (a long queue deferred offline). The next chunk
+      // moves when the tasks moved before have been claimed, not on the timer.
+      let backlog = false;
       for (;;) {
         const offline = !this.online();
         if (offline) this.wasOffline = true;
         const claiming = stopped === 'idle' && !offline;
         if (!claiming) ready.splice(0).forEach(release);
         const idle = inflight.size === 0 && ready.length === 0;
-        const intake = intakeNext || this.now() - lastIntake >= INTAKE_EVERY_MS;
+        const limit = claiming ? AHEAD * this.concurrency - inflight.size - ready.length : 0;
+        const intake = intakeNext || (!backlog && this.now() - lastIntake >= INTAKE_EVERY_MS);
         if (intake) {
           lastIntake = this.now();
           // In a transaction of its own, a chunk at a time: defers wait for it, not for a whole step,
           // and a long inbox (days recorded offline) never holds up the first claim.
           const moved = await settleInbox(store, CHUNK);
           if (moved.length > 0) onChange?.(moved, []);
-          // A full chunk: more wait; the next step moves another first.
-          intakeNext = moved.length === CHUNK;
-        } else intakeNext = false;
+          backlog = moved.length === CHUNK;
+        }
+        intakeNext = false;
         const out = await pump(store, {
           now: this.now(), owner: this.owner, leaseMs: this.leaseMs, settlements: settled.splice(0),
-          limit: claiming ? AHEAD * this.concurrency - inflight.size - ready.length : 0,
+          limit,
           skip: new Set([...[...inflight.values()].flatMap((u) => u.ids), ...ready.map((r) => r.id)]), policy: this.policy, random: this.random,
           inspect: idle, minMaxAgeMs: this.minMaxAgeMs, countDue: idle && !claiming, reviveWithinMs: revive && !offline ? this.reviveWithinMs : undefined,
           priorities: this.priorities, byAge: claiming && this.claims++ % 2 === 1, schedules: this.schedules, intake: false,
@@ -282,6 +286,8 @@ export class Executor {
           // The journal follows what committed: finished tasks leave it, children record their parents' results.
           void journalCommitted(store.name, out.changed, out.removed, runnerKeeps).catch(() => {});
         }
+        // What was moved has all been claimed: the next chunk, before the next step.
+        if (backlog && limit > 0 && out.claimed.length < limit) intakeNext = true;
         if (claiming) ready.push(...out.claimed);
         else out.claimed.forEach(release);
         fill();
@@ -291,7 +297,7 @@ export class Executor {
         // step would find the same.
         const settledOnly = idle && out.claimed.length === 0 && out.removed.length === 0 && out.revived === 0;
         if (inflight.size === 0 && ready.length === 0 && settled.length === 0 && (!progress || settledOnly)) {
-          if (intakeNext) continue; // the inbox holds more
+          if (backlog) { intakeNext = true; continue; } // the inbox holds more
           if (!this.swept) {
             this.swept = true;
             const swept = await sweep(store, this.now());

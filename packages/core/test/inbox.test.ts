@@ -73,6 +73,23 @@ describe('the inbox', () => {
     store.close();
   });
 
+  it('a tab loads the tasks still in the inbox without moving them, and counts those beyond its window', async () => {
+    const db = freshDb();
+    const a = open(db);
+    await a.ready;
+    await Promise.all([1, 2, 3].map((n) => a.defer(op, { n }).persisted));
+    await new Promise((r) => setTimeout(r, 20)); // a's copy for other tabs has gone out: b reads the store
+    const b = open(db, { pendingWindow: 2 });
+    await b.ready;
+    expect(b.getSnapshot().map((t) => (t.payload as { n: number }).n)).toEqual([1, 2]);
+    const store = new TaskStore(db);
+    expect(await (await store.db()).count('inbox')).toBe(3);
+    // A count reads the whole queue: it moves the inbox on first.
+    expect(await b.count({ status: 'pending' })).toBe(3);
+    expect(await (await store.db()).count('inbox')).toBe(0);
+    store.close();
+  });
+
   it('a runner claims what waits in the inbox in its first step, and a task deferred during a long drain within the drain', async () => {
     const clock = manualClock();
     const slow = defineTask('inbox-op', { run: async (p: { n: number }) => { clock.advance(60); await new Promise((r) => setTimeout(r, 5)); ran.push(p.n); } });

@@ -211,8 +211,9 @@ export async function loadAlive(db: Db, recent: number, pendingWindow = Infinity
   let pendingBeyond = false;
   try {
     // One transaction: a task that settles meanwhile is seen once, alive or finished.
-    const tx = db.transaction('tasks', 'readonly');
-    const index = tx.store.index('status');
+    const tx = db.transaction(['tasks', 'inbox'], 'readonly');
+    const tasks = tx.objectStore('tasks');
+    const index = tasks.index('status');
     const range = (s: TaskStatus) => IDBKeyRange.bound([s, -Infinity], [s, Infinity]);
     const [running, failed, pending] = await Promise.all([
       index.getAll(range('running')), index.getAll(range('failed')),
@@ -242,7 +243,7 @@ export async function loadAlive(db: Db, recent: number, pendingWindow = Infinity
       }
       if (pendingBeyond) {
         // The head of every lane of this user's, so that what holds a lane back is always in view.
-        let lane = await tx.store.index('lane').openCursor(null, 'nextunique');
+        let lane = await tasks.index('lane').openCursor(null, 'nextunique');
         for (let n = 0; lane && n < pendingWindow; lane = await lane.continue()) {
           const head = lane.value;
           if (held.has(head.seq) || !keep(head)) continue;
@@ -251,7 +252,20 @@ export async function loadAlive(db: Db, recent: number, pendingWindow = Infinity
         }
       }
     }
-    if (recent > 0) finished = (await pageIn(indexesOf(tx), {}, FINISHED, { limit: Math.min(recent, MAX_LIMIT) })).records;
+    if (!pendingBeyond) {
+      // Plain tasks not yet moved on by a runner (store/inbox.ts): the newest pending, read where they
+      // wait (a load writes nothing), as many as the window has room for.
+      let room = pendingWindow - raw.filter((r) => !recordProblem(r) && (r as TaskRecord).status === 'pending' && visible(r as TaskRecord)).length;
+      for (let c = await tx.objectStore('inbox').openCursor(); c; c = await c.continue()) {
+        const r = c.value;
+        // An unreadable one is quarantined once it moves on and comes due.
+        if (recordProblem(r) || !visible(r)) continue;
+        if (room <= 0) { pendingBeyond = true; break; }
+        raw.push(r);
+        room--;
+      }
+    }
+    if (recent > 0) finished = (await pageIn(indexesOf({ store: tasks }), {}, FINISHED, { limit: Math.min(recent, MAX_LIMIT) })).records;
   } catch (error) {
     throw storageError(error, 'reading tasks');
   }
