@@ -128,7 +128,8 @@ describe('HalfsyncDevtools', () => {
     render(<HalfsyncDevtools client={client} initialOpen position="inline" />);
     const ok = Array.from({ length: 60 }, (_, i) => client.defer(placeOrder, { id: `OK-${i}`, total: 1 }));
     const bad = client.defer(placeOrder, { id: 'NEEDLE', total: -1 });
-    await settle(Promise.all([...ok.map((h) => h.result), bad.result]));
+    // Every one settled (Promise.all would stop at the failing one while the last two still run).
+    await settle(Promise.allSettled([...ok.map((h) => h.result), bad.result]));
     await waitFor(() => expect(document.querySelectorAll('tr[data-task-id]')).toHaveLength(50));
     expect(document.querySelector('tr[data-more]')?.textContent).toContain('11 more rows');
     fireEvent.click(screen.getByText('show 11 more'));
