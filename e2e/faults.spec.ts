@@ -18,9 +18,12 @@ function effects(l: ServerLog) {
 const rawRecords = (page: Page, db = 'halfsync') => page.evaluate((name) => new Promise<Array<Record<string, unknown>>>((resolve, reject) => {
   const open = indexedDB.open(name);
   open.onsuccess = () => {
-    const q = open.result.transaction('tasks').objectStore('tasks').getAll();
-    q.onsuccess = () => { open.result.close(); resolve(q.result as Array<Record<string, unknown>>); };
-    q.onerror = () => reject(q.error);
+    // Plain tasks wait in the inbox until a runner moves them into tasks: both, in one transaction.
+    const names = ['tasks', 'inbox'].filter((n) => open.result.objectStoreNames.contains(n));
+    const tx = open.result.transaction(names);
+    const reads = names.map((n) => tx.objectStore(n).getAll());
+    tx.oncomplete = () => { open.result.close(); resolve(reads.flatMap((q) => q.result as Array<Record<string, unknown>>)); };
+    tx.onerror = () => reject(tx.error);
   };
   open.onerror = () => reject(open.error);
 }), db);

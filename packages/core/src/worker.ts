@@ -226,6 +226,8 @@ export function serve(options: ServeOptions): HalfsyncWorker {
           for (const status of STATUSES) {
             counts[status] = await idb.countFromIndex('tasks', 'status', IDBKeyRange.bound([status, -Infinity], [status, Infinity]));
           }
+          // Plain tasks not yet moved on wait in the inbox, pending.
+          counts.pending = (counts.pending ?? 0) + await idb.count('inbox');
           return { ok: true, op: 'status', counts };
         }
         return { ok: false, code: 'INVALID_OPTIONS', message: `unknown request ${JSON.stringify(request.op)}` };
