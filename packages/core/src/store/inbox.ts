@@ -4,10 +4,11 @@ import { inTx, type TaskStore, type Tx } from './store.js';
 
 // The inbox: plain tasks as their defers committed (store/store.ts's insert), in a store of their
 // own, so that a defer's transaction (the inbox and its gate) never waits behind a runner's steps
-// over `tasks`, nor a runner's step behind a burst of defers. Moving them into `tasks` is one
-// transaction's work, done where `tasks` is written anyway: by every transaction over all stores
-// (a user's operation, a sign-in, an insert with parents), by a runner's step now and then
-// (executor.ts), and before a tab reads what is stored (`settleInbox`).
+// over `tasks`, nor a runner's step behind a burst of defers. They move into `tasks` at the start
+// of every transaction over all stores (a user's operation, a sign-in, an insert with parents),
+// and a chunk at a time in short transactions of their own (`settleInbox`): a runner's before its
+// steps (executor.ts), a tab's before a page of history or a count, and after its defers pause.
+// A tab's load reads them where they wait (store/query.ts).
 
 /** Inbox records read per request while moving them, and moved per transaction by `settleInbox`. */
 export const CHUNK = 500;
@@ -51,8 +52,7 @@ export async function intake(tx: Tx, limit = Infinity): Promise<TaskRecord[]> {
 /**
  * Moves the oldest `limit` tasks of the inbox (default: all) into `tasks`, in transactions of at
  * most {@link CHUNK} each, so no one transaction holds the queue for long: a runner before its
- * steps, a tab before it reads what is stored (its load, a page of history, a count). Returns what
- * moved.
+ * steps, a tab before a page of history or a count. Returns what moved.
  */
 export async function settleInbox(store: TaskStore, limit = Infinity): Promise<TaskRecord[]> {
   if ((await (await store.db()).count('inbox')) === 0) return [];
