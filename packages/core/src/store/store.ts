@@ -32,14 +32,14 @@ export type Tx = IDBPTransaction<HalfsyncSchema, ('tasks' | 'quarantine' | 'stat
  * so the body sees every task there (a user's operation, a sign-in, an insert with parents).
  * `working`: `tasks`, `quarantine` and `state`, a runner's step and its renewals, which never
  * wait behind a defer. `inbox`: the inbox and its gate, a plain insert, which never waits behind
- * a runner.
+ * a runner. `move`: `tasks`, `quarantine` and the inbox, one chunk of the inbox moved on
+ * (store/inbox.ts's `settleInbox`).
  */
 export type Scope = 'all' | 'working' | 'inbox' | 'move';
 const STORES = {
   all: ['tasks', 'quarantine', 'state', 'inbox', 'gate'],
   working: ['tasks', 'quarantine', 'state'],
   inbox: ['inbox', 'gate'],
-  // Moving the inbox on, a chunk at a time (store/inbox.ts's settleInbox).
   move: ['tasks', 'quarantine', 'inbox'],
 } as const;
 
