@@ -1,5 +1,5 @@
 import type { DrainSummary } from './executor.js';
-import type { Task } from './record.js';
+import { hasPayload, toTask, type Task, type TaskRecord } from './record.js';
 import type { StorageResetInfo } from './store/recovery.js';
 
 // Guarantee 6, "Visible everywhere": what every tab and the worker tell each other on the origin's
@@ -71,6 +71,21 @@ export function runnerNews(views: readonly Task[], removed: readonly string[], m
   const fresh = made.length > 0 ? views.filter(isNew) : [];
   const progress: ChannelMessage = { t: 'progress', tasks: (fresh.length > 0 ? views.filter((t) => !isNew(t)) : views).map(withoutPayload), removed };
   return fresh.length > 0 ? [{ t: 'changed', tasks: fresh, removed: [] }, progress] : [progress];
+}
+
+/**
+ * What is said of committed records: those holding their payload as `changed`, those read from
+ * `tasks` without the payload they keep apart (store/payloads.ts) as `progress`, which only the
+ * tabs holding them take. `skip`: ids already said (the views a tab made of them).
+ */
+export function recordNews(records: readonly TaskRecord[], removed: readonly string[], skip: ReadonlySet<string> = new Set()): ChannelMessage[] {
+  const said = records.filter((r) => !skip.has(r.id));
+  const full = said.filter(hasPayload).map(toTask);
+  const bare = said.filter((r) => !hasPayload(r)).map((r) => withoutPayload(toTask(r)));
+  const out: ChannelMessage[] = [];
+  if (full.length > 0 || removed.length > 0) out.push({ t: 'changed', tasks: full, removed });
+  if (bare.length > 0) out.push({ t: 'progress', tasks: bare, removed: [] });
+  return out;
 }
 
 /** The BroadcastChannel name for a database. */

@@ -1,5 +1,5 @@
 import { installAll, missingCapability, type Capability, type ClientCore, type Hooks, type MembersOf } from './capability.js';
-import { openChannel, type ChannelMessage } from './channel.js';
+import { openChannel, recordNews, type ChannelMessage } from './channel.js';
 import type { ClientOptions, HalfsyncClient } from './client-api.js';
 import { buildRecord, badOption, nonEmpty, type DeferHandle, type DeferOptions } from './deferral.js';
 import { HalfsyncError, storageError } from './errors.js';
@@ -8,7 +8,7 @@ import { nextTask, TaskModel, type TaskSelector, type TaskSlice } from './model.
 import { serviceWorkerProblem, type ClientMode } from './paths.js';
 import { requestPersistence } from './persistence.js';
 import { samePayload } from './validate.js';
-import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
+import { hasPayload, toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
 import { loadAlive, recordById, type Loaded } from './store/query.js';
 import { CHUNK, settleInbox } from './store/inbox.js';
 import { INBOX_FIRST_SEQ } from './store/schema.js';
@@ -177,6 +177,17 @@ class Client implements HalfsyncClient, ClientCore {
     this.hooks.published?.(changed, removed);
     const views = this.model.apply(changed, removed, true);
     if (views.length > 0 || removed.length > 0) this.post({ t: 'changed', tasks: views, removed });
+    this.#tellUnheld(changed, views);
+  }
+
+  /**
+   * The records this tab made no view of because it does not hold them and their payload is apart
+   * (store/payloads.ts): said as progress, which the tabs that hold them take.
+   */
+  #tellUnheld(records: readonly TaskRecord[], views: readonly Task[]): void {
+    const shown = new Set(views.map((v) => v.id));
+    const unheld = records.filter((r) => !shown.has(r.id) && !hasPayload(r) && r.owner === this.owner);
+    for (const m of recordNews(unheld, [])) this.post(m);
   }
 
   /**
@@ -205,6 +216,7 @@ class Client implements HalfsyncClient, ClientCore {
     for (const b of batch) this.#persisting.delete(b.record.id);
     // After the callers awaiting `persisted` ran: the copy for other tabs is not on their path.
     if (views.length > 0) nextTask(() => this.post({ t: 'changed', tasks: views, removed: [] }));
+    this.#tellUnheld(others, views);
     if (stored.some((r) => r.seq >= INBOX_FIRST_SEQ)) {
       clearTimeout(this.#settleTimer);
       this.#settleTimer = setTimeout(() => { if (!this.#closed) this.settleInbox(CHUNK).catch(() => {}); }, SETTLE_AFTER_MS);

@@ -1,6 +1,6 @@
 import type { HalfsyncError } from './errors.js';
 import { OrderedTasks } from './ordered.js';
-import { FINISHED, isSettled, toTask, type Task, type TaskRecord, type TaskStatus } from './record.js';
+import { FINISHED, hasPayload, isSettled, toTask, type Task, type TaskRecord, type TaskStatus } from './record.js';
 import { Waiters } from './waiters.js';
 
 export { outcomeOf } from './waiters.js';
@@ -117,8 +117,12 @@ export class TaskModel {
       const known = this.byId.get(r.id);
       if (visible && !visible(r)) { if (known) this.hide(known); continue; }
       if (known && known.seq !== undefined && known.rev >= r.rev) continue;
+      // A record read from `tasks` without the payload it keeps apart: the view keeps the payload
+      // it holds; a task this tab does not hold is skipped, as progress is.
+      const bare = !Object.isFrozen(r) && !hasPayload(r as TaskRecord);
+      if (bare && !known) continue;
       // A frozen object is already a view; anything else (a record, a message) is copied to one.
-      const view = Object.isFrozen(r) ? (r as Task) : toTask(r as TaskRecord);
+      const view = Object.isFrozen(r) ? (r as Task) : toTask(bare ? { ...(r as TaskRecord), payload: known!.payload } : r as TaskRecord);
       this.put(known, view);
       views.push(view);
     }

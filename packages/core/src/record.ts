@@ -116,9 +116,16 @@ export interface Task<Payload = unknown, Result = unknown> {
 }
 
 /** The stored record: a {@link Task} plus the executor's bookkeeping. Only the modules of `store/` write it. */
-export interface TaskRecord extends Omit<Task, 'seq' | 'leaseUntil' | 'orderKey' | 'lastError' | 'result' | 'unreachable' | 'after' | 'meta' | 'supersede' | 'supersededBy' | 'owner' | 'tries' | 'limitedUntil' | 'every'> {
+export interface TaskRecord extends Omit<Task, 'payload' | 'seq' | 'leaseUntil' | 'orderKey' | 'lastError' | 'result' | 'unreachable' | 'after' | 'meta' | 'supersede' | 'supersededBy' | 'owner' | 'tries' | 'limitedUntil' | 'every'> {
   /** The primary key, given by IndexedDB's key generator at commit. */
   seq: number;
+  /**
+   * The payload. Absent from a record read from `tasks` when `apart` is set: the payload is then in
+   * the `payloads` store, and readers that hand it on join it (store/payloads.ts).
+   */
+  payload?: unknown;
+  /** Its payload is large, and stored apart (the `payloads` store, under the task's id). */
+  apart?: true;
   // Absent rather than undefined when unset: an absent field keeps the record out of an index.
   leaseUntil?: number;
   orderKey?: string;
@@ -183,6 +190,7 @@ export function recordProblem(raw: unknown): string | undefined {
   if (r.parentResults !== undefined && (typeof r.parentResults !== 'object' || r.parentResults === null)) return 'parentResults is not an object';
   if (r.meta !== undefined && (typeof r.meta !== 'object' || r.meta === null)) return 'meta is not an object';
   if (!optStr(r.supersede) || !optStr(r.supersededBy) || !optStr(r.batch) || !optStr(r.owner)) return 'supersede, supersededBy, batch or owner is not a string';
+  if (r.apart !== undefined && r.apart !== true) return 'apart is not true';
   if (r.status === 'running' && !isNum(r.leaseUntil)) return 'a running task has no lease';
   if (r.lastError !== undefined && (typeof r.lastError !== 'object' || r.lastError === null)) return 'lastError is not an object';
   if (r.tries !== undefined && (!Array.isArray(r.tries) || r.tries.some((t) => typeof t !== 'object' || t === null || !isNum((t as TaskTry).at)))) return 'tries is not a list of tries';
@@ -201,6 +209,9 @@ export const failedTry = (error: TaskError, at: number): TaskTry => ({
   at, outcome: error.kind ?? (error.permanent ? 'permanent' : 'transient'), code: error.code, message: error.message.slice(0, 300),
   ...(error.status !== undefined ? { status: error.status } : {}),
 });
+
+/** Whether a record holds its payload: not one read from `tasks` without the payload it keeps apart (store/payloads.ts). */
+export const hasPayload = (r: Pick<TaskRecord, 'apart'>): boolean => r.apart !== true || Object.hasOwn(r, 'payload');
 
 /** The public view of a record. */
 export function toTask(r: TaskRecord): Task {

@@ -1,4 +1,5 @@
 import { runnerNews, type ChannelMessage } from './channel.js';
+import { toTask } from './record.js';
 import type { ClientOptions } from './client-api.js';
 import { HalfsyncError, storageError } from './errors.js';
 import type { DrainSummary } from './executor.js';
@@ -136,8 +137,9 @@ export class RunnerLink {
       concurrency: options.concurrency, leaseMs: options.leaseMs, now: host.now, online: options.online,
       autoRun: options.autoRun !== false,
       onChange: (changed, removed, made) => {
-        const views = host.model.apply(changed, removed, false);
-        if (views.length > 0 || removed.length > 0) for (const m of runnerNews(views, removed, made)) host.post(m);
+        host.model.apply(changed, removed, false);
+        // Every record the step wrote, as the worker says them, whether or not this tab holds it: other tabs may.
+        if (changed.length > 0 || removed.length > 0) for (const m of runnerNews(changed.map(toTask), removed, made)) host.post(m);
       },
       onRenew: (leases) => { host.model.renewLeases(leases); host.post({ t: 'leases', leases }); },
       onDrained: (summary) => { host.problem(undefined); this.waker.drained(summary); },

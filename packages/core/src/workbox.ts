@@ -3,6 +3,7 @@ import { HalfsyncError } from './errors.js';
 import { httpTask, serializeRequest, withRequestKey, type HttpTaskDefinition, type RequestBodyLimits } from './http.js';
 import { uuid } from './util.js';
 import { toTask, type NewTaskRecord, type Task, type TaskRecord } from './record.js';
+import { recordNews } from './channel.js';
 import { DEFAULT_RETENTION, type TaskDefinition } from './task.js';
 import { commitBatch } from './store/store.js';
 import { journalCommitted } from './store/journal.js';
@@ -37,7 +38,7 @@ async function commit(context: WorkerContext): Promise<void> {
   if (committed.length > 0) await journalCommitted(context.db, [...changed, ...committed], []).catch(() => {});
   results.forEach((r, i) => (r instanceof HalfsyncError ? batch[i]!.reject(r) : batch[i]!.resolve(toTask(r))));
   if (committed.length === 0) return;
-  context.post({ t: 'changed', tasks: [...changed, ...committed].map(toTask), removed: [] });
+  for (const m of recordNews([...changed, ...committed], [])) context.post(m);
   context.wake();
 }
 

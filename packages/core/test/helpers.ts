@@ -3,6 +3,7 @@ import type { IDBPDatabase } from 'idb';
 import type { HalfsyncSchema } from '../src/store/schema.js';
 import { Executor, type ExecutorOptions } from '../src/executor.js';
 import { TaskStore } from '../src/store/store.js';
+import { join } from '../src/store/payloads.js';
 import { taskRegistry, type AnyTaskDefinition } from '../src/task.js';
 import type { NewTaskRecord, TaskRecord } from '../src/record.js';
 import { chains, createClient, history, journal, latestWins, owners, type ClientOptions, type HalfsyncClient, type MembersOf } from '../src/index.js';
@@ -24,9 +25,10 @@ export function manualClock(start = 1_700_000_000_000) {
 
 /** Every task stored, in one transaction: moved on into `tasks`, or still in the inbox (plain tasks not yet claimed). */
 export async function storedRecords(db: IDBPDatabase<HalfsyncSchema>): Promise<TaskRecord[]> {
-  const tx = db.transaction(['tasks', 'inbox']);
+  const tx = db.transaction(['tasks', 'inbox', 'payloads']);
   const [tasks, inbox] = await Promise.all([tx.objectStore('tasks').getAll(), tx.objectStore('inbox').getAll()]);
-  return [...tasks, ...inbox];
+  // Large payloads are kept apart (store/payloads.ts): joined back, as every reader does.
+  return [...await join(tx.objectStore('payloads'), tasks), ...inbox];
 }
 
 /** A store, an executor over it and a helper to insert records directly. */
@@ -51,8 +53,9 @@ export function rig(tasks: AnyTaskDefinition[], opts: Partial<ExecutorOptions> &
   // Every task stored: moved on into `tasks`, or still in the inbox (plain tasks not yet claimed).
   const all = async () => storedRecords(await store.db());
   const byId = async (id: string) => {
-    const tx = (await store.db()).transaction(['tasks', 'inbox']);
-    return await tx.objectStore('tasks').index('id').get(id) ?? await tx.objectStore('inbox').index('id').get(id);
+    const tx = (await store.db()).transaction(['tasks', 'inbox', 'payloads']);
+    const r = await tx.objectStore('tasks').index('id').get(id) ?? await tx.objectStore('inbox').index('id').get(id);
+    return r && (await join(tx.objectStore('payloads'), [r]))[0];
   };
   return { store, clock, executor, insert, all, byId };
 }

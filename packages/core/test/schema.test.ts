@@ -11,7 +11,7 @@ describe('schema upgrade', () => {
     const store = new TaskStore(name);
     const db = await store.db();
     expect(db.version).toBe(SCHEMA_VERSION);
-    expect([...db.objectStoreNames].sort()).toEqual(['gate', 'inbox', 'quarantine', 'state', 'tasks']);
+    expect([...db.objectStoreNames].sort()).toEqual(['gate', 'inbox', 'payloads', 'quarantine', 'state', 'tasks']);
     expect([...db.transaction('tasks').store.indexNames].sort()).toEqual(['after', 'due', 'id', 'lane', 'name', 'orderKey', 'owner', 'priority', 'purge', 'status']);
     const all = await db.getAll('tasks');
     expect(all.map((r) => r.id)).toEqual(['a', 'b', 'c', 'd', 'e']);

@@ -27,8 +27,8 @@ export interface HistoryMembers {
   query(filter?: ClientQuery, page?: PageOptions): Promise<TaskPage>;
   /** Counts stored tasks matching `filter` (index counts where one index covers it). */
   count(filter?: ClientQuery): Promise<number>;
-  /** Records moved aside because they could not be read. */
-  quarantined(): Promise<Array<{ seq: number; reason: string; at: number; record: unknown }>>;
+  /** Records moved aside because they could not be read (`payload`: the one a record kept apart, if it did). */
+  quarantined(): Promise<Array<{ seq: number; reason: string; at: number; record: unknown; payload?: unknown }>>;
 }
 
 const toQuery = (filter: ClientQuery): TaskQuery => {

@@ -1,6 +1,7 @@
 import { unwrap } from 'idb';
 import type { TaskRecord } from '../record.js';
 import { inTx, type TaskStore, type Tx } from './store.js';
+import { separate } from './payloads.js';
 
 // The inbox: plain tasks as their defers committed (store/store.ts's insert), in a store of their
 // own, so that a defer's transaction (the inbox and its gate) never waits behind a runner's steps
@@ -23,6 +24,7 @@ export async function intake(tx: Tx, limit = Infinity): Promise<TaskRecord[]> {
   const inbox = tx.objectStore('inbox');
   const raw = unwrap(tx.objectStore('tasks')) as IDBObjectStore;
   const quarantine = tx.objectStore('quarantine');
+  const payloads = tx.objectStore('payloads');
   const moved: TaskRecord[] = [];
   for (;;) {
     const want = Math.min(CHUNK, limit - moved.length);
@@ -32,8 +34,16 @@ export async function intake(tx: Tx, limit = Infinity): Promise<TaskRecord[]> {
       const { seq: was, ...rest } = r;
       // An unreadable record moves as it is: the runner quarantines it when it comes due.
       const up = (typeof r.rev === 'number' ? { ...rest, rev: r.rev + 1 } : rest) as TaskRecord;
-      const req = raw.add(up);
-      req.onsuccess = () => { up.seq = req.result as number; moved.push(up); resolve(); };
+      // The inbox keeps a record whole; in `tasks`, a large payload is kept apart (put once the
+      // record is in: a refused one must not overwrite the payload of the task holding its id).
+      const { record, row } = separate(up);
+      const req = raw.add(record);
+      req.onsuccess = () => {
+        if (row) void payloads.put(row);
+        up.seq = req.result as number;
+        moved.push(up);
+        resolve();
+      };
       req.onerror = (event) => {
         // Refused (an id already in `tasks`): quarantined, and the transaction goes on.
         event.preventDefault();

@@ -78,15 +78,27 @@ export async function hasJournal(db: string): Promise<boolean> {
   return has;
 }
 
-/** Writes the records deferred in one commit to the journal (one entry each, by id). */
+/**
+ * Writes records to the journal (one entry each, by id), each with its payload. A record read from
+ * `tasks` without the payload it keeps apart (store/payloads.ts) takes the payload of its entry,
+ * which never changes but by an update (whose record holds the new one); without an entry it is
+ * not written (the journal never held that task).
+ */
 export async function journalPut(db: string, records: ReadonlyArray<NewTaskRecord | TaskRecord>): Promise<void> {
   if (!hasCaches() || records.length === 0) return;
   const cache = await caches.open(journalName(db));
   journalSeen.set(db, { has: true, at: Date.now() });
-  await Promise.all(records.map((r) => {
+  await Promise.all(records.map(async (r) => {
     // The record as it was deferred: no seq (a restore gets a new one), no runner bookkeeping.
-    const { seq: _seq, leaseOwner: _o, leaseUntil: _u, ...rest } = r as TaskRecord;
-    return cache.put(JOURNAL + encodeURIComponent(r.id), new Response(encodeRecord({ db, record: rest }), { headers: { 'content-type': 'application/json' } }));
+    const { seq: _seq, leaseOwner: _o, leaseUntil: _u, apart, ...rest } = r as TaskRecord;
+    if (apart && !Object.hasOwn(r, 'payload')) {
+      const entry = await cache.match(JOURNAL + encodeURIComponent(r.id));
+      if (!entry) return;
+      let was: { record?: { payload?: unknown } };
+      try { was = decodeRecord(await entry.text()) as typeof was; } catch { return; } // not ours: the restore quarantines it
+      rest.payload = was.record?.payload;
+    }
+    await cache.put(JOURNAL + encodeURIComponent(r.id), new Response(encodeRecord({ db, record: rest }), { headers: { 'content-type': 'application/json' } }));
   }));
 }
 

@@ -3,6 +3,7 @@ import { cancel, laneOf, next, requeue, type NewTaskRecord, type TaskRecord } fr
 import type { RetentionPolicy } from '../task.js';
 import { dependencyFailed, failDescendants, placeInLane, promote, reviveDescendants, type Put } from './chain.js';
 import { add, inTx, type TaskStore, type Tx } from './store.js';
+import { drop, split } from './payloads.js';
 
 // What only a page does to the store, loaded when first needed: the user's operations on one task
 // (retry, cancel, acknowledge, update) and defers with parents or a supersede key. The worker, and
@@ -48,7 +49,7 @@ export async function insertLinked(tx: Tx, r: NewTaskRecord, retentionOf: (name:
     }
   }
   if (r.status === 'pending') placeInLane(r, r.lane === undefined ? undefined : await store.index('lane').getKey(r.lane));
-  return add(store, r);
+  return add(tx, r);
 }
 
 /** The first of `targets` reached from `ids` by following `after` links upward (a task's parents, theirs...), if any. */
@@ -124,6 +125,7 @@ export async function modify(s: TaskStore, id: string, op: 'retry' | 'cancel' | 
     const changed = new Map<number, TaskRecord>(moved.map((r) => [r.seq, r]));
     const removed: string[] = [];
     const put: Put = (r) => { changed.set(r.seq, r); void store.put(r); };
+    const payloads = tx.objectStore('payloads');
     const r = await store.index('id').get(id);
     if (!r) throw new HalfsyncError('TASK_NOT_FOUND', `no task with id "${id}"; it was never deferred here or was already acknowledged`, { details: { id } });
     const refuse = (what: string): never => {
@@ -142,7 +144,11 @@ export async function modify(s: TaskStore, id: string, op: 'retry' | 'cancel' | 
       if (r.lane !== undefined) await promote(tx, r.lane, now, put);
     } else if (op === 'update') {
       if (r.status !== 'pending') refuse(r.status === 'running' ? 'it is being sent; defer a new one (a supersede key makes it replace the last)' : 'only pending tasks can be changed');
-      put(next(r, now, { payload }));
+      // The new payload replaces the old wherever it was kept (store/payloads.ts): in the record, or apart.
+      drop(payloads, r);
+      const up = next(r, now, { payload, apart: undefined });
+      changed.set(up.seq, up);
+      void store.put(split(payloads, up));
     } else {
       if (r.status === 'pending' || r.status === 'running') refuse('cancel it or wait for it to finish first');
       // The tasks that failed because of it (DEPENDENCY_FAILED, directly or not) go with it: they
@@ -152,6 +158,7 @@ export async function modify(s: TaskStore, id: string, op: 'retry' | 'cancel' | 
         removed.push(x.id);
         changed.delete(x.seq);
         await store.delete(x.seq);
+        drop(payloads, x);
         if (x.lane !== undefined) lanes.add(x.lane);
       }
       for (const lane of lanes) await promote(tx, lane, now, put);

@@ -1,5 +1,6 @@
 import { next, type TaskRecord } from '../record.js';
 import { failDescendants, placeInLane, promote, type Put } from './chain.js';
+import { drop } from './payloads.js';
 import { inTx, type TaskStore, type Tx } from './store.js';
 import { ownerState, type OwnerState } from './owner-state.js';
 
@@ -44,6 +45,7 @@ async function remove(tx: Tx, records: readonly TaskRecord[], owner: string | un
   for (const r of records) {
     await failDescendants(tx, { ...r, status: 'cancelled' }, now, put);
     await store.delete(r.seq);
+    drop(tx.objectStore('payloads'), r);
     removed.push(r.id);
     if (r.lane !== undefined) lanes.add(r.lane);
   }
@@ -106,6 +108,7 @@ export function purgeOwner(s: TaskStore, owner: string | undefined | null, now: 
       const ids: string[] = [];
       for (let c = await store.index('id').openKeyCursor(); c; c = await c.continue()) ids.push(c.key);
       await store.clear();
+      await tx.objectStore('payloads').clear();
       await tx.objectStore('quarantine').clear();
       // The periodic schedules' pointers name their owners: they go too (the runners start them anew).
       await tx.objectStore('state').delete(IDBKeyRange.bound('periodic:', 'periodic:\uffff'));

@@ -8,7 +8,8 @@ import { DEFAULT_RETENTION, DEFAULT_RETRY, type DefinedOptions, type LaneFailure
 import { Buckets } from './rate.js';
 import { dueInOrder } from './claim-order.js';
 import { failFor, parentSucceeded, promote, settleLane } from './chain.js';
-import { inTx, type TaskStore } from './store.js';
+import { inTx, quarantineRecord, type TaskStore } from './store.js';
+import { drop, join } from './payloads.js';
 import type { ScheduleEntry } from './schedule.js';
 import type { Schedule } from '../periodic.js';
 import { uuid } from '../util.js';
@@ -139,7 +140,9 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
     const writes: Array<Promise<unknown>> = [];
     // Writes go straight on the IndexedDB requests (no promise each): the commit waits for them all.
     const rawTasks = unwrap(store) as IDBObjectStore;
+    // Records read from `tasks` are put back as read: a payload kept apart is not rewritten.
     const put = (r: TaskRecord) => { changed.set(r.seq, r); rawTasks.put(r); };
+    const payloads = tx.objectStore('payloads');
 
     // 1. Settlements.
     const leftLanes = new Set<string>();
@@ -234,6 +237,7 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
       removed.push(r.id);
       counts.purged++;
       writes.push(store.delete(r.seq));
+      drop(payloads, r);
     }
 
     for (const block of blocks) await block();
@@ -246,9 +250,8 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
         if (claimed.length >= input.limit) break;
         if (seen.has((raw as { id?: string }).id ?? '')) continue; // claimed with its batch
         const problem = recordProblem(raw);
-        const seq = (raw as { seq: number }).seq;
         if (problem) {
-          writes.push(tx.objectStore('quarantine').put({ seq, reason: problem, at: now, record: raw }), store.delete(seq));
+          writes.push(quarantineRecord(tx, raw, problem, now));
           counts.quarantined++;
           const id = (raw as { id?: unknown }).id;
           if (typeof id === 'string') removed.push(id);
@@ -360,8 +363,9 @@ export function pump(s: TaskStore, input: PumpInput): Promise<PumpOutput> {
     if (input.inspect) nextDueAt = (await store.index('due').openKeyCursor(IDBKeyRange.bound(now, Infinity, true, false)))?.key;
     if (input.countDue) dueNow = await store.index('due').count(IDBKeyRange.upperBound(now));
     writes.push(...buckets.save());
-    await Promise.all(writes);
-    return { changed: [...changed.values()], removed, made, claimed, revived, owner: signed, ...counts, nextDueAt, dueNow };
+    // The claimed tasks are handed to their handlers with their payloads.
+    const [handed] = await Promise.all([join(payloads, claimed), ...writes]);
+    return { changed: [...changed.values()], removed, made, claimed: handed, revived, owner: signed, ...counts, nextDueAt, dueNow };
   }, input.intake === false ? 'working' : 'all');
 }
 

@@ -2,6 +2,7 @@ import type { IDBPCursorWithValue, IDBPDatabase } from 'idb';
 import { HalfsyncError, storageError } from '../errors.js';
 import { FINISHED, recordProblem, STATUSES, type TaskRecord, type TaskStatus } from '../record.js';
 import type { HalfsyncSchema } from './schema.js';
+import { join } from './payloads.js';
 
 // Guarantee 11, "Bounded": a tab reads through indexes what it needs at once (the work alive and a
 // window of recent finished tasks) and pages the rest on demand, newest first. Every read here is
@@ -158,7 +159,9 @@ async function pageIn(indexes: Indexes, q: TaskQuery, statuses: readonly TaskSta
 export async function queryTasks(db: Db, q: TaskQuery, page: PageOptions = {}): Promise<RecordPage> {
   const statuses = checkQuery(q, page);
   try {
-    return await pageIn(indexesOf(db.transaction('tasks', 'readonly')), q, statuses, page);
+    const tx = db.transaction(['tasks', 'payloads'], 'readonly');
+    const found = await pageIn(indexesOf({ store: tx.objectStore('tasks') }), q, statuses, page);
+    return { ...found, records: await join(tx.objectStore('payloads'), found.records) };
   } catch (error) {
     throw storageError(error, 'reading a page of tasks');
   }
@@ -211,7 +214,7 @@ export async function loadAlive(db: Db, recent: number, pendingWindow = Infinity
   let pendingBeyond = false;
   try {
     // One transaction: a task that settles meanwhile is seen once, alive or finished.
-    const tx = db.transaction(['tasks', 'inbox'], 'readonly');
+    const tx = db.transaction(['tasks', 'inbox', 'payloads'], 'readonly');
     const tasks = tx.objectStore('tasks');
     const index = tasks.index('status');
     const range = (s: TaskStatus) => IDBKeyRange.bound([s, -Infinity], [s, Infinity]);
@@ -266,6 +269,9 @@ export async function loadAlive(db: Db, recent: number, pendingWindow = Infinity
       }
     }
     if (recent > 0) finished = (await pageIn(indexesOf({ store: tasks }), {}, FINISHED, { limit: Math.min(recent, MAX_LIMIT) })).records;
+    // The payloads kept apart, read in the same transaction (store/payloads.ts).
+    const payloads = tx.objectStore('payloads');
+    [raw, finished] = await Promise.all([join(payloads, raw as TaskRecord[]), join(payloads, finished)]);
   } catch (error) {
     throw storageError(error, 'reading tasks');
   }
@@ -285,8 +291,11 @@ export async function loadAlive(db: Db, recent: number, pendingWindow = Infinity
 export async function recordById(db: Db, id: string): Promise<TaskRecord | undefined> {
   try {
     // A plain task not yet moved on is in the inbox (store/inbox.ts).
-    const raw: unknown = await db.getFromIndex('tasks', 'id', id) ?? await db.getFromIndex('inbox', 'id', id);
-    return raw === undefined || recordProblem(raw) ? undefined : (raw as TaskRecord);
+    const tx = db.transaction(['tasks', 'inbox', 'payloads'], 'readonly');
+    const raw: unknown = await tx.objectStore('tasks').index('id').get(id) ?? await tx.objectStore('inbox').index('id').get(id);
+    if (raw === undefined || recordProblem(raw)) return undefined;
+    const [r] = await join(tx.objectStore('payloads'), [raw as TaskRecord]);
+    return r;
   } catch (error) {
     throw storageError(error, `reading task ${id}`);
   }

@@ -1,5 +1,6 @@
 import type { IDBPDatabase } from 'idb';
 import { parentsDone, type NewTaskRecord, type TaskRecord } from '../record.js';
+import { split } from './payloads.js';
 import { checkPayload } from '../deferral.js';
 import { DEFAULT_PRIORITY, type AnyTaskDefinition } from '../task.js';
 import { journalRead } from './journal.js';
@@ -112,7 +113,7 @@ async function restore(db: IDBPDatabase<HalfsyncSchema>, name: string, noticed: 
   records.sort((a, b) => a.createdAt - b.createdAt);
   const ids = new Set(records.map((r) => r.id));
   const parents = new Set(records.flatMap((r) => r.after ?? []));
-  const tx = db.transaction(['tasks', 'quarantine', 'state'], 'readwrite');
+  const tx = db.transaction(['tasks', 'quarantine', 'state', 'payloads'], 'readwrite');
   const tasks = tx.objectStore('tasks');
   let restored = 0;
   const refused = [...bad];
@@ -124,6 +125,8 @@ async function restore(db: IDBPDatabase<HalfsyncSchema>, name: string, noticed: 
     // An entry journaled before priorities (schema 7) takes the default, as the migration gives.
     back.priority ??= DEFAULT_PRIORITY;
     delete back.limited;
+    // The journal holds the payload itself: stored afresh (apart again if large).
+    delete back.apart;
     delete back.due;
     delete back.batch;
     if (parents.has(r.id)) back.dependents = true;
@@ -135,7 +138,7 @@ async function restore(db: IDBPDatabase<HalfsyncSchema>, name: string, noticed: 
     } else if (back.status === 'pending' && parentsDone(back) && (back.lane === undefined || !(await tasks.index('lane').getKey(back.lane)))) {
       back.due = back.nextRunAt;
     }
-    await tasks.add(back as TaskRecord);
+    await tasks.add(split(tx.objectStore('payloads'), back as TaskRecord));
     restored++;
   }
   // Quarantined under keys of their own (negative: never a task's).
@@ -152,7 +155,7 @@ async function restore(db: IDBPDatabase<HalfsyncSchema>, name: string, noticed: 
  * task must be known, and its payload must pass the checks a defer makes (the task's `validate`,
  * plain data, no `__proto__` key, under the size limit).
  */
-export function restorable(registry: ReadonlyMap<string, AnyTaskDefinition>, maxPayloadBytes: number, r: { name: string; payload: unknown }): string | undefined {
+export function restorable(registry: ReadonlyMap<string, AnyTaskDefinition>, maxPayloadBytes: number, r: { name: string; payload?: unknown }): string | undefined {
   const def = registry.get(r.name);
   if (!def) return `a journal entry of task "${r.name}", which this runner does not define`;
   try {

@@ -3,6 +3,7 @@ import type { NewTaskRecord, TaskRecord } from '../record.js';
 import { DEFAULT_PRIORITY } from '../task.js';
 import { uuid } from '../util.js';
 import type { Tx } from './store.js';
+import { drop, split } from './payloads.js';
 
 // Periodic work, as stored state every runner shares: for each periodic definition and each user,
 // the `state` store points at the one run of it that is waiting or running. Every executor step
@@ -65,6 +66,7 @@ export async function keepSchedule(tx: Tx, entry: ScheduleEntry, owner: string |
       const old = (await tasks.get(current.failed)) as TaskRecord | undefined;
       if (old && old.status === 'failed' && old.every !== undefined) {
         await tasks.delete(old.seq);
+        drop(tx.objectStore('payloads'), old);
         removed.push(old.id);
       }
     }
@@ -78,7 +80,7 @@ export async function keepSchedule(tx: Tx, entry: ScheduleEntry, owner: string |
     nextRunAt: due, due, idempotencyKey: id, rev: 1, priority: priority ?? DEFAULT_PRIORITY, every: schedule.everyMs,
     ...(owner !== undefined ? { owner } : {}),
   };
-  const seq = await tasks.add(record as TaskRecord);
+  const seq = await tasks.add(split(tx.objectStore('payloads'), record as TaskRecord));
   await state.put({ key, value: { seq, id, due, ...(failed !== undefined ? { failed } : {}) } satisfies Current, at: now });
   return { made: { ...record, seq } as TaskRecord, removed };
 }

@@ -1,6 +1,7 @@
 import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from 'idb';
 import { laneOf, parentsDone, type TaskRecord } from '../record.js';
 import { DEFAULT_PRIORITY, DEFAULT_RETENTION } from '../task.js';
+import { small } from './payloads.js';
 
 /** A record moved aside because it did not validate. */
 export interface QuarantinedRecord {
@@ -12,6 +13,8 @@ export interface QuarantinedRecord {
   at: number;
   /** The record as it was read. */
   record: unknown;
+  /** The payload the record kept apart (store/payloads.ts), if it did. */
+  payload?: unknown;
 }
 
 /** The IndexedDB schema, current version. */
@@ -32,7 +35,15 @@ export interface HalfsyncSchema extends DBSchema {
   inbox: { key: number; value: TaskRecord; indexes: { id: string } };
   /** The owner state the inbox admits defers under: written by a sign-in or sign-out in the same transaction as `state`'s. */
   gate: { key: string; value: StateRow };
+  /**
+   * The payloads of tasks in `tasks` whose payload is large (store/payloads.ts), by task id: a
+   * claim, a renewal and a settlement rewrite the task's record, not its payload.
+   */
+  payloads: { key: string; value: PayloadRow };
 }
+
+/** A row of the `payloads` store: one task's payload. */
+export interface PayloadRow { id: string; payload: unknown }
 
 /** A row of the `state` and `gate` stores. */
 export interface StateRow { key: string; value: unknown; at: number; version?: number }
@@ -46,7 +57,7 @@ export interface StateRow { key: string; value: unknown; at: number; version?: n
 export const INBOX_FIRST_SEQ = 2 ** 40;
 
 /** The current schema version. */
-export const SCHEMA_VERSION = 8;
+export const SCHEMA_VERSION = 9;
 
 type UpgradeTx = IDBPTransaction<HalfsyncSchema, StoreNames<HalfsyncSchema>[], 'versionchange'>;
 type Migration = (db: IDBPDatabase<HalfsyncSchema>, tx: UpgradeTx) => Promise<void> | void;
@@ -66,7 +77,8 @@ type Migration = (db: IDBPDatabase<HalfsyncSchema>, tx: UpgradeTx) => Promise<vo
  * longer stands in front of it). Version 7 adds the `priority` index (priority, then due time), and
  * gives every task that may still run (pending, running, failed) the default priority, 5. Version 8
  * adds the `inbox` store (keys from {@link INBOX_FIRST_SEQ}) and the `gate` store, with the owner
- * state as committed; no task record is rewritten.
+ * state as committed; no task record is rewritten. Version 9 adds the `payloads` store, and moves
+ * each large payload of `tasks` there (store/payloads.ts's `split`); small ones stay in their record.
  */
 export const MIGRATIONS: readonly Migration[] = [
   // 0 → 1
@@ -151,5 +163,17 @@ export const MIGRATIONS: readonly Migration[] = [
     db.createObjectStore('gate', { keyPath: 'key' });
     const owner = await tx.objectStore('state').get('owner');
     if (owner) await tx.objectStore('gate').put(owner);
+  },
+  // 8 → 9
+  async (db, tx) => {
+    db.createObjectStore('payloads', { keyPath: 'id' });
+    const payloads = tx.objectStore('payloads');
+    // Only records that hold a large payload are rewritten (a new database writes nothing).
+    for (let c = await tx.objectStore('tasks').openCursor(); c; c = await c.continue()) {
+      const r = c.value;
+      if (r.apart || !Object.hasOwn(r, 'payload') || typeof r.id !== 'string' || small(r.payload)) continue;
+      const { payload, ...rest } = r;
+      await Promise.all([payloads.put({ id: r.id, payload }), c.update({ ...rest, apart: true })]);
+    }
   },
 ];

@@ -7,6 +7,23 @@ import { INBOX_FIRST_SEQ, MIGRATIONS, SCHEMA_VERSION, type HalfsyncSchema } from
 import type { OpenInfo, StorageResetInfo } from './recovery.js';
 import { ownerState, type OwnerState } from './owner-state.js';
 import { intake } from './inbox.js';
+import { split } from './payloads.js';
+
+/**
+ * Moves an unreadable record of `tasks` to the quarantine, with why; a payload it kept apart goes
+ * with it (`payload` beside the record), so nothing of it is lost.
+ */
+export async function quarantineRecord(tx: Tx, raw: unknown, reason: string, now: number): Promise<void> {
+  // The key path guarantees that seq is a valid key, even when the rest of the record is not.
+  const { seq, id, apart } = raw as { seq: number; id?: unknown; apart?: unknown };
+  const payloads = tx.objectStore('payloads');
+  const row = apart === true && typeof id === 'string' ? await payloads.get(id) : undefined;
+  await Promise.all([
+    tx.objectStore('quarantine').put({ seq, reason, at: now, record: raw, ...(row ? { payload: row.payload } : {}) }),
+    tx.objectStore('tasks').delete(seq),
+    ...(row ? [payloads.delete(row.id)] : []),
+  ]);
+}
 
 // Guarantee 1, "Durable": a deferred task is committed with strict durability, in one transaction
 // per tick of defers, with its owner stamped from what committed; `persisted` resolves after that.
@@ -25,22 +42,22 @@ export interface Recovery {
 }
 
 /** A readwrite transaction (its scope: see {@link Scope}). */
-export type Tx = IDBPTransaction<HalfsyncSchema, ('tasks' | 'quarantine' | 'state' | 'inbox' | 'gate')[], 'readwrite'>;
+export type Tx = IDBPTransaction<HalfsyncSchema, ('tasks' | 'quarantine' | 'state' | 'inbox' | 'gate' | 'payloads')[], 'readwrite'>;
 
 /**
  * Which stores a transaction spans. `all`: every store, and the inbox is moved into `tasks` first,
  * so the body sees every task there (a user's operation, a sign-in, an insert with parents).
- * `working`: `tasks`, `quarantine` and `state`, a runner's step and its renewals, which never
- * wait behind a defer. `inbox`: the inbox and its gate, a plain insert, which never waits behind
- * a runner. `move`: `tasks`, `quarantine` and the inbox, one chunk of the inbox moved on
- * (store/inbox.ts's `settleInbox`).
+ * `working`: `tasks`, `quarantine`, `state` and `payloads`, a runner's step and its renewals,
+ * which never wait behind a defer. `inbox`: the inbox and its gate, a plain insert, which never
+ * waits behind a runner. `move`: `tasks`, `quarantine`, the inbox and `payloads`, one chunk of the
+ * inbox moved on (store/inbox.ts's `settleInbox`).
  */
 export type Scope = 'all' | 'working' | 'inbox' | 'move';
 const STORES = {
-  all: ['tasks', 'quarantine', 'state', 'inbox', 'gate'],
-  working: ['tasks', 'quarantine', 'state'],
+  all: ['tasks', 'quarantine', 'state', 'inbox', 'gate', 'payloads'],
+  working: ['tasks', 'quarantine', 'state', 'payloads'],
   inbox: ['inbox', 'gate'],
-  move: ['tasks', 'quarantine', 'inbox'],
+  move: ['tasks', 'quarantine', 'inbox', 'payloads'],
 } as const;
 
 const isCloneError = (error: unknown) => (error as { name?: string } | null)?.name === 'DataCloneError';
@@ -107,10 +124,13 @@ export interface Inserted {
   readonly owner: OwnerState | undefined;
 }
 
-/** Adds a record; a payload the browser refuses comes back as a coded error, the batch's other records keep their place. */
-export function add(store: { add(value: TaskRecord): Promise<number> }, r: NewTaskRecord): Promise<TaskRecord | HalfsyncError> {
+/**
+ * Adds a record to `tasks` (a large payload apart, in `payloads`); a payload the browser refuses
+ * comes back as a coded error, the batch's other records keep their place.
+ */
+export function add(tx: Tx, r: NewTaskRecord): Promise<TaskRecord | HalfsyncError> {
   try {
-    return store.add(r as TaskRecord).then((seq) => ({ ...r, seq }) as TaskRecord);
+    return tx.objectStore('tasks').add(split(tx.objectStore('payloads'), r as TaskRecord)).then((seq) => ({ ...r, seq }) as TaskRecord);
   } catch (error) {
     // add() throws at once for a value the browser refuses (DataCloneError).
     if (!isCloneError(error)) throw error;
@@ -280,7 +300,7 @@ export class TaskStore {
         // Chains and supersedes: one record after the other, each seeing what the last one wrote.
         const results: Array<TaskRecord | HalfsyncError> = [];
         const changed = new Map<number, TaskRecord>(moved.map((r) => [r.seq, r]));
-        const put: Put = (x) => { changed.set(x.seq, x); void store.put(x); };
+        const put: Put = (x) => { changed.set(x.seq, x); void store.put(split(tx.objectStore('payloads'), x)); };
         if (!linked) throw new TypeError('insert: a record with after or supersede needs the linked insert (store/ops.ts)');
         for (const r of stamped) results.push(r instanceof HalfsyncError ? r : await linked(tx, r, retentionOf, put));
         return { results, changed: [...changed.values()], owner };
@@ -304,7 +324,8 @@ export class TaskStore {
         if (r instanceof HalfsyncError) return r;
         if (r.lane !== undefined) placeInLane(r, taken.has(r.lane) ? -1 : undefined);
         try {
-          const req = raw.add(r);
+          // Into `tasks`, a large payload goes apart; the inbox keeps the record whole until it moves.
+          const req = raw.add(plain ? r : split(tx.objectStore('payloads'), r));
           req.onsuccess = () => {
             r.seq = req.result as number;
           };
@@ -323,15 +344,12 @@ export class TaskStore {
   quarantine(bad: ReadonlyArray<{ raw: unknown; reason: string }>, now: number): Promise<void> {
     return inTx(this, 'relaxed', 'quarantining unreadable tasks', async (tx) => {
       // The key path guarantees that seq is a valid key, even when the rest of the record is not.
-      await Promise.all(bad.flatMap(({ raw, reason }) => {
-        const seq = (raw as { seq: number }).seq;
-        return [tx.objectStore('quarantine').put({ seq, reason, at: now, record: raw }), tx.objectStore('tasks').delete(seq)];
-      }));
+      await Promise.all(bad.map(({ raw, reason }) => quarantineRecord(tx, raw, reason, now)));
     });
   }
 
   /** Reads the quarantine. */
-  async quarantined(): Promise<Array<{ seq: number; reason: string; at: number; record: unknown }>> {
+  async quarantined(): Promise<Array<{ seq: number; reason: string; at: number; record: unknown; payload?: unknown }>> {
     return (await this.db()).getAll('quarantine');
   }
 }

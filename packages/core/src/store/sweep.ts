@@ -1,7 +1,7 @@
 import { recordProblem, next, parentsDone, STATUSES, type TaskError, type TaskRecord } from '../record.js';
 import { failDescendants, type Put } from './chain.js';
 import { ownerState } from './owner-state.js';
-import { inTx, type TaskStore } from './store.js';
+import { inTx, quarantineRecord, type TaskStore } from './store.js';
 
 // Guarantee 8, "Safe by default": a record read back is validated, and a corrupt one is
 // quarantined, never trusted. Most corrupt records are met where they are read (a claim, a page
@@ -97,8 +97,8 @@ export function sweep(s: TaskStore, now: number): Promise<SweepResult> {
 
     const writes: Array<Promise<unknown>> = [];
     const removed: string[] = [];
-    for (const [seq, { raw, reason }] of strays) {
-      writes.push(tx.objectStore('quarantine').put({ seq, reason, at: now, record: raw }), store.delete(seq));
+    for (const { raw, reason } of strays.values()) {
+      writes.push(quarantineRecord(tx, raw, reason, now));
       const id = (raw as { id?: unknown }).id;
       if (typeof id === 'string') removed.push(id);
     }

@@ -108,11 +108,18 @@ async function readInPage(args: ReadArgs): Promise<{ ok: boolean; tasks: unknown
     open.onsuccess = () => {
       const db = open.result;
       if (!db.objectStoreNames.contains('tasks')) { db.close(); resolve([]); return; }
-      // Plain tasks not yet moved on by a runner wait in the inbox (schema 8 on).
-      const stores = db.objectStoreNames.contains('inbox') ? ['tasks', 'inbox'] : ['tasks'];
-      const tx = db.transaction(stores);
+      // Plain tasks not yet moved on by a runner wait in the inbox (schema 8 on); large payloads
+      // are kept apart, in `payloads`, by task id (schema 9 on).
+      const stores = ['tasks', 'inbox'].filter((name) => db.objectStoreNames.contains(name));
+      const apart = db.objectStoreNames.contains('payloads');
+      const tx = db.transaction(apart ? [...stores, 'payloads'] : stores);
       const reads = stores.map((name) => tx.objectStore(name).getAll());
-      tx.oncomplete = () => { db.close(); resolve(reads.flatMap((q) => q.result as unknown[])); };
+      const payloads = apart ? tx.objectStore('payloads').getAll() : undefined;
+      tx.oncomplete = () => {
+        db.close();
+        const byId = new Map(((payloads?.result ?? []) as Array<{ id: string; payload: unknown }>).map((p) => [p.id, p.payload]));
+        resolve(reads.flatMap((q) => q.result as Array<Record<string, unknown>>).map((r) => (r.apart === true && !('payload' in r) ? { ...r, payload: byId.get(r.id as string) } : r)));
+      };
       tx.onerror = () => { db.close(); reject(tx.error); };
     };
   });

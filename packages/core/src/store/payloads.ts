@@ -1,0 +1,69 @@
+import type { IDBPObjectStore } from 'idb';
+import type { TaskRecord } from '../record.js';
+import { inspectPayload } from '../validate.js';
+import type { HalfsyncSchema, PayloadRow } from './schema.js';
+
+// The payload apart from the status record: a task whose payload is large keeps it in the
+// `payloads` store, under its id, so that a claim, a lease renewal and a settlement, which rewrite
+// the record, write a few hundred bytes and not the payload. A small payload stays in its record:
+// a second write at the move and a second read at the claim would cost more than it saves.
+// Records enter `tasks` through `split` (the inbox's move, an insert, a restore, a periodic run,
+// an update) and leave it through `drop`; what hands a task on (a claim, a tab's load, a page of
+// history, a read by id) joins its payload back with `join`.
+
+/** Payloads larger than this (`inspectPayload`'s estimate: about bytes) are stored apart. */
+export const APART_OVER = 512;
+
+/** Whether a payload is small enough to stay in its record. */
+export function small(payload: unknown): boolean {
+  try {
+    inspectPayload('', payload, APART_OVER);
+    return true;
+  } catch {
+    // Over the limit (or something a defer would refuse, which only a hand-written record holds).
+    return false;
+  }
+}
+
+type Writable = Pick<IDBPObjectStore<HalfsyncSchema, ('payloads')[], 'payloads', 'readwrite'>, 'put' | 'delete'>;
+type Readable = Pick<IDBPObjectStore<HalfsyncSchema, ArrayLike<'payloads'>, 'payloads', IDBTransactionMode>, 'get'>;
+
+/**
+ * The record to put in `tasks` for `r`, and the payload row to put beside it: a record holding a
+ * large payload comes back without it, marked `apart`; a record without its payload (one read from
+ * `tasks`) comes back as it is, its stored payload untouched. A caller that changes a payload
+ * clears `apart` first.
+ */
+export function separate(r: TaskRecord): { record: TaskRecord; row?: PayloadRow } {
+  // A record without an id moves as it is: the runner quarantines it.
+  if (!Object.hasOwn(r, 'payload') || typeof r.id !== 'string') return { record: r };
+  const { payload, ...rest } = r;
+  if (r.apart) return { record: rest };
+  if (small(payload)) return { record: r };
+  return { record: { ...rest, apart: true }, row: { id: r.id, payload } };
+}
+
+/** {@link separate}, with the payload row put at once: the record to put in `tasks`. */
+export function split(payloads: Writable, r: TaskRecord): TaskRecord {
+  const { record, row } = separate(r);
+  if (row) void payloads.put(row);
+  return record;
+}
+
+/** Deletes the payload a record keeps apart, if it does (with the record's own delete). */
+export function drop(payloads: Writable, r: Pick<TaskRecord, 'id' | 'apart'>): void {
+  if (r.apart) void payloads.delete(r.id);
+}
+
+/**
+ * The records with their payloads: each one marked `apart` and read without it gets a copy with
+ * the payload read from `payloads` (in the caller's transaction); the others come back as they are.
+ */
+export async function join<R extends TaskRecord>(payloads: Readable, records: readonly R[]): Promise<R[]> {
+  return Promise.all(records.map(async (r) => {
+    // (Anything else, an unreadable record among them, as it is.)
+    if (typeof r !== 'object' || r === null || r.apart !== true || Object.hasOwn(r, 'payload')) return r;
+    const row: PayloadRow | undefined = await payloads.get(r.id);
+    return { ...r, payload: row?.payload };
+  }));
+}
