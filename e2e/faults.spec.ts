@@ -18,11 +18,18 @@ function effects(l: ServerLog) {
 const rawRecords = (page: Page, db = 'halfsync') => page.evaluate((name) => new Promise<Array<Record<string, unknown>>>((resolve, reject) => {
   const open = indexedDB.open(name);
   open.onsuccess = () => {
-    // Plain tasks wait in the inbox until a runner moves them into tasks: both, in one transaction.
+    // Plain tasks wait in the inbox until a runner moves them into tasks, and large payloads are
+    // kept apart in payloads (joined back here by id): all three, in one transaction.
     const names = ['tasks', 'inbox'].filter((n) => open.result.objectStoreNames.contains(n));
-    const tx = open.result.transaction(names);
+    const apart = open.result.objectStoreNames.contains('payloads');
+    const tx = open.result.transaction(apart ? [...names, 'payloads'] : names);
     const reads = names.map((n) => tx.objectStore(n).getAll());
-    tx.oncomplete = () => { open.result.close(); resolve(reads.flatMap((q) => q.result as Array<Record<string, unknown>>)); };
+    const rows = apart ? tx.objectStore('payloads').getAll() : undefined;
+    tx.oncomplete = () => {
+      open.result.close();
+      const byId = new Map(((rows?.result ?? []) as Array<{ id: string; payload: unknown }>).map((p) => [p.id, p.payload]));
+      resolve(reads.flatMap((q) => q.result as Array<Record<string, unknown>>).map((r) => (r.apart === true ? { ...r, payload: byId.get(r.id as string) } : r)));
+    };
     tx.onerror = () => reject(tx.error);
   };
   open.onerror = () => reject(open.error);

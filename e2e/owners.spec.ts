@@ -56,11 +56,12 @@ test('sign-out with discard leaves no payload of the departing owner in IndexedD
   const dump = await page.evaluate(() => new Promise<string>((resolve, reject) => {
     const open = indexedDB.open('halfsync');
     open.onsuccess = () => {
-      const tx = open.result.transaction(['tasks', 'inbox', 'quarantine'], 'readonly');
+      const tx = open.result.transaction(['tasks', 'inbox', 'quarantine', 'payloads'], 'readonly');
       const tasks = tx.objectStore('tasks').getAll();
       const inbox = tx.objectStore('inbox').getAll();
       const q = tx.objectStore('quarantine').getAll();
-      tx.oncomplete = () => { open.result.close(); resolve(JSON.stringify({ tasks: tasks.result, inbox: inbox.result, quarantine: q.result })); };
+      const payloads = tx.objectStore('payloads').getAll();
+      tx.oncomplete = () => { open.result.close(); resolve(JSON.stringify({ tasks: tasks.result, inbox: inbox.result, quarantine: q.result, payloads: payloads.result })); };
       tx.onerror = () => reject(tx.error);
     };
     open.onerror = () => reject(open.error);

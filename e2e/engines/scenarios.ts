@@ -338,10 +338,15 @@ const httpBodies: Scenario = {
         q.onerror = () => reject(q.error);
       });
       const all = await new Promise<Array<{ id: string; payload: { headers: Array<[string, string]>; strippedHeaders?: string[]; body?: { kind: string; text?: unknown; bytes?: unknown } } }>>((resolve, reject) => {
-        // Plain tasks wait in the inbox until a runner moves them into tasks (schema 8).
-        const tx = db.transaction(['tasks', 'inbox']);
+        // Plain tasks wait in the inbox until a runner moves them into tasks (schema 8); a large
+        // payload is kept apart, in payloads, by task id (schema 9).
+        const tx = db.transaction(['tasks', 'inbox', 'payloads']);
         const reads = [tx.objectStore('tasks').getAll(), tx.objectStore('inbox').getAll()];
-        tx.oncomplete = () => resolve(reads.flatMap((q) => q.result));
+        const rows = tx.objectStore('payloads').getAll();
+        tx.oncomplete = () => {
+          const byId = new Map((rows.result as Array<{ id: string; payload: unknown }>).map((p) => [p.id, p.payload]));
+          resolve(reads.flatMap((q) => q.result).map((r) => (r.apart === true ? { ...r, payload: byId.get(r.id) } : r)));
+        };
         tx.onerror = () => reject(tx.error);
       });
       db.close();

@@ -2,7 +2,7 @@
 // Storage notices a database that came back empty, the client says so with STORAGE_RESET, and the
 // journal brings back every unfinished task, once, with its id and key; nothing untrusted comes back.
 import { afterEach, describe, expect, it } from 'vitest';
-import { chains, createClient, defineTask, history, journal as journalCapability, latestWins, owners, recoverStorage, type HalfsyncClient, type MembersOf } from '@halfsync/core';
+import { chains, createClient, defineTask, PermanentError, history, journal as journalCapability, latestWins, owners, recoverStorage, type HalfsyncClient, type MembersOf } from '@halfsync/core';
 import { createHttpTask, deferFetch } from '@halfsync/core/http';
 import { decodeRecord, encodeRecord } from '../src/store/journal.js';
 import { recovery, restorable } from '../src/store/recovery.js';
@@ -12,7 +12,9 @@ const sent: string[] = [];
 let open = false;
 const order = defineTask('order', { run: (p: { n: number }, ctx) => { if (!open) throw new Error('closed'); sent.push(`${p.n}:${ctx.idempotencyKey}`); return p.n; }, retry: { baseDelayMs: 60_000 } });
 const http = createHttpTask({ name: 'http' });
-const tasks = [order, http];
+// A large payload (kept apart from its record: store/payloads.ts) whose first run fails for good.
+const report = defineTask('report', { run: (p: { text: string }) => { if (!open) throw new PermanentError('closed'); return p.text.length; }, retry: { maxAttempts: 1 } });
+const tasks = [order, http, report];
 
 const FULL = [chains, latestWins, owners, history, journalCapability] as const;
 const clients: HalfsyncClient[] = [];
@@ -67,6 +69,39 @@ describe('a lost database, noticed and restored', () => {
     await b.acknowledgeStorageReset();
     expect(b.storageReset).toBeUndefined();
     cleanup();
+  });
+
+  it('a task whose large payload is kept apart comes back whole, after a runner rewrote its entry from a record without the payload', async () => {
+    const db = fresh();
+    const a = make(db);
+    const text = 'r'.repeat(5_000);
+    const h = a.defer(report, { text });
+    await expect(h.result).rejects.toMatchObject({ code: 'TASK_FAILED' });
+    // The runner's commit of the failure read the record without its payload, and journaled it.
+    const raw = await new Promise<{ task: Record<string, unknown>; rows: number }>((resolve, reject) => {
+      const req = indexedDB.open(db);
+      req.onsuccess = () => {
+        const tx = req.result.transaction(['tasks', 'payloads']);
+        const t = tx.objectStore('tasks').index('id').get(h.id);
+        const rows = tx.objectStore('payloads').count();
+        tx.oncomplete = () => { req.result.close(); resolve({ task: t.result as Record<string, unknown>, rows: rows.result }); };
+        tx.onerror = () => reject(tx.error);
+      };
+      req.onerror = () => reject(req.error);
+    });
+    expect(raw.task).toMatchObject({ status: 'failed', apart: true });
+    expect('payload' in raw.task).toBe(false);
+    expect(raw.rows).toBe(1);
+    a.close();
+    clients.length = 0;
+    await deleteDb(db);
+    open = true;
+    const b = make(db);
+    await b.ready;
+    expect(b.storageReset).toMatchObject({ details: { restored: 1 } });
+    expect(b.get(h.id)).toMatchObject({ status: 'failed', payload: { text } });
+    await b.retry(h.id);
+    expect(await b.result(h.id)).toBe(5_000);
   });
 
   it('a task deferred by a client without the journal is not restored, and the loss is still said where the journal is used', async () => {
