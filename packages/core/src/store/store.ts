@@ -102,6 +102,13 @@ const ownerChanged = (r: NewTaskRecord, expected: string | undefined, now: Owner
   { details: { task: r.name, expected, owner: now.owner } },
 );
 
+/** A batch stamped with a tab's belief found another owner committed: its transaction is aborted. */
+class OwnerMoved extends HalfsyncError {
+  constructor(readonly state: OwnerState) {
+    super('OWNER_CHANGED', 'a sign-in or sign-out committed before this batch of defers');
+  }
+}
+
 /** The record as stored: the committed owner stamped in (none when signed out), and its lane within that owner's work. */
 function stamp(record: NewTaskRecord, owner: string | undefined): TaskRecord {
   const r = { ...record } as TaskRecord;
@@ -287,11 +294,16 @@ export class TaskStore {
   insert(records: readonly NewTaskRecord[], retentionOf: (name: string) => RetentionPolicy = () => DEFAULT_RETENTION, linked?: LinkedInsert, expected?: readonly OwnerExpected[]): Promise<Inserted> {
     // Plain tasks (the common case) go to the inbox: no lane or parent to look up in `tasks`.
     const plain = records.every((r) => r.after === undefined && r.supersede === undefined && r.orderKey === undefined);
-    return inTx(this, 'strict', 'storing deferred tasks', async (tx, moved): Promise<Inserted> => {
+    // A tab's plain defers, all made under one belief (the usual case): stamped with it at once,
+    // and checked against the gate in the same transaction (the read and the adds go out together).
+    const belief = plain && expected?.length === records.length && expected.every((e) => e !== undefined && e.owner === expected[0]!.owner) ? expected[0] : undefined;
+    const inserting = inTx(this, 'strict', 'storing deferred tasks', async (tx, moved): Promise<Inserted> => {
       const store = tx.objectStore(plain ? 'inbox' : 'tasks');
       // Guarantee 10: the owner is the one committed when the task commits, read in this
       // transaction; a defer made under another belief is refused, never recorded as someone else's.
-      const owner = await ownerState(tx, plain ? 'gate' : 'state');
+      const reading = ownerState(tx, plain ? 'gate' : 'state');
+      reading.catch(() => {}); // an add that throws aborts the transaction before it is awaited
+      const owner = belief ? { owner: belief.owner, version: -1 } : await reading;
       const stamped = records.map((r, i) => {
         const e = expected?.[i];
         return e && e.owner !== owner.owner ? ownerChanged(r, e.owner, owner) : stamp(r, owner.owner);
@@ -336,8 +348,19 @@ export class TaskStore {
         if (r.lane !== undefined) taken.add(r.lane);
         return r;
       });
+      if (belief) {
+        // Another tab's sign-in or sign-out committed first: nothing of this batch is kept.
+        const committed = await reading;
+        if (committed.owner !== belief.owner) throw new OwnerMoved(committed);
+        return { results, changed: moved, owner: committed };
+      }
       return { results, changed: moved, owner };
     }, plain ? 'inbox' : 'all');
+    if (!belief) return inserting;
+    return inserting.catch((error: unknown) => {
+      if (!(error instanceof OwnerMoved)) throw error;
+      return { results: records.map((r) => ownerChanged(r, belief.owner, error.state)), changed: [], owner: error.state };
+    });
   }
 
   /** Moves unreadable records to the quarantine store, with why. */
