@@ -22,8 +22,12 @@ const TARGET = { page: 10 * 1024, write: 6 * 1024, worker: 8 * 1024 };
 // the client's concerns in modules of their own (runner-link, view-feed, group-commit, owner-belief:
 // their member names stay in the minified code). Raised again from 22,400, 8,600 and 16,500 for the
 // inbox (schema 8: the plain insert into a store of its own, the move into tasks every writer of
-// `tasks` starts with, the upgrade, and the tab's own move before it reads).
-const LIMIT = { page: 23_200, write: 9_100, worker: 17_200 };
+// `tasks` starts with, the upgrade, and the tab's own move before it reads). Raised again from
+// 23,200, 9,100 and 17,200 for the payload apart from its record (schema 9: the split where a task
+// enters `tasks`, the join in every reader, the drop in every deleter, the quarantine that keeps
+// the payload, the upgrade; in a tab, the view that keeps the payload it holds and the progress
+// said for tasks it does not hold).
+const LIMIT = { page: 24_100, write: 9_500, worker: 17_800 };
 
 const alias = {
   '@halfsync/core/worker': src('packages/core/src/worker.ts'),
