@@ -1,10 +1,11 @@
 import { installAll, missingCapability, type Capability, type ClientCore, type Hooks, type MembersOf } from './capability.js';
 import { openChannel, recordNews, type ChannelMessage } from './channel.js';
+import { Outbox } from './outbox.js';
 import type { ClientOptions, HalfsyncClient } from './client-api.js';
 import { buildRecord, badOption, nonEmpty, type DeferHandle, type DeferOptions } from './deferral.js';
 import { HalfsyncError, storageError } from './errors.js';
 import type { DrainSummary } from './executor.js';
-import { nextTask, TaskModel, type TaskSelector, type TaskSlice } from './model.js';
+import { TaskModel, type TaskSelector, type TaskSlice } from './model.js';
 import { serviceWorkerProblem, type ClientMode } from './paths.js';
 import { requestPersistence } from './persistence.js';
 import { samePayload } from './validate.js';
@@ -74,6 +75,8 @@ class Client implements HalfsyncClient, ClientCore {
   #closed = false;
   /** Moves this tab's plain defers on from the inbox once its defers pause, if no runner did (offline, say). */
   #settleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** This tab's commits, told to the other tabs at a pace (outbox.ts). */
+  readonly #outbox = new Outbox((m) => { if (!this.#closed) this.#channel?.postMessage(m); });
   /** What other tabs and the runners say changed, into the view. */
   readonly #feed: ViewFeed;
   /** Another user signed in: the view drops the work of the one before and loads this one's. */
@@ -119,6 +122,8 @@ class Client implements HalfsyncClient, ClientCore {
       return { beyond: pendingBeyond, window };
     }));
     this.#channel = openChannel(this.db, (m) => this.#onMessage(m));
+    // A tab going away says what it committed before it goes.
+    globalThis.addEventListener?.('pagehide', this.#flushOnHide);
     this.#runs = new RunnerLink({
       db: this.db, store: this.store, registry: this.registry, model: this.model, loading: this.loading,
       now: this.now, post: (m) => this.post(m), problem: (e) => this.problem(e), closed: () => this.#closed,
@@ -215,7 +220,7 @@ class Client implements HalfsyncClient, ClientCore {
     results.forEach((r, i) => { if (!(r instanceof Error)) batch[i]!.resolve(this.model.get(r.id) ?? toTask(r)); });
     for (const b of batch) this.#persisting.delete(b.record.id);
     // After the callers awaiting `persisted` ran: the copy for other tabs is not on their path.
-    if (views.length > 0) nextTask(() => this.post({ t: 'changed', tasks: views, removed: [] }));
+    this.#outbox.say(views);
     this.#tellUnheld(others, views);
     if (stored.some((r) => r.seq >= INBOX_FIRST_SEQ)) {
       clearTimeout(this.#settleTimer);
@@ -371,8 +376,13 @@ class Client implements HalfsyncClient, ClientCore {
   }
 
   post(message: ChannelMessage): void {
-    if (!this.#closed) this.#channel?.postMessage(message);
+    if (this.#closed) return;
+    // What this tab committed is said before anything it says after.
+    this.#outbox.flush();
+    this.#channel?.postMessage(message);
   }
+
+  readonly #flushOnHide = (): void => this.#outbox.flush();
 
   #onMessage(m: ChannelMessage): void {
     if (this.#feed.heard(m)) return;
@@ -386,6 +396,8 @@ class Client implements HalfsyncClient, ClientCore {
 
   close(): void {
     if (this.#closed) return;
+    this.#outbox.close();
+    globalThis.removeEventListener?.('pagehide', this.#flushOnHide);
     this.#closed = true;
     clearTimeout(this.#settleTimer);
     this.#runs.close();

@@ -65,6 +65,9 @@ export interface TaskModelOptions {
   readonly visible?: (task: { readonly owner?: string | undefined }) => boolean;
 }
 
+/** How many tasks' early progress a tab keeps (progress heard before the task: {@link TaskModel.applyProgress}). */
+export const EARLY_KEPT = 1_000;
+
 /** The page's in-memory view of the queue. */
 export class TaskModel {
   private readonly byId = new Map<string, Task>();
@@ -83,6 +86,8 @@ export class TaskModel {
   private dirty = false;
   private scheduled: 'micro' | 'task' | undefined;
   private readonly dirtySlices = new Set<Slice>();
+  /** Progress heard on tasks not held yet, by id, oldest first. */
+  private readonly early = new Map<string, Omit<Task, 'payload'>>();
 
   constructor(private readonly options: TaskModelOptions) {}
 
@@ -122,7 +127,13 @@ export class TaskModel {
       const bare = !Object.isFrozen(r) && !hasPayload(r as TaskRecord);
       if (bare && !known) continue;
       // A frozen object is already a view; anything else (a record, a message) is copied to one.
-      const view = Object.isFrozen(r) ? (r as Task) : toTask(bare ? { ...(r as TaskRecord), payload: known!.payload } : r as TaskRecord);
+      let view = Object.isFrozen(r) ? (r as Task) : toTask(bare ? { ...(r as TaskRecord), payload: known!.payload } : r as TaskRecord);
+      // Progress heard before the task itself: the newer of the two.
+      const early = this.early.get(r.id);
+      if (early && view.seq !== undefined) {
+        this.early.delete(r.id);
+        if (early.rev > view.rev) view = Object.freeze({ ...early, payload: view.payload, tries: early.tries ?? view.tries }) as Task;
+      }
       this.put(known, view);
       views.push(view);
     }
@@ -131,17 +142,32 @@ export class TaskModel {
     return views;
   }
 
-  /** Applies a runner's progress (tasks without payload) to the tasks this tab holds; others are skipped. */
+  /**
+   * Applies a runner's progress (tasks without payload) to the tasks this tab holds. Progress on a
+   * task it does not hold yet (its tab's announcement still on its way, or its own commit not yet
+   * back) is kept, the last {@link EARLY_KEPT}, and applied when the task arrives.
+   */
   applyProgress(items: ReadonlyArray<Omit<Task, 'payload'>>, removed: readonly string[]): void {
     let any = removed.length > 0;
+    const visible = this.options.visible;
     for (const p of items) {
       const known = this.byId.get(p.id);
-      if (!known || known.seq === undefined || known.rev >= p.rev) continue;
+      if (!known || known.seq === undefined) {
+        if ((!visible || visible(p)) && (this.early.get(p.id)?.rev ?? -1) < p.rev) this.keepEarly(p);
+        continue;
+      }
+      if (known.rev >= p.rev) continue;
       this.put(known, Object.freeze({ ...p, payload: known.payload, tries: p.tries ?? known.tries }) as Task);
       any = true;
     }
     for (const id of removed) this.remove(id);
     if (any) this.changed(false);
+  }
+
+  private keepEarly(p: Omit<Task, 'payload'>): void {
+    this.early.delete(p.id);
+    this.early.set(p.id, p);
+    if (this.early.size > EARLY_KEPT) this.early.delete(this.early.keys().next().value!);
   }
 
   /** Adds a task not yet committed (a defer of this tab). */

@@ -74,6 +74,12 @@ interface WorkerScope {
   addEventListener(type: 'online', listener: () => void): void;
 }
 
+/**
+ * A drain the worker is woken for starts this long after the wake-up (ms), so that the commits of a
+ * page deferring one task after another are taken in one drain, not each in a drain of its own
+ * whose transactions the next commits would wait behind.
+ */
+const GATHER_MS = 100;
 
 /**
  * Installs halfsync in a service worker: the `sync` and `periodicsync` listeners, the message
@@ -158,7 +164,7 @@ export function serve(options: ServeOptions): HalfsyncWorker {
   let queued: Promise<DrainSummary> | undefined;
   let queuedNetworkBack = false;
   const begin = (networkBack: boolean): Promise<DrainSummary> => {
-    const run: Promise<DrainSummary> = executor.drain({ networkBack }).then(report, (error: unknown) => { failed(error); throw error; })
+    const run: Promise<DrainSummary> = sleep(GATHER_MS).then(() => executor.drain({ networkBack })).then(report, (error: unknown) => { failed(error); throw error; })
       .finally(() => { if (running === run) running = undefined; });
     running = run;
     return run;
@@ -178,6 +184,7 @@ export function serve(options: ServeOptions): HalfsyncWorker {
   const onSync = async (lastChance: boolean, periodic: boolean, networkBack: boolean): Promise<'done' | 'browser-retry'> => {
     const deadline = Date.now() + budget;
     const run = (back: boolean) => executor.drain({ deadline, lastChance, networkBack: back }).then(report, (error: unknown) => { failed(error); throw error; });
+    await sleep(GATHER_MS);
     let summary = await run(networkBack);
     while (summary.stopped !== 'offline' && summary.nextDueAt !== undefined && summary.dueNow === 0 && summary.nextDueAt - Date.now() <= holdMs && summary.nextDueAt < deadline) {
       await sleep(summary.nextDueAt - Date.now());

@@ -94,6 +94,24 @@ describe('deferInWorker', () => {
 });
 
 describe('the worker’s answers to pages', () => {
+  it('a drain it is woken for gathers: tasks committed just after the wake-up run in that one drain', async () => {
+    const db = freshDb();
+    const scope = workerScope();
+    serve({ tasks: [note], dbName: db, drainOnStart: false });
+    const store = new TaskStore(db);
+    cleanups.push(() => store.close());
+    await store.db();
+    const asked = scope.ask({ halfsync: 1, op: 'drain', db });
+    // A page deferring one task after another, the first a moment after it asked for the drain.
+    await new Promise((r) => setTimeout(r, 30));
+    const now = Date.now();
+    for (const n of [1, 2, 3]) {
+      const id = `gathered-${n}`;
+      await store.insert([{ id, name: 'note', payload: { text: id }, status: 'pending', attempts: 0, createdAt: now, updatedAt: now, nextRunAt: now, due: now, idempotencyKey: id, rev: 1 }]);
+    }
+    expect(await asked).toMatchObject({ ok: true, op: 'drain', summary: { ran: 3, succeeded: 3 } });
+  });
+
   it('answers a request it could not serve with a documented code, never an undocumented one', async () => {
     const db = freshDb();
     const scope = workerScope();
