@@ -47,6 +47,8 @@ for (const damage of ['corrupt', 'delete'] as const) {
       const context = await launch();
       const page = context.pages()[0] ?? (await context.newPage());
       await openApp(page, 'journal=1');
+      // The loss is read at once; the count follows when the restore ends (the page's or the worker's, whichever opened first).
+      await expect.poll(() => inPage(page, (h) => (h.client.storageReset?.details as { restored?: number } | undefined)?.restored), { timeout: 10_000 }).toBe(2);
       const reset = await inPage(page, (h) => ({ code: h.client.storageReset?.code, details: h.client.storageReset?.details }));
       expect(reset.code).toBe('STORAGE_RESET');
       expect(reset.details).toMatchObject({ restored: 2, cause: damage === 'corrupt' ? 'data-loss' : 'marker' });
