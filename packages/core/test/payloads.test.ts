@@ -4,7 +4,7 @@ import { clientPool, freshDb } from './helpers.js';
 import { defineTask } from '../src/index.js';
 import { TaskStore } from '../src/store/store.js';
 import { MIGRATIONS, SCHEMA_VERSION, type HalfsyncSchema } from '../src/store/schema.js';
-import { APART_OVER } from '../src/store/payloads.js';
+import { APART_OVER, small } from '../src/store/payloads.js';
 import type { TaskRecord } from '../src/record.js';
 
 // The payload apart from the status record (store/payloads.ts): a large payload is kept in the
@@ -164,6 +164,20 @@ describe('the payload apart from the status record', () => {
     expect(q).toHaveLength(1);
     expect(q[0]).toMatchObject({ reason: expect.stringMatching(/attempts/), payload: big(13) });
     expect((await raw(name)).payloads).toEqual([]);
+  });
+});
+
+describe('what counts as a large payload', () => {
+  it('counts as defer does, stops once over, and takes cycles and binary data', () => {
+    expect(small({ text: 'x'.repeat(APART_OVER - 20) })).toBe(true);
+    expect(small({ text: 'x'.repeat(APART_OVER + 1) })).toBe(false);
+    expect(small(new Uint8Array(APART_OVER + 1))).toBe(false);
+    expect(small(new Map([['k', 'x'.repeat(APART_OVER)]]))).toBe(false);
+    expect(small(Array.from({ length: 100 }, (_, i) => i))).toBe(false);
+    const cycle: Record<string, unknown> = { a: 1 };
+    cycle.self = cycle;
+    expect(small(cycle)).toBe(true);
+    expect(small(undefined)).toBe(true);
   });
 });
 

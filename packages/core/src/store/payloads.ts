@@ -1,6 +1,5 @@
 import type { IDBPObjectStore } from 'idb';
 import type { TaskRecord } from '../record.js';
-import { inspectPayload } from '../validate.js';
 import type { HalfsyncSchema, PayloadRow } from './schema.js';
 
 // The payload apart from the status record: a task whose payload is large keeps it in the
@@ -14,14 +13,37 @@ import type { HalfsyncSchema, PayloadRow } from './schema.js';
 /** Payloads larger than this (`inspectPayload`'s estimate: about bytes) are stored apart. */
 export const APART_OVER = 512;
 
-/** Whether a payload is small enough to stay in its record. */
+/**
+ * Whether a payload is small enough to stay in its record: its size counted as `defer` estimates
+ * it (string code units, bytes of binary data, 8 per other value, keys), the walk stopping as soon
+ * as it is over. (Not `inspectPayload` with a limit, whose coded error, stack trace and all, would
+ * cost every large payload that moves.)
+ */
 export function small(payload: unknown): boolean {
+  let left = APART_OVER;
+  const seen = new Set<object>();
+  const walk = (v: unknown): boolean => {
+    if (typeof v === 'string') left -= v.length + 4;
+    else if (typeof v !== 'object' || v === null) left -= 8;
+    else if (!seen.has(v)) {
+      seen.add(v);
+      if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) left -= v.byteLength;
+      else if (v instanceof Map) { for (const [k, x] of v) if (!walk(k) || !walk(x)) return false; }
+      else if (v instanceof Set || Array.isArray(v)) { for (const x of v) if (!walk(x)) return false; }
+      else {
+        for (const k in v) {
+          if (!Object.hasOwn(v, k)) continue;
+          left -= k.length + 4;
+          if (!walk((v as Record<string, unknown>)[k])) return false;
+        }
+      }
+    }
+    return left >= 0;
+  };
   try {
-    inspectPayload('', payload, APART_OVER);
-    return true;
+    return walk(payload);
   } catch {
-    // Over the limit (or something a defer would refuse, which only a hand-written record holds).
-    return false;
+    return false; // nested too deeply to walk: apart
   }
 }
 
