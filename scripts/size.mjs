@@ -26,8 +26,9 @@ const TARGET = { page: 10 * 1024, write: 6 * 1024, worker: 8 * 1024 };
 // 23,200, 9,100 and 17,200 for the payload apart from its record (schema 9: the split where a task
 // enters `tasks`, the join in every reader, the drop in every deleter, the quarantine that keeps
 // the payload, the upgrade; in a tab, the view that keeps the payload it holds and the progress
-// said for tasks it does not hold).
-const LIMIT = { page: 24_100, write: 9_500, worker: 17_800 };
+// said for tasks it does not hold). The page's raised again from 24,100 for the outbox (a tab's
+// commits told to the others at a pace) and the progress a tab keeps for tasks not yet heard of.
+const LIMIT = { page: 24_500, write: 9_500, worker: 17_800 };
 
 const alias = {
   '@halfsync/core/worker': src('packages/core/src/worker.ts'),

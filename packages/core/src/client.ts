@@ -14,7 +14,7 @@ import { loadAlive, recordById, type Loaded } from './store/query.js';
 import { CHUNK, settleInbox } from './store/inbox.js';
 import { INBOX_FIRST_SEQ } from './store/schema.js';
 import { PendingWindow } from './pending-window.js';
-import { commitBatch, TaskStore, type OwnerExpected } from './store/store.js';
+import { commitBatch, quarantine, TaskStore, type OwnerExpected } from './store/store.js';
 import { readOwnerState, type OwnerState } from './store/owner-state.js';
 import { taskRegistry, DEFAULT_RETENTION, type AnyTaskDefinition, type DeferrableTask, type TaskDefinition } from './task.js';
 import { modify } from './store/ops.js';
@@ -363,7 +363,7 @@ class Client implements HalfsyncClient, ClientCore {
     this.#belief.believe(await readOwnerState(db));
     await this.hooks.loaded?.();
     const { records, bad, pendingBeyond, window } = await this.#read();
-    if (bad.length > 0) await this.store.quarantine(bad, this.now());
+    if (bad.length > 0) await quarantine(this.store, bad, this.now());
     this.#feed.load(records);
     this.#window.loaded(pendingBeyond, window);
     await this.#settleFromStore(this.model.waitedButUnknown());

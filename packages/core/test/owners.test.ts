@@ -4,7 +4,7 @@ import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clientPool, freshDb, storedRecords } from './helpers.js';
 import { defineTask, PermanentError } from '../src/index.js';
-import { TaskStore } from '../src/store/store.js';
+import { quarantine, TaskStore } from '../src/store/store.js';
 import { settleInbox } from '../src/store/inbox.js';
 
 const ran: Array<{ n: number; owner: string | undefined }> = [];
@@ -90,8 +90,8 @@ describe('every task has an owner, and runs only as that owner', () => {
     await waiting.persisted;
     // A quarantined record of A's.
     const store = new TaskStore(db);
-    await store.quarantine([{ raw: { seq: 999_999, id: 'q', owner: 'A', payload: { secret: 'card' } }, reason: 'test' }], Date.now());
-    await store.quarantine([{ raw: { seq: 999_998, id: 'q2', owner: 'B', payload: { secret: 'other' } }, reason: 'test' }], Date.now());
+    await quarantine(store, [{ raw: { seq: 999_999, id: 'q', owner: 'A', payload: { secret: 'card' } }, reason: 'test' }], Date.now());
+    await quarantine(store, [{ raw: { seq: 999_998, id: 'q2', owner: 'B', payload: { secret: 'other' } }, reason: 'test' }], Date.now());
     store.close();
     await c.signOut({ discard: true });
     const left = await raw(db);

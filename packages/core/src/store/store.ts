@@ -168,6 +168,13 @@ export async function inTx<T>(store: TaskStore, durability: 'strict' | 'relaxed'
 
 export { placeInLane, promote } from './chain.js';
 
+/** Moves unreadable records a tab read to the quarantine store, with why (a write-only page never does). */
+export function quarantine(store: TaskStore, bad: ReadonlyArray<{ raw: unknown; reason: string }>, now: number): Promise<void> {
+  return inTx(store, 'relaxed', 'quarantining unreadable tasks', async (tx) => {
+    await Promise.all(bad.map(({ raw, reason }) => quarantineRecord(tx, raw, reason, now)));
+  });
+}
+
 /**
  * The one owner of halfsync's IndexedDB records: every state transition happens here, each in
  * one transaction. Defers commit with strict durability (they are the user's only copy); the
@@ -360,14 +367,6 @@ export class TaskStore {
     return inserting.catch((error: unknown) => {
       if (!(error instanceof OwnerMoved)) throw error;
       return { results: records.map((r) => ownerChanged(r, belief.owner, error.state)), changed: [], owner: error.state };
-    });
-  }
-
-  /** Moves unreadable records to the quarantine store, with why. */
-  quarantine(bad: ReadonlyArray<{ raw: unknown; reason: string }>, now: number): Promise<void> {
-    return inTx(this, 'relaxed', 'quarantining unreadable tasks', async (tx) => {
-      // The key path guarantees that seq is a valid key, even when the rest of the record is not.
-      await Promise.all(bad.map(({ raw, reason }) => quarantineRecord(tx, raw, reason, now)));
     });
   }
 
