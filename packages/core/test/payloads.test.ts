@@ -124,6 +124,28 @@ describe('the payload apart from the status record', () => {
     expect(now.payloads).toEqual([{ id: h.id, payload: big(9) }]);
     expect(now.tasks[0]!.apart).toBe(true);
     expect(c.get(h.id)?.payload).toEqual(big(9));
+    // An undefined payload is a payload too: the large one kept apart goes.
+    await c.update(h.id, undefined);
+    now = await raw(name);
+    expect(now.payloads).toEqual([]);
+    expect(Object.hasOwn(now.tasks[0]!, 'payload')).toBe(true);
+    expect(now.tasks[0]!.payload).toBeUndefined();
+    expect(c.get(h.id)?.payload).toBeUndefined();
+  });
+
+  it('a record in the inbox marked apart by hand, its payload in hand, is stored by its payload\'s size when it moves', async () => {
+    const name = freshDb();
+    const c = open(name);
+    await c.ready;
+    const h = c.defer(doc, big(20));
+    await h.persisted;
+    const db = await openDB<HalfsyncSchema>(name);
+    const r = (await db.getFromIndex('inbox', 'id', h.id))!;
+    await db.put('inbox', { ...r, apart: true });
+    db.close();
+    await c.drain();
+    expect(seen).toEqual([big(20)]);
+    expect((await raw(name)).payloads).toEqual([{ id: h.id, payload: big(20) }]);
   });
 
   it('whatever deletes a task deletes the payload it keeps apart: acknowledge, purge, a sign-out that discards', async () => {

@@ -36,10 +36,11 @@ export async function intake(tx: Tx, limit = Infinity): Promise<TaskRecord[]> {
       const up = (typeof r.rev === 'number' ? { ...rest, rev: r.rev + 1 } : rest) as TaskRecord;
       // The inbox keeps a record whole; in `tasks`, a large payload is kept apart (put once the
       // record is in: a refused one must not overwrite the payload of the task holding its id).
-      const { record, row } = separate(up);
+      const { record, row, stale } = separate(up);
       const req = raw.add(record);
       req.onsuccess = () => {
         if (row) void payloads.put(row);
+        else if (stale) void payloads.delete(up.id);
         up.seq = req.result as number;
         moved.push(up);
         resolve();

@@ -144,9 +144,9 @@ export async function modify(s: TaskStore, id: string, op: 'retry' | 'cancel' | 
       if (r.lane !== undefined) await promote(tx, r.lane, now, put);
     } else if (op === 'update') {
       if (r.status !== 'pending') refuse(r.status === 'running' ? 'it is being sent; defer a new one (a supersede key makes it replace the last)' : 'only pending tasks can be changed');
-      // The new payload replaces the old wherever it was kept (store/payloads.ts): in the record, or apart.
-      drop(payloads, r);
-      const up = next(r, now, { payload, apart: undefined });
+      // The new payload is stored by its size, wherever the old one was kept (store/payloads.ts).
+      // (Set after `next`, which drops a field patched to undefined: an undefined payload is one.)
+      const up: TaskRecord = { ...next(r, now, {}), payload };
       changed.set(up.seq, up);
       void store.put(split(payloads, up));
     } else {

@@ -51,24 +51,25 @@ type Writable = Pick<IDBPObjectStore<HalfsyncSchema, ('payloads')[], 'payloads',
 type Readable = Pick<IDBPObjectStore<HalfsyncSchema, ArrayLike<'payloads'>, 'payloads', IDBTransactionMode>, 'get'>;
 
 /**
- * The record to put in `tasks` for `r`, and the payload row to put beside it: a record holding a
- * large payload comes back without it, marked `apart`; a record without its payload (one read from
- * `tasks`) comes back as it is, its stored payload untouched. A caller that changes a payload
- * clears `apart` first.
+ * The record to put in `tasks` for `r`, and what to write beside it. A record holding its payload
+ * is stored by the payload's size, whatever it was before: a large one goes to a payload `row` and
+ * the record, marked `apart`, comes back without it; a small one stays in the record, and a row the
+ * task may have had is `stale`. A record without its payload (one read from `tasks`) comes back as
+ * it is, its stored payload untouched.
  */
-export function separate(r: TaskRecord): { record: TaskRecord; row?: PayloadRow } {
+export function separate(r: TaskRecord): { record: TaskRecord; row?: PayloadRow; stale?: true } {
   // A record without an id moves as it is: the runner quarantines it.
   if (!Object.hasOwn(r, 'payload') || typeof r.id !== 'string') return { record: r };
-  const { payload, ...rest } = r;
-  if (r.apart) return { record: rest };
-  if (small(payload)) return { record: r };
-  return { record: { ...rest, apart: true }, row: { id: r.id, payload } };
+  const { payload, apart, ...rest } = r;
+  if (!small(payload)) return { record: { ...rest, apart: true }, row: { id: r.id, payload } };
+  return apart ? { record: { ...rest, payload }, stale: true } : { record: r };
 }
 
-/** {@link separate}, with the payload row put at once: the record to put in `tasks`. */
+/** {@link separate}, with the payload row put (or a stale one deleted) at once: the record to put in `tasks`. */
 export function split(payloads: Writable, r: TaskRecord): TaskRecord {
-  const { record, row } = separate(r);
+  const { record, row, stale } = separate(r);
   if (row) void payloads.put(row);
+  else if (stale) void payloads.delete(r.id);
   return record;
 }
 
