@@ -41,7 +41,8 @@ test('the worker killed at random points during drains: every task succeeds, eac
   await openApp(page, 'leaseMs=1000&holdMs=2000');
   const hs = await halfsyncKit(page, { timeoutMs: 120_000 });
   await control({ default: { status: 200, delayMs: 15 } });
-  const ids = await inPage(page, (h, n) => Promise.all(Array.from({ length: n }, (_, i) => h.defer({ n: i }))), tasks);
+  // Every other task carries a note of 2,000 characters: a payload kept apart from its record.
+  const ids = await inPage(page, (h, n) => Promise.all(Array.from({ length: n }, (_, i) => h.defer(i % 2 ? { n: i, note: 'x'.repeat(2_000) } : { n: i }))), tasks);
   let kills = 0;
   for (;;) {
     const before = (await log()).received.length;
@@ -59,6 +60,10 @@ test('the worker killed at random points during drains: every task succeeds, eac
   expect(e).toEqual({ keys: tasks, duplicates: 0 });
   expect(l.overlaps).toEqual([]);
   expect(kills).toBeGreaterThanOrEqual(3);
+  // Each request carried its whole payload, the large ones read back from where they were kept apart.
+  const sent = l.received.filter((r) => r.path === '/api/ops' && r.status === 200) as Array<{ body?: { n: number; note?: string } }>;
+  expect(sent.length).toBeGreaterThanOrEqual(tasks);
+  expect(sent.every((r) => (r.body!.n % 2 ? r.body!.note?.length === 2_000 : r.body!.note === undefined))).toBe(true);
 });
 
 test('the tab closed in the middle of a burst: every task whose persisted resolved is stored whole and completes', async ({ context }) => {

@@ -41,7 +41,7 @@ type Hs = {
   postOp: TaskDefinition<{ n: number; lane?: string }, { seq: number; dup: boolean }>;
   statsBatch: TaskDefinition<{ n: number }, { counted: boolean }>;
   skipOp: TaskDefinition<{ n: number; lane?: string }, { seq: number; dup: boolean }>;
-  defer(op: { n: number; lane?: string }, opts?: { orderKey?: string; delay?: number }): Promise<string>;
+  defer(op: { n: number; lane?: string; note?: string }, opts?: { orderKey?: string; delay?: number }): Promise<string>;
   deferFetch(url: string, init?: RequestInit): Promise<string>;
   writeOps(ns: number[]): Promise<string[]>;
   events: Array<{ ids: string[]; statuses: string[] }>;

@@ -5,12 +5,13 @@ import type { HalfsyncSchema, PayloadRow } from './schema.js';
 // The payload apart from the status record: a task whose payload is large keeps it in the
 // `payloads` store, under its id, so that a claim, a lease renewal and a settlement, which rewrite
 // the record, write a few hundred bytes and not the payload. A small payload stays in its record:
-// a second write at the move and a second read at the claim would cost more than it saves.
+// apart, it would cost every task a second write at the move and a second read at the claim to
+// save at most APART_OVER bytes per rewrite.
 // Records enter `tasks` through `split` (the inbox's move, an insert, a restore, a periodic run,
 // an update) and leave it through `drop`; what hands a task on (a claim, a tab's load, a page of
 // history, a read by id) joins its payload back with `join`.
 
-/** Payloads larger than this (`inspectPayload`'s estimate: about bytes) are stored apart. */
+/** Payloads larger than this (estimated as `defer` does: about bytes) are stored apart. */
 export const APART_OVER = 512;
 
 /**
