@@ -297,6 +297,9 @@ await group('drain', async () => {
     workbox: (warm) => { const m = warm ? warmN(n) : n; return counted('wb', m, () => call('workbox', { op: 'wbReplay', n: m, bytes: 1024, seed: seed++ })); },
     priority: (warm) => { const m = warm ? warmN(n) : n; return counted('hs', m, () => call('drainHttp', { n: m, bytes: 1024, seed: seed++, kind: 'http-urgent' })); },
     limited: (warm) => { const m = warm ? warmN(n) : n; return counted('hs', m, () => call('drainHttp', { n: m, bytes: 1024, seed: seed++, kind: 'http-limited' })); },
+    // Bodies of 16 KB: payloads kept apart from their records, so claims and settlements write the record alone.
+    large: (warm) => { const m = warm ? warmN(n) : n; return counted('hs', m, () => call('drainHttp', { n: m, bytes: 16_384, seed: seed++ })); },
+    largeRaw: (warm) => { const m = warm ? warmN(n) : n; return counted('raw', m, () => call('rawFetch', { n: m, bytes: 16_384, seed: seed++, concurrency: 4 })); },
   });
   figure('drain.halfsync', 'ms/task', `worker drain() of ${n} http tasks (httpTask, concurrency 4), 1 KB bodies`, res.halfsync.map((r) => r.perTask));
   figure('drain.raw', 'ms/request', `raw fetch loop in the worker, concurrency 4, same requests`, res.raw.map((r) => r.perTask));
@@ -307,6 +310,9 @@ await group('drain', async () => {
   figure('drain.limited', 'ms/task', `the same drain under a rate limit that never binds (a token taken per task)`, res.limited.map((r) => r.perTask));
   compare('drain.priority', 'drain by priority vs the plain drain', 'drain.priority', 'drain.halfsync');
   compare('drain.limited', 'drain under a rate limit vs the plain drain', 'drain.limited', 'drain.halfsync');
+  figure('drain.large', 'ms/task', `worker drain() of ${n} http tasks, 16 KB bodies`, res.large.map((r) => r.perTask));
+  figure('drain.largeRaw', 'ms/request', `raw fetch loop in the worker, concurrency 4, the same 16 KB requests`, res.largeRaw.map((r) => r.perTask));
+  compare('drain.large', 'drain vs raw fetch loop, 16 KB bodies', 'drain.large', 'drain.largeRaw');
 });
 
 // ---- 5. scale -------------------------------------------------------------------------------
