@@ -76,12 +76,11 @@ export function runnerNews(views: readonly Task[], removed: readonly string[], m
 /**
  * What is said of committed records: those holding their payload as `changed`, those read from
  * `tasks` without the payload they keep apart (store/payloads.ts) as `progress`, which only the
- * tabs holding them take. `skip`: ids already said (the views a tab made of them).
+ * tabs holding them take.
  */
-export function recordNews(records: readonly TaskRecord[], removed: readonly string[], skip: ReadonlySet<string> = new Set()): ChannelMessage[] {
-  const said = records.filter((r) => !skip.has(r.id));
-  const full = said.filter(hasPayload).map(toTask);
-  const bare = said.filter((r) => !hasPayload(r)).map((r) => withoutPayload(toTask(r)));
+export function recordNews(records: readonly TaskRecord[], removed: readonly string[]): ChannelMessage[] {
+  const full = records.filter(hasPayload).map(toTask);
+  const bare = records.filter((r) => !hasPayload(r)).map((r) => withoutPayload(toTask(r)));
   const out: ChannelMessage[] = [];
   if (full.length > 0 || removed.length > 0) out.push({ t: 'changed', tasks: full, removed });
   if (bare.length > 0) out.push({ t: 'progress', tasks: bare, removed: [] });

@@ -4,7 +4,8 @@ import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clientPool, freshDb, storedRecords } from './helpers.js';
 import { defineTask, PermanentError } from '../src/index.js';
-import { quarantine, TaskStore } from '../src/store/store.js';
+import { TaskStore } from '../src/store/store.js';
+import { quarantine } from '../src/store/quarantine.js';
 import { settleInbox } from '../src/store/inbox.js';
 
 const ran: Array<{ n: number; owner: string | undefined }> = [];

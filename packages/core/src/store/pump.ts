@@ -8,7 +8,8 @@ import { DEFAULT_RETENTION, DEFAULT_RETRY, type DefinedOptions, type LaneFailure
 import { Buckets } from './rate.js';
 import { dueInOrder } from './claim-order.js';
 import { failFor, parentSucceeded, promote, settleLane } from './chain.js';
-import { inTx, quarantineRecord, type TaskStore } from './store.js';
+import { inTx, type TaskStore } from './store.js';
+import { quarantineRecord } from './quarantine.js';
 import { drop, join } from './payloads.js';
 import type { ScheduleEntry } from './schedule.js';
 import type { Schedule } from '../periodic.js';

@@ -9,22 +9,6 @@ import { ownerState, type OwnerState } from './owner-state.js';
 import { intake } from './inbox.js';
 import { split } from './payloads.js';
 
-/**
- * Moves an unreadable record of `tasks` to the quarantine, with why; a payload it kept apart goes
- * with it (`payload` beside the record), so nothing of it is lost.
- */
-export async function quarantineRecord(tx: Tx, raw: unknown, reason: string, now: number): Promise<void> {
-  // The key path guarantees that seq is a valid key, even when the rest of the record is not.
-  const { seq, id, apart } = raw as { seq: number; id?: unknown; apart?: unknown };
-  const payloads = tx.objectStore('payloads');
-  const row = apart === true && typeof id === 'string' ? await payloads.get(id) : undefined;
-  await Promise.all([
-    tx.objectStore('quarantine').put({ seq, reason, at: now, record: raw, ...(row ? { payload: row.payload } : {}) }),
-    tx.objectStore('tasks').delete(seq),
-    ...(row ? [payloads.delete(row.id)] : []),
-  ]);
-}
-
 // Guarantee 1, "Durable": a deferred task is committed with strict durability, in one transaction
 // per tick of defers, with its owner stamped from what committed; `persisted` resolves after that.
 
@@ -167,13 +151,6 @@ export async function inTx<T>(store: TaskStore, durability: 'strict' | 'relaxed'
 }
 
 export { placeInLane, promote } from './chain.js';
-
-/** Moves unreadable records a tab read to the quarantine store, with why (a write-only page never does). */
-export function quarantine(store: TaskStore, bad: ReadonlyArray<{ raw: unknown; reason: string }>, now: number): Promise<void> {
-  return inTx(store, 'relaxed', 'quarantining unreadable tasks', async (tx) => {
-    await Promise.all(bad.map(({ raw, reason }) => quarantineRecord(tx, raw, reason, now)));
-  });
-}
 
 /**
  * The one owner of halfsync's IndexedDB records: every state transition happens here, each in

@@ -1,7 +1,8 @@
 import { recordProblem, next, parentsDone, STATUSES, type TaskError, type TaskRecord } from '../record.js';
 import { failDescendants, type Put } from './chain.js';
 import { ownerState } from './owner-state.js';
-import { inTx, quarantineRecord, type TaskStore } from './store.js';
+import { inTx, type TaskStore } from './store.js';
+import { quarantineRecord } from './quarantine.js';
 
 // Guarantee 8, "Safe by default": a record read back is validated, and a corrupt one is
 // quarantined, never trusted. Most corrupt records are met where they are read (a claim, a page
