@@ -297,7 +297,9 @@ export class Executor {
         // step would find the same.
         const settledOnly = idle && out.claimed.length === 0 && out.removed.length === 0 && out.revived === 0;
         if (inflight.size === 0 && ready.length === 0 && settled.length === 0 && (!progress || settledOnly)) {
-          if (backlog) { intakeNext = true; continue; } // the inbox holds more
+          // The inbox holds more: the next chunk, while this drain may claim it (a drain stopped or
+          // offline leaves it where it waits).
+          if (backlog && claiming) { intakeNext = true; continue; }
           if (!this.swept) {
             this.swept = true;
             const swept = await sweep(store, this.now());

@@ -12,7 +12,9 @@ import type { TaskRecord } from '../src/record.js';
 
 const ran: number[] = [];
 const op = defineTask('inbox-op', { run: async (p: { n: number }) => { ran.push(p.n); return p.n; } });
-const { open, closeAll } = clientPool([op], { autoRun: false });
+const low = defineTask('inbox-low', { run: async (p: { n: number }) => { ran.push(p.n); return p.n; }, priority: 1 });
+const urgent = defineTask('inbox-urgent', { run: async (p: { n: number }) => { ran.push(p.n); return p.n; }, priority: 9 });
+const { open, closeAll } = clientPool([op, low, urgent], { autoRun: false });
 afterEach(() => { closeAll(); ran.length = 0; });
 
 /** Keeps a transaction over `stores` open until `release` is called (a runner's long step). */
@@ -150,6 +152,58 @@ describe('the inbox', () => {
 
 const base = (id: string, n: number, now: number) => ({
   id, name: 'inbox-op', payload: { n }, status: 'pending' as const, attempts: 0, createdAt: now, updatedAt: now, nextRunAt: now, due: now, idempotencyKey: id, rev: 1,
+});
+
+describe('a drain stopped', () => {
+  it('leaves the rest of a long inbox where it waits: it moves no further chunk once stopped', async () => {
+    const controller = new AbortController();
+    const stopper = defineTask('inbox-stopper', { run: async () => { controller.abort(); } });
+    const { store, executor, clock } = rig([stopper]);
+    const now = clock.now();
+    const records = Array.from({ length: 1_200 }, (_, i) => ({ ...base(`s${i}`, i, now), name: 'inbox-stopper' }));
+    await store.insert(records);
+    const summary = await executor.drain({ signal: controller.signal });
+    expect(summary.stopped).toBe('aborted');
+    // One chunk moved for the claim; the other two still wait, for the next drain.
+    expect(await (await store.db()).count('inbox')).toBe(700);
+    store.close();
+  });
+});
+
+describe('the move by priority', () => {
+  it('a payment deferred after 1,200 queued low-priority tasks, with no runner in between, moves in the first chunk and runs first', async () => {
+    const db = freshDb();
+    const c = open(db, { concurrency: 1 });
+    await c.ready;
+    await Promise.all(Array.from({ length: 1_200 }, (_, i) => c.defer(low, { n: i }).persisted));
+    await c.defer(urgent, { n: -1 }).persisted;
+    await c.drain();
+    expect(ran[0]).toBe(-1);
+    // Each priority keeps its commit order.
+    expect(ran.slice(1)).toEqual(Array.from({ length: 1_200 }, (_, i) => i));
+  });
+
+  it('schema 10: an inbox written by schema 9 keeps every record, and runs by priority once upgraded', async () => {
+    const name = freshDb();
+    const old = await openDB<HalfsyncSchema>(name, 9, { upgrade: async (d, from, _to, tx) => { for (let v = from; v < 9; v++) await MIGRATIONS[v]!(d, tx); } });
+    const now = Date.now() - 1_000;
+    const rec = (seq: number, name: string, priority: number | undefined, n: number) => ({
+      ...base(`r${seq}`, n, now), seq, name, ...(priority === undefined ? {} : { priority }),
+    }) as TaskRecord;
+    const records = [rec(INBOX_FIRST_SEQ, 'inbox-low', 1, 1), rec(INBOX_FIRST_SEQ + 1, 'inbox-op', undefined, 2), rec(INBOX_FIRST_SEQ + 2, 'inbox-urgent', 9, 3), rec(INBOX_FIRST_SEQ + 3, 'inbox-op', 5, 4)];
+    for (const r of records) await old.put('inbox', r);
+    old.close();
+    const store = new TaskStore(name);
+    const d = await store.db();
+    expect(d.version).toBe(SCHEMA_VERSION);
+    expect(await d.getAll('inbox')).toEqual(records);
+    store.close();
+    const c = open(name, { concurrency: 1 });
+    await c.ready;
+    await c.drain();
+    // By priority (9, 5, 1), then the one with none (written before priorities, or by hand).
+    expect(ran).toEqual([3, 4, 1, 2]);
+  });
 });
 
 describe('schema 8: the migration from schema 7', () => {

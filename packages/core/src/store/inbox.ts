@@ -1,4 +1,5 @@
-import { unwrap } from 'idb';
+import { unwrap, type IDBPObjectStore, type StoreNames } from 'idb';
+import type { HalfsyncSchema } from './schema.js';
 import type { TaskRecord } from '../record.js';
 import { inTx, type TaskStore, type Tx } from './store.js';
 import { separate } from './payloads.js';
@@ -15,7 +16,7 @@ import { separate } from './payloads.js';
 export const CHUNK = 500;
 
 /**
- * Moves the tasks in the inbox (every one, or the oldest `limit`) into `tasks`, in commit order.
+ * Moves the tasks in the inbox (every one, or `limit` of them, chosen by priority) into `tasks`, in commit order.
  * Each gets a key from `tasks` (after every task already there) and its revision moved on, so tabs
  * holding it take the new key. A record `tasks` refuses (an id already there: written by hand)
  * goes to the quarantine, with why.
@@ -28,7 +29,7 @@ export async function intake(tx: Tx, limit = Infinity): Promise<TaskRecord[]> {
   const moved: TaskRecord[] = [];
   for (;;) {
     const want = Math.min(CHUNK, limit - moved.length);
-    const batch = want > 0 ? await inbox.getAll(undefined, want) : [];
+    const batch = want > 0 ? await nextChunk(inbox, want) : [];
     if (batch.length === 0) return moved;
     const adds = batch.map((r) => new Promise<void>((resolve) => {
       const { seq: was, ...rest } = r;
@@ -54,14 +55,35 @@ export async function intake(tx: Tx, limit = Infinity): Promise<TaskRecord[]> {
       };
     }));
     await Promise.all(adds);
-    await inbox.delete(IDBKeyRange.bound(batch[0]!.seq, batch.at(-1)!.seq));
+    // One by one: a chunk taken by priority is not one range of keys.
+    const rawInbox = unwrap(inbox) as IDBObjectStore;
+    for (const r of batch) rawInbox.delete(r.seq);
     if (batch.length < want) return moved;
   }
 }
 
+const isLevel = (p: unknown): boolean => Number.isInteger(p) && (p as number) >= 0 && (p as number) <= 9;
 
 /**
- * Moves the oldest `limit` tasks of the inbox (default: all) into `tasks`, in transactions of at
+ * The next `want` records of the inbox: chosen by priority, highest first, each priority in commit
+ * order (so a payment deferred after a day of queued statistics moves in the first chunk, and is
+ * claimed first), then any record the priorities miss (one written by hand).
+ */
+async function nextChunk(inbox: IDBPObjectStore<HalfsyncSchema, ArrayLike<StoreNames<HalfsyncSchema>>, 'inbox', 'readwrite'>, want: number): Promise<TaskRecord[]> {
+  const out: TaskRecord[] = [];
+  for (let p = 9; p >= 0 && out.length < want; p--) out.push(...await inbox.index('priority').getAll(p, want - out.length));
+  if (out.length < want) {
+    // Every record of a priority level is taken: what is left is outside them.
+    for (const r of await inbox.getAll(undefined, want + out.length)) if (out.length < want && !isLevel(r.priority)) out.push(r);
+  }
+  // Within the chunk, commit order: the moved tasks' keys keep it, and the claim's slot for the
+  // task due longest still sees which came first.
+  return out.sort((a, b) => a.seq - b.seq);
+}
+
+
+/**
+ * Moves `limit` tasks of the inbox (default: all; the highest priority first) into `tasks`, in transactions of at
  * most {@link CHUNK} each, so no one transaction holds the queue for long: a runner before its
  * steps, a tab before a page of history or a count. Returns what moved.
  */

@@ -32,7 +32,7 @@ export interface HalfsyncSchema extends DBSchema {
    * tab moves them into `tasks` (store/inbox.ts). A defer writes here only, so it never waits
    * behind a drain's transactions over `tasks`.
    */
-  inbox: { key: number; value: TaskRecord; indexes: { id: string } };
+  inbox: { key: number; value: TaskRecord; indexes: { id: string; priority: number } };
   /** The owner state the inbox admits defers under: written by a sign-in or sign-out in the same transaction as `state`'s. */
   gate: { key: string; value: StateRow };
   /**
@@ -57,7 +57,7 @@ export interface StateRow { key: string; value: unknown; at: number; version?: n
 export const INBOX_FIRST_SEQ = 2 ** 40;
 
 /** The current schema version. */
-export const SCHEMA_VERSION = 9;
+export const SCHEMA_VERSION = 10;
 
 type UpgradeTx = IDBPTransaction<HalfsyncSchema, StoreNames<HalfsyncSchema>[], 'versionchange'>;
 type Migration = (db: IDBPDatabase<HalfsyncSchema>, tx: UpgradeTx) => Promise<void> | void;
@@ -79,6 +79,8 @@ type Migration = (db: IDBPDatabase<HalfsyncSchema>, tx: UpgradeTx) => Promise<vo
  * adds the `inbox` store (keys from {@link INBOX_FIRST_SEQ}) and the `gate` store, with the owner
  * state as committed; no task record is rewritten. Version 9 adds the `payloads` store, and moves
  * each large payload of `tasks` there (store/payloads.ts's `split`); small ones stay in their record.
+ * Version 10 adds the inbox's `priority` index, so that the move takes the highest priority first
+ * (the browser builds it from the records there: nothing is rewritten).
  */
 export const MIGRATIONS: readonly Migration[] = [
   // 0 → 1
@@ -175,5 +177,9 @@ export const MIGRATIONS: readonly Migration[] = [
       const { payload, ...rest } = r;
       await Promise.all([payloads.put({ id: r.id, payload }), c.update({ ...rest, apart: true })]);
     }
+  },
+  // 9 → 10
+  (_db, tx) => {
+    tx.objectStore('inbox').createIndex('priority', 'priority');
   },
 ];

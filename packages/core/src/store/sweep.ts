@@ -106,5 +106,5 @@ export function sweep(s: TaskStore, now: number): Promise<SweepResult> {
     for (const r of repaired) writes.push(store.put(r));
     await Promise.all(writes);
     return { removed, repaired, quarantined: strays.size };
-  });
+  }, 'working');
 }
