@@ -16,9 +16,9 @@ import { separate } from './payloads.js';
 export const CHUNK = 500;
 
 /**
- * Moves the tasks in the inbox (every one, or `limit` of them, chosen by priority) into `tasks`, in commit order.
- * Each gets a key from `tasks` (after every task already there) and its revision moved on, so tabs
- * holding it take the new key. A record `tasks` refuses (an id already there: written by hand)
+ * Moves the tasks in the inbox (every one, or `limit` of them, chosen by priority) into `tasks`,
+ * in commit order. Each gets a key from `tasks` (after every task already there) and its revision
+ * moved on, so tabs holding it take the new key. A record `tasks` refuses (an id already there: written by hand)
  * goes to the quarantine, with why.
  */
 export async function intake(tx: Tx, limit = Infinity): Promise<TaskRecord[]> {
@@ -83,9 +83,9 @@ async function nextChunk(inbox: IDBPObjectStore<HalfsyncSchema, ArrayLike<StoreN
 
 
 /**
- * Moves `limit` tasks of the inbox (default: all; the highest priority first) into `tasks`, in transactions of at
- * most {@link CHUNK} each, so no one transaction holds the queue for long: a runner before its
- * steps, a tab before a page of history or a count. Returns what moved.
+ * Moves `limit` tasks of the inbox (default: all; the highest priority first) into `tasks`, in
+ * transactions of at most {@link CHUNK} each, so no one transaction holds the queue for long: a
+ * runner before its steps, a tab before a page of history or a count. Returns what moved.
  */
 export async function settleInbox(store: TaskStore, limit = Infinity): Promise<TaskRecord[]> {
   // Whether anything waits: one key read (a count would walk a long inbox, at every move).
