@@ -55,32 +55,42 @@ export async function intake(tx: Tx, limit = Infinity): Promise<TaskRecord[]> {
       };
     }));
     await Promise.all(adds);
-    // One by one: a chunk taken by priority is not one range of keys.
-    const rawInbox = unwrap(inbox) as IDBObjectStore;
-    for (const r of batch) rawInbox.delete(r.seq);
+    // One range when the chunk is all the inbox holds between its first and last key (one
+    // priority, the usual case); otherwise one by one.
+    const range = IDBKeyRange.bound(batch[0]!.seq, batch.at(-1)!.seq);
+    if ((await inbox.count(range)) === batch.length) await inbox.delete(range);
+    else {
+      const rawInbox = unwrap(inbox) as IDBObjectStore;
+      for (const r of batch) rawInbox.delete(r.seq);
+    }
     if (batch.length < want) return moved;
   }
 }
 
-const isLevel = (p: unknown): boolean => Number.isInteger(p) && (p as number) >= 0 && (p as number) <= 9;
-
 /**
  * The next `want` records of the inbox: chosen by priority, highest first, each priority in commit
  * order (so a payment deferred after a day of queued statistics moves in the first chunk, and is
- * claimed first), then any record the priorities miss (one written by hand).
+ * claimed first), then any record no priority indexes (one written by hand).
  */
 async function nextChunk(inbox: IDBPObjectStore<HalfsyncSchema, ArrayLike<StoreNames<HalfsyncSchema>>, 'inbox', 'readwrite'>, want: number): Promise<TaskRecord[]> {
+  const byPriority = inbox.index('priority');
+  // The priorities present, highest first: one step each (usually one or two), not ten reads.
+  const levels: number[] = [];
+  for (let c = await byPriority.openKeyCursor(null, 'prevunique'); c; c = await c.continue()) levels.push(c.key);
   const out: TaskRecord[] = [];
-  for (let p = 9; p >= 0 && out.length < want; p--) out.push(...await inbox.index('priority').getAll(p, want - out.length));
+  for (const level of levels) {
+    if (out.length >= want) break;
+    out.push(...await byPriority.getAll(level, want - out.length));
+  }
   if (out.length < want) {
-    // Every record of a priority level is taken: what is left is outside them.
-    for (const r of await inbox.getAll(undefined, want + out.length)) if (out.length < want && !isLevel(r.priority)) out.push(r);
+    // Every indexed record is taken: what is left has no priority the index holds.
+    const taken = new Set(out.map((r) => r.seq));
+    for (const r of await inbox.getAll(undefined, want + out.length)) if (out.length < want && !taken.has(r.seq)) out.push(r);
   }
   // Within the chunk, commit order: the moved tasks' keys keep it, and the claim's slot for the
   // task due longest still sees which came first.
   return out.sort((a, b) => a.seq - b.seq);
 }
-
 
 /**
  * Moves `limit` tasks of the inbox (default: all; the highest priority first) into `tasks`, in
