@@ -28,7 +28,10 @@ const TARGET = { page: 10 * 1024, write: 6 * 1024, worker: 8 * 1024 };
 // the payload, the upgrade; in a tab, the view that keeps the payload it holds and the progress
 // said for tasks it does not hold). The page's raised again from 24,100 for the outbox (a tab's
 // commits told to the others at a pace) and the progress a tab keeps for tasks not yet heard of.
-const LIMIT = { page: 24_500, write: 9_500, worker: 17_800 };
+// All three raised again from 24,500, 9,500 and 17,800 for the move by priority (schema 10: the
+// inbox's chunk chosen by the priorities present, deleted as one range when it can be), which every
+// writer of `tasks` carries, a write-only page's linked insert among them.
+const LIMIT = { page: 24_700, write: 9_700, worker: 18_000 };
 
 const alias = {
   '@halfsync/core/worker': src('packages/core/src/worker.ts'),
