@@ -74,13 +74,15 @@ export async function intake(tx: Tx, limit = Infinity): Promise<TaskRecord[]> {
  */
 async function nextChunk(inbox: IDBPObjectStore<HalfsyncSchema, ArrayLike<StoreNames<HalfsyncSchema>>, 'inbox', 'readwrite'>, want: number): Promise<TaskRecord[]> {
   const byPriority = inbox.index('priority');
-  // The priorities present, highest first: one step each (usually one or two), not ten reads.
-  const levels: number[] = [];
-  for (let c = await byPriority.openKeyCursor(null, 'prevunique'); c; c = await c.continue()) levels.push(c.key);
+  // The priorities present, highest first: the last key below the one before, one seek each
+  // (usually one or two), not ten reads; not a `prevunique` walk, which passes every duplicate.
   const out: TaskRecord[] = [];
-  for (const level of levels) {
-    if (out.length >= want) break;
-    out.push(...await byPriority.getAll(level, want - out.length));
+  let below: IDBKeyRange | null = null;
+  while (out.length < want) {
+    const top = await byPriority.openKeyCursor(below, 'prev');
+    if (!top) break;
+    out.push(...await byPriority.getAll(top.key, want - out.length));
+    below = IDBKeyRange.upperBound(top.key, true);
   }
   if (out.length < want) {
     // Every indexed record is taken: what is left has no priority the index holds.
