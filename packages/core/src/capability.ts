@@ -47,7 +47,7 @@ export interface ClientCore {
   problem(error: HalfsyncError): void;
   /** Reads what is alive again, into the view. */
   reload(what: string): void;
-  /** Moves the tasks waiting in the inbox (or the oldest `limit`) into `tasks` (store/inbox.ts), before a read of the store. */
+  /** Moves the tasks waiting in the inbox (or `limit` of them, the highest priority first) into `tasks` (store/inbox.ts), before a read of the store. */
   settleInbox(limit?: number): Promise<void>;
   /**
    * Changes who this tab shows signed in and runs `write` after the defers made before it committed

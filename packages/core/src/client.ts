@@ -276,7 +276,7 @@ class Client implements HalfsyncClient, ClientCore {
     return loadAlive(await this.store.db(), this.#recent, this.#windowSize, (r) => r.owner === this.owner);
   }
 
-  /** Moves the inbox (or its oldest `limit` tasks) into `tasks` (store/inbox.ts); tabs holding those tasks take their new keys. */
+  /** Moves the inbox (or `limit` of its tasks, the highest priority first) into `tasks` (store/inbox.ts); tabs holding those tasks take their new keys. */
   async settleInbox(limit?: number): Promise<void> {
     const moved = await settleInbox(this.store, limit);
     const views = this.model.apply(moved, [], false);
