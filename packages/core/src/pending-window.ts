@@ -1,7 +1,7 @@
 import type { TaskModel, TaskSlice } from './model.js';
 
 // Guarantee 11, "Bounded", for pending work: a tab holds a window of the oldest pending tasks of
-// the user signed in (store/query.ts, loadAlive), not a queue of any length. While the store holds
+// the user signed in (store/load.ts, loadAlive), not a queue of any length. While the store holds
 // more than the window, this keeps the window from running dry as tasks finish: once half of the
 // tasks it read have left (new defers do not count), the tab reads the oldest pending tasks again.
 

@@ -5,7 +5,9 @@ import { clientPool, freshDb } from './helpers.js';
 import type { HalfsyncError} from '../src/index.js';
 import { defineTask, DeferredActionObserver, PermanentError, type Task } from '../src/index.js';
 import { TaskStore, inTx } from '../src/store/store.js';
-import type { NewTaskRecord } from '../src/record.js';
+import type { NewTaskRecord, TaskRecord } from '../src/record.js';
+import { loadAlive } from '../src/store/load.js';
+import { INBOX_FIRST_SEQ } from '../src/store/schema.js';
 
 const echo = defineTask('echo', { run: (p: { n: number }) => p.n });
 const other = defineTask('other', { run: () => 'x' });
@@ -48,6 +50,60 @@ describe('load what is alive, page the rest', () => {
     const finished = snap.filter((t) => t.status === 'succeeded');
     expect(finished.map((t) => t.createdAt)).toEqual(Array.from({ length: 20 }, (_, i) => 281 + i));
     expect(snap.map((t) => t.seq)).toEqual([...snap.map((t) => t.seq)].sort((a, b) => a! - b!));
+  });
+
+  it('reads the newest finished tasks across statuses by (defer time, key), those deferred in one millisecond included, and skips what cannot be read', async () => {
+    const db = freshDb();
+    // Three statuses over the same times, with ties: eight succeeded in each millisecond from 1 to
+    // 30, five cancelled at 29, 30 and 31, three superseded at 30. Fewer than asked in two statuses.
+    const store = new TaskStore(db);
+    const at = (status: Task['status'], t: number, k: number): NewTaskRecord => ({
+      id: `${status}-${t}-${k}`, name: 'echo', payload: { n: t }, status, attempts: 1, createdAt: t, updatedAt: t, nextRunAt: t, idempotencyKey: `k-${status}-${t}-${k}`, rev: 2,
+    });
+    const records: NewTaskRecord[] = [];
+    for (let t = 1; t <= 30; t++) for (let k = 0; k < 8; k++) records.push(at('succeeded', t, k));
+    for (const t of [29, 30, 31]) for (let k = 0; k < 5; k++) records.push(at('cancelled', t, k));
+    for (let k = 0; k < 3; k++) records.push(at('superseded', 30, k));
+    // A record that cannot be read among the newest: passed over, not counted in the window.
+    records.push({ ...at('succeeded', 31, 9), name: 42 } as unknown as NewTaskRecord);
+    const d = await store.db();
+    const tx = d.transaction('tasks', 'readwrite');
+    for (const r of records) void tx.store.put(r as TaskRecord);
+    await tx.done;
+    const all = (await d.getAll('tasks')).filter((r) => typeof r.name === 'string');
+    const newest = (n: number) => [...all].sort((a, b) => b.createdAt - a.createdAt || b.seq - a.seq).slice(0, n).map((r) => r.id).sort();
+    for (const recent of [1, 4, 20, 37, 500]) {
+      const { records: got } = await loadAlive(d, recent);
+      expect(got.map((r) => r.id).sort()).toEqual(newest(recent));
+      expect(got.map((r) => r.seq)).toEqual(got.map((r) => r.seq).sort((a, b) => a - b));
+    }
+    store.close();
+  });
+
+  it('fills the window from the inbox past another user\'s records, a batch at a time, and says when the user\'s work goes beyond it', async () => {
+    const db = freshDb();
+    const store = new TaskStore(db);
+    const d = await store.db();
+    // 300 of Bob's, then 800 alternating: 400 of Alice's among them, past several batches of the read.
+    const tx = d.transaction('inbox', 'readwrite');
+    for (let i = 0; i < 1_100; i++) {
+      const owner = i < 300 || i % 2 === 0 ? 'bob' : 'alice';
+      const r: TaskRecord = { seq: INBOX_FIRST_SEQ + i, id: `in-${i}`, name: 'echo', payload: { n: i }, status: 'pending', attempts: 0, createdAt: i, updatedAt: i, nextRunAt: i, due: i, idempotencyKey: `in-${i}`, rev: 1, priority: 0, owner };
+      void tx.store.put(r);
+    }
+    await tx.done;
+    const alice = (r: TaskRecord) => r.owner === 'alice';
+    const aliceSeqs = Array.from({ length: 1_100 }, (_, i) => i).filter((i) => i >= 300 && i % 2 === 1).map((i) => INBOX_FIRST_SEQ + i);
+    const some = await loadAlive(d, 0, 150, alice);
+    expect(some.records.map((r) => r.seq)).toEqual(aliceSeqs.slice(0, 150));
+    expect(some.pendingBeyond).toBe(true);
+    const exactly = await loadAlive(d, 0, 400, alice);
+    expect(exactly.records.map((r) => r.seq)).toEqual(aliceSeqs);
+    expect(exactly.pendingBeyond).toBe(false);
+    const unbounded = await loadAlive(d, 0, Infinity, alice);
+    expect(unbounded.records).toHaveLength(400);
+    expect(unbounded.pendingBeyond).toBe(false);
+    store.close();
   });
 
   it('holds a window of the oldest pending tasks and every lane\'s head; the rest stays in the store, counted, and fills the window as tasks leave it', async () => {

@@ -10,7 +10,7 @@ import { separate } from './payloads.js';
 // of every transaction over all stores (a user's operation, a sign-in, an insert with parents),
 // and a chunk at a time in short transactions of their own (`settleInbox`): a runner's before its
 // steps (executor.ts), a tab's before a page of history or a count, and after its defers pause.
-// A tab's load reads them where they wait (store/query.ts).
+// A tab's load reads them where they wait (store/load.ts).
 
 /** Inbox records read per request while moving them, and moved per transaction by `settleInbox`. */
 export const CHUNK = 500;

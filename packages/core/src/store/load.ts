@@ -1,0 +1,138 @@
+import type { IDBPDatabase, IDBPIndex } from 'idb';
+import { storageError } from '../errors.js';
+import { FINISHED, recordProblem, type TaskRecord, type TaskStatus } from '../record.js';
+import type { HalfsyncSchema } from './schema.js';
+import { join } from './payloads.js';
+
+// Guarantee 11 at a tab's start: what a tab holds is read in one transaction through index ranges
+// and whole-range reads (`getAll`), a few requests in all; a step of a cursor is a request of its
+// own, so cursors are kept to what a range read cannot do (passing over another user's work).
+
+type Db = IDBPDatabase<HalfsyncSchema>;
+type StatusIndex = IDBPIndex<HalfsyncSchema, ['tasks', 'inbox', 'payloads'], 'tasks', 'status', 'readonly'>;
+
+/** How many inbox records one read takes while filling the window. */
+const INBOX_BATCH = 256;
+
+/** What a tab's load read: the records to hold, those it could not read, and whether pending work was left in the store. */
+export interface Loaded {
+  readonly records: TaskRecord[];
+  readonly bad: Array<{ raw: unknown; reason: string }>;
+  /** Pending tasks of the user signed in that the window left in the store (paged with `history`). */
+  readonly pendingBeyond: boolean;
+  /** The ids of the pending tasks read (the window). */
+  readonly window: string[];
+}
+
+const statusRange = (s: TaskStatus, from = -Infinity) => IDBKeyRange.bound([s, from], [s, Infinity]);
+
+/**
+ * The `limit` newest finished records by (createdAt, seq), whoever's they are. Per status, three
+ * requests: a key cursor from the newest end, one `advance` to the `limit`-th entry, and a read of
+ * the range from there (records deferred in the same millisecond as that entry included, then cut).
+ */
+async function newestFinished(index: StatusIndex, limit: number): Promise<unknown[]> {
+  const per = await Promise.all(FINISHED.map(async (s) => {
+    let c = await index.openKeyCursor(statusRange(s), 'prev');
+    if (c && limit > 1) c = await c.advance(limit - 1);
+    const from = c ? (c.key as [string, number])[1] : -Infinity;
+    return index.getAll(statusRange(s, from));
+  }));
+  const newestFirst = (a: unknown, b: unknown) => {
+    const x = a as TaskRecord;
+    const y = b as TaskRecord;
+    return y.createdAt - x.createdAt || y.seq - x.seq;
+  };
+  return per.flat().filter((r) => !recordProblem(r)).sort(newestFirst).slice(0, limit);
+}
+
+/**
+ * Reads, in one transaction, what a tab holds: the running and failed tasks, the oldest
+ * `pendingWindow` pending tasks of the user signed in (`visible`), the head of each of that user's
+ * lanes, and the `recent` newest finished ones. A queue of 100,000 pending events costs a tab its window, not the
+ * whole queue; the rest is paged like finished history.
+ */
+export async function loadAlive(db: Db, recent: number, pendingWindow = Infinity, visible: (r: TaskRecord) => boolean = () => true): Promise<Loaded> {
+  let raw: unknown[];
+  let finished: TaskRecord[] = [];
+  let pendingBeyond = false;
+  try {
+    // One transaction: a task that settles meanwhile is seen once, alive or finished.
+    const tx = db.transaction(['tasks', 'inbox', 'payloads'], 'readonly');
+    const tasks = tx.objectStore('tasks');
+    const index = tasks.index('status');
+    const [running, failed, pending] = await Promise.all([
+      index.getAll(statusRange('running')), index.getAll(statusRange('failed')),
+      index.getAll(statusRange('pending'), Number.isFinite(pendingWindow) ? pendingWindow : undefined),
+    ]);
+    raw = [...running, ...failed, ...pending];
+    if (pending.length >= pendingWindow) {
+      // Another user's pending work may fill the first page: go on, by cursor, until the window
+      // holds `pendingWindow` of this user's, or the pending range ends. Another user's records
+      // are passed over, not read into the tab (a record that cannot be read is, to be quarantined).
+      const keep = (r: unknown) => !!recordProblem(r) || visible(r as TaskRecord);
+      raw = [...running, ...failed, ...pending.filter(keep)];
+      let shown = pending.filter((r) => !recordProblem(r) && visible(r as TaskRecord)).length;
+      const held = new Set(raw.map((r) => (r as TaskRecord).seq));
+      const last = pending.at(-1) as TaskRecord;
+      let cursor = typeof last.createdAt === 'number' ? await index.openCursor(statusRange('pending', last.createdAt)) : null;
+      while (cursor) {
+        const r = cursor.value as TaskRecord;
+        if (r.seq !== last.seq && !held.has(r.seq) && keep(r)) {
+          // The window is full: one more of this user's says there is more beyond it.
+          if (shown >= pendingWindow) { pendingBeyond = true; break; }
+          raw.push(r);
+          held.add(r.seq);
+          if (!recordProblem(r)) shown++;
+        }
+        cursor = await cursor.continue();
+      }
+      if (pendingBeyond) {
+        // The head of every lane of this user's, so that what holds a lane back is always in view.
+        let lane = await tasks.index('lane').openCursor(null, 'nextunique');
+        for (let n = 0; lane && n < pendingWindow; lane = await lane.continue()) {
+          const head = lane.value;
+          if (held.has(head.seq) || !keep(head)) continue;
+          raw.push(head);
+          n++;
+        }
+      }
+    }
+    if (!pendingBeyond) {
+      // Plain tasks not yet moved on by a runner (store/inbox.ts): the oldest pending, read where
+      // they wait (a load writes nothing), as many as the window has room for, a batch at a time.
+      let room = pendingWindow - raw.filter((r) => !recordProblem(r) && (r as TaskRecord).status === 'pending' && visible(r as TaskRecord)).length;
+      const inbox = tx.objectStore('inbox');
+      let after: number | undefined;
+      for (;;) {
+        const count = Number.isFinite(room) ? Math.max(1, Math.min(INBOX_BATCH, room + 1)) : undefined;
+        const batch = await inbox.getAll(after === undefined ? undefined : IDBKeyRange.lowerBound(after, true), count);
+        for (const r of batch) {
+          // An unreadable one is quarantined once it moves on and comes due.
+          if (recordProblem(r) || !visible(r)) continue;
+          if (room <= 0) { pendingBeyond = true; break; }
+          raw.push(r);
+          room--;
+        }
+        if (pendingBeyond || count === undefined || batch.length < count) break;
+        after = (batch.at(-1) as TaskRecord).seq;
+      }
+    }
+    if (recent > 0) finished = await newestFinished(index, recent) as TaskRecord[];
+    // The payloads kept apart, read in the same transaction (store/payloads.ts).
+    const payloads = tx.objectStore('payloads');
+    [raw, finished] = await Promise.all([join(payloads, raw as TaskRecord[]), join(payloads, finished)]);
+  } catch (error) {
+    throw storageError(error, 'reading tasks');
+  }
+  const records: TaskRecord[] = [];
+  const bad: Array<{ raw: unknown; reason: string }> = [];
+  for (const r of raw) {
+    const reason = recordProblem(r);
+    if (reason) bad.push({ raw: r, reason });
+    else records.push(r as TaskRecord);
+  }
+  records.push(...finished);
+  records.sort((a, b) => a.seq - b.seq);
+  return { records, bad, pendingBeyond, window: records.filter((r) => r.status === 'pending').map((r) => r.id) };
+}
