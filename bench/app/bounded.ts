@@ -3,7 +3,7 @@
 import { createElement } from 'react';
 import { createRoot } from 'react-dom/client';
 import { flushSync } from 'react-dom';
-import { createClient, type HalfsyncClient } from '@halfsync/core';
+import { createClient, owners, type HalfsyncClient } from '@halfsync/core';
 import { HalfsyncProvider, useDeferredAction, useDeferredQueue } from '@halfsync/react';
 import { openDB } from 'idb';
 import { deleteDb, heapUsed, noop, payloads, smallPayload, taskYielder, WORKER_DB } from './shared';
@@ -16,9 +16,11 @@ let count = 0;
  * schema is the library's): `alive` pending ones (due in an hour, so no runner takes them) and
  * the rest succeeded, as a long-lived app's history.
  */
-async function seed(db: string, stored: number, alive: number): Promise<void> {
-  const first = createClient({ tasks: [noop], dbName: db, serviceWorker: false, autoRun: false, persistStorage: false });
+async function seed(db: string, stored: number, alive: number, others = false): Promise<void> {
+  const first = createClient({ tasks: [noop], dbName: db, serviceWorker: false, autoRun: false, persistStorage: false, use: [owners] });
   await first.ready;
+  // `others`: the pending ones are another user's, and the user signed in has none (a shared device).
+  if (others) await first.signIn('me');
   first.close();
   const raw = await openDB(db);
   const now = Date.now();
@@ -28,7 +30,7 @@ async function seed(db: string, stored: number, alive: number): Promise<void> {
     for (let k = i; k < Math.min(stored, i + 10_000); k++) {
       const id = `seed-${k}`;
       const base = { id, name: noop.name, payload: smallPayload(k), attempts: 1, createdAt: now - stored + k, updatedAt: now, nextRunAt: now, idempotencyKey: id, rev: 3 };
-      void tx.store.put(k >= stored - alive ? { ...base, attempts: 0, status: 'pending', nextRunAt: hour, due: hour } : { ...base, status: 'succeeded', result: 1, purgeAt: hour });
+      void tx.store.put(k >= stored - alive ? { ...base, attempts: 0, status: 'pending', nextRunAt: hour, due: hour, ...(others ? { owner: 'someone-else' } : {}) } : { ...base, status: 'succeeded', result: 1, purgeAt: hour });
     }
     await tx.done;
   }
@@ -39,10 +41,10 @@ const open = (db: string, worker: boolean): HalfsyncClient =>
   createClient({ tasks: [noop], dbName: db, serviceWorker: worker ? '/sw.js' : false, autoRun: !worker ? false : undefined, persistStorage: false });
 
 /** A new client's start (until `ready`) and the page heap it adds, over `stored` tasks of which `alive` are alive. */
-export async function startCost(a: { stored: number; alive: number; worker: boolean }) {
+export async function startCost(a: { stored: number; alive: number; worker: boolean; others?: boolean }) {
   const db = a.worker ? WORKER_DB : `bench-start-${Date.now().toString(36)}-${count++}`;
   await deleteDb(db);
-  await seed(db, a.stored, a.alive);
+  await seed(db, a.stored, a.alive, a.others);
   // A reload finds the backing store warm; the first open after writing 100,000 records would
   // time the browser's flush of them, not the client.
   (await openDB(db)).close();

@@ -274,7 +274,7 @@ class Client implements HalfsyncClient, ClientCore {
 
   /** Reads what this tab holds: the work alive (pending in a window), and the recent finished tasks. */
   async #read(): Promise<Loaded> {
-    return loadAlive(await this.store.db(), this.#recent, this.#windowSize, (r) => r.owner === this.owner);
+    return loadAlive(await this.store.db(), this.#recent, this.#windowSize, { owner: this.owner });
   }
 
   /** Moves the inbox (or `limit` of its tasks, the highest priority first) into `tasks` (store/inbox.ts); tabs holding those tasks take their new keys. */

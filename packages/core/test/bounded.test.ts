@@ -92,7 +92,7 @@ describe('load what is alive, page the rest', () => {
       void tx.store.put(r);
     }
     await tx.done;
-    const alice = (r: TaskRecord) => r.owner === 'alice';
+    const alice = { owner: 'alice' };
     const aliceSeqs = Array.from({ length: 1_100 }, (_, i) => i).filter((i) => i >= 300 && i % 2 === 1).map((i) => INBOX_FIRST_SEQ + i);
     const some = await loadAlive(d, 0, 150, alice);
     expect(some.records.map((r) => r.seq)).toEqual(aliceSeqs.slice(0, 150));
@@ -103,6 +103,56 @@ describe('load what is alive, page the rest', () => {
     const unbounded = await loadAlive(d, 0, Infinity, alice);
     expect(unbounded.records).toHaveLength(400);
     expect(unbounded.pendingBeyond).toBe(false);
+    store.close();
+  });
+
+  it('another user\'s queue costs a tab nothing: signed in, its own pending work is read through its index; signed out, by key', async () => {
+    const db = freshDb();
+    const store = new TaskStore(db);
+    const d = await store.db();
+    // 3,000 of Bob's pending tasks (held for him), the oldest; then 30 of Alice's and 30 deferred signed out, interleaved.
+    const pending = (k: number, owner: string | undefined): TaskRecord => ({
+      id: `p-${k}`, name: 'echo', payload: { n: k }, status: 'pending', attempts: 0, createdAt: k, updatedAt: k, nextRunAt: k, idempotencyKey: `p-${k}`, rev: 1, priority: 5,
+      ...(owner === undefined ? {} : { owner }),
+    } as TaskRecord);
+    const tx = d.transaction('tasks', 'readwrite');
+    for (let k = 0; k < 3_000; k++) void tx.store.put(pending(k, 'bob'));
+    for (let k = 3_000; k < 3_060; k++) void tx.store.put(pending(k, k % 2 === 0 ? 'alice' : undefined));
+    await tx.done;
+    // Every cursor step is a request of its own: count them.
+    const steps = { n: 0 };
+    for (const proto of [IDBCursor.prototype]) {
+      for (const method of ['continue', 'advance', 'continuePrimaryKey'] as const) {
+        const original = proto[method] as (...a: unknown[]) => void;
+        vi.spyOn(proto, method).mockImplementation(function (this: IDBCursor, ...a: unknown[]) { steps.n++; return original.apply(this, a); });
+      }
+    }
+    // The counter counts: one step over Bob's tasks.
+    const probe = await d.transaction('tasks').store.openCursor();
+    await probe!.continue();
+    expect(steps.n).toBe(1);
+    steps.n = 0;
+    const alice = await loadAlive(d, 0, 20, { owner: 'alice' });
+    expect(alice.records.map((r) => r.createdAt)).toEqual(Array.from({ length: 20 }, (_, i) => 3_000 + 2 * i));
+    expect(alice.pendingBeyond).toBe(true);
+    const signedOut = await loadAlive(d, 0, 20, { owner: undefined });
+    expect(signedOut.records.map((r) => r.createdAt)).toEqual(Array.from({ length: 20 }, (_, i) => 3_001 + 2 * i));
+    expect(signedOut.pendingBeyond).toBe(true);
+    const all = await loadAlive(d, 0, 100, { owner: undefined });
+    expect(all.records).toHaveLength(30);
+    expect(all.pendingBeyond).toBe(false);
+    const carol = await loadAlive(d, 0, 20, { owner: 'carol' });
+    expect(carol.records).toHaveLength(0);
+    expect(carol.pendingBeyond).toBe(false);
+    // Not a step per task of Bob's: one jump per owner (the lanes' heads aside, none here).
+    expect(steps.n).toBeLessThan(20);
+    vi.restoreAllMocks();
+    // A tab that signs Alice in holds her work (the window, and what her sign-in changed), none of Bob's.
+    const c = open(db, { pendingWindow: 20, autoRun: false });
+    await c.ready;
+    await c.signIn('alice');
+    await until(() => c.getSnapshot().length >= 20, 'the window of Alice\'s work');
+    expect(c.getSnapshot().every((t) => t.owner === 'alice')).toBe(true);
     store.close();
   });
 

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { freshDb } from './helpers.js';
 import { TaskStore } from '../src/store/store.js';
-import { SCHEMA_VERSION } from '../src/store/schema.js';
+import { openDB } from 'idb';
+import { MIGRATIONS, SCHEMA_VERSION, type HalfsyncSchema } from '../src/store/schema.js';
+import { loadAlive } from '../src/store/load.js';
+import type { TaskRecord } from '../src/record.js';
 import { writeVersion1 } from './fixtures/v1.js';
 
 describe('schema upgrade', () => {
@@ -12,7 +15,7 @@ describe('schema upgrade', () => {
     const db = await store.db();
     expect(db.version).toBe(SCHEMA_VERSION);
     expect([...db.objectStoreNames].sort()).toEqual(['gate', 'inbox', 'payloads', 'quarantine', 'state', 'tasks']);
-    expect([...db.transaction('tasks').store.indexNames].sort()).toEqual(['after', 'due', 'id', 'lane', 'name', 'orderKey', 'owner', 'priority', 'purge', 'status']);
+    expect([...db.transaction('tasks').store.indexNames].sort()).toEqual(['after', 'due', 'id', 'lane', 'name', 'orderKey', 'owner', 'ownerStatus', 'priority', 'purge', 'status']);
     const all = await db.getAll('tasks');
     expect(all.map((r) => r.id)).toEqual(['a', 'b', 'c', 'd', 'e']);
     const by = Object.fromEntries(all.map((r) => [r.id, r]));
@@ -28,6 +31,33 @@ describe('schema upgrade', () => {
     expect(by.d!.priority).toBeUndefined();
     const due = await db.getAllFromIndex('tasks', 'priority', IDBKeyRange.bound([5, -Infinity], [5, Infinity]));
     expect(due.map((r) => r.id).sort()).toEqual(['a', 'c', 'e']);
+    store.close();
+  });
+});
+
+describe('schema 11: the migration from schema 10', () => {
+  it('keeps every record as it was and indexes each owned one by owner, status and defer time; a tab reads its user\'s pending work through it', async () => {
+    const name = freshDb();
+    const old = await openDB<HalfsyncSchema>(name, 10, { upgrade: async (d, from, _to, tx) => { for (let v = from; v < 10; v++) await MIGRATIONS[v]!(d, tx); } });
+    const rec = (k: number, owner: string | undefined, status: TaskRecord['status']): TaskRecord => ({
+      seq: k + 1, id: `r${k}`, name: 'echo', payload: { n: k }, status, attempts: 0, createdAt: 1_000 + k, updatedAt: 1_000 + k, nextRunAt: 1_000 + k,
+      idempotencyKey: `key-${k}`, rev: 1, priority: 5, ...(owner === undefined ? {} : { owner }),
+    } as TaskRecord);
+    const records = [rec(0, 'bob', 'pending'), rec(1, 'alice', 'succeeded'), rec(2, 'alice', 'pending'), rec(3, undefined, 'pending'), rec(4, 'bob', 'pending'), rec(5, 'alice', 'pending')];
+    for (const r of records) await old.put('tasks', r);
+    old.close();
+    const store = new TaskStore(name);
+    const db = await store.db();
+    expect(db.version).toBe(SCHEMA_VERSION);
+    expect(await db.getAll('tasks')).toEqual(records);
+    expect(await db.getAllKeysFromIndex('tasks', 'ownerStatus', IDBKeyRange.bound(['alice', 'pending', -Infinity], ['alice', 'pending', Infinity]))).toEqual([3, 6]);
+    expect(await db.countFromIndex('tasks', 'ownerStatus')).toBe(5);
+    const alice = await loadAlive(db, 0, 1, { owner: 'alice' });
+    expect(alice.records.map((r) => r.id)).toEqual(['r2']);
+    expect(alice.pendingBeyond).toBe(true);
+    const signedOut = await loadAlive(db, 0, 1, { owner: undefined });
+    expect(signedOut.records.map((r) => r.id)).toEqual(['r3']);
+    expect(signedOut.pendingBeyond).toBe(false);
     store.close();
   });
 });

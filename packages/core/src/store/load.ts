@@ -10,6 +10,7 @@ import { join } from './payloads.js';
 
 type Db = IDBPDatabase<HalfsyncSchema>;
 type StatusIndex = IDBPIndex<HalfsyncSchema, ['tasks', 'inbox', 'payloads'], 'tasks', 'status', 'readonly'>;
+type OwnerIndex = IDBPIndex<HalfsyncSchema, ['tasks', 'inbox', 'payloads'], 'tasks', 'ownerStatus', 'readonly'>;
 
 /** How many inbox records one read takes while filling the window. */
 const INBOX_BATCH = 256;
@@ -46,56 +47,78 @@ async function newestFinished(index: StatusIndex, limit: number): Promise<unknow
   return per.flat().filter((r) => !recordProblem(r)).sort(newestFirst).slice(0, limit);
 }
 
+/** Whose work a tab holds: the user signed in (`owner` undefined: work deferred signed out). Omitted: everyone's. */
+export type Holder = { readonly owner: string | undefined } | undefined;
+
+const pendingOf = (owner: string) => IDBKeyRange.bound([owner, 'pending', -Infinity], [owner, 'pending', Infinity]);
+
+/** The keys of every owned pending task: for each owner in the store (found by one seek each), its pending range. */
+async function ownedPendingKeys(index: OwnerIndex): Promise<Set<number>> {
+  const keys = new Set<number>();
+  for (let c = await index.openKeyCursor(); c;) {
+    const owner = (c.key as [string, string, number])[0];
+    for (const k of await index.getAllKeys(pendingOf(owner))) keys.add(k);
+    // The next owner: past every key of this one (an array sorts after any status string).
+    c = await index.openKeyCursor(IDBKeyRange.lowerBound([owner, []], true));
+  }
+  return keys;
+}
+
 /**
  * Reads, in one transaction, what a tab holds: the running and failed tasks, the oldest
- * `pendingWindow` pending tasks of the user signed in (`visible`), the head of each of that user's
- * lanes, and the `recent` newest finished ones. A queue of 100,000 pending events costs a tab its window, not the
- * whole queue; the rest is paged like finished history.
+ * `pendingWindow` pending tasks of the user signed in (`holder`), the head of each of that user's
+ * lanes, and the `recent` newest finished ones. A queue of 100,000 pending events costs a tab its
+ * window, not the whole queue, and another user's queue costs it nothing; the rest is paged like
+ * finished history.
  */
-export async function loadAlive(db: Db, recent: number, pendingWindow = Infinity, visible: (r: TaskRecord) => boolean = () => true): Promise<Loaded> {
+export async function loadAlive(db: Db, recent: number, pendingWindow = Infinity, holder?: Holder): Promise<Loaded> {
   let raw: unknown[];
   let finished: TaskRecord[] = [];
   let pendingBeyond = false;
+  const visible = (r: TaskRecord) => holder === undefined || r.owner === holder.owner;
+  // A record that cannot be read is kept, to be quarantined.
+  const keep = (r: unknown) => !!recordProblem(r) || visible(r as TaskRecord);
+  const limit = Number.isFinite(pendingWindow) ? pendingWindow : undefined;
   try {
     // One transaction: a task that settles meanwhile is seen once, alive or finished.
     const tx = db.transaction(['tasks', 'inbox', 'payloads'], 'readonly');
     const tasks = tx.objectStore('tasks');
     const index = tasks.index('status');
-    const [running, failed, pending] = await Promise.all([
+    const owned = holder?.owner;
+    const [running, failed, first] = await Promise.all([
       index.getAll(statusRange('running')), index.getAll(statusRange('failed')),
-      index.getAll(statusRange('pending'), Number.isFinite(pendingWindow) ? pendingWindow : undefined),
+      // One more than the window: whether there is more beyond it.
+      owned === undefined
+        ? index.getAll(statusRange('pending'), limit === undefined ? undefined : limit + 1)
+        : tasks.index('ownerStatus').getAll(pendingOf(owned), limit === undefined ? undefined : limit + 1),
     ]);
-    raw = [...running, ...failed, ...pending];
-    if (pending.length >= pendingWindow) {
-      // Another user's pending work may fill the first page: go on, by cursor, until the window
-      // holds `pendingWindow` of this user's, or the pending range ends. Another user's records
-      // are passed over, not read into the tab (a record that cannot be read is, to be quarantined).
-      const keep = (r: unknown) => !!recordProblem(r) || visible(r as TaskRecord);
-      raw = [...running, ...failed, ...pending.filter(keep)];
-      let shown = pending.filter((r) => !recordProblem(r) && visible(r as TaskRecord)).length;
-      const held = new Set(raw.map((r) => (r as TaskRecord).seq));
-      const last = pending.at(-1) as TaskRecord;
-      let cursor = typeof last.createdAt === 'number' ? await index.openCursor(statusRange('pending', last.createdAt)) : null;
-      while (cursor) {
-        const r = cursor.value as TaskRecord;
-        if (r.seq !== last.seq && !held.has(r.seq) && keep(r)) {
-          // The window is full: one more of this user's says there is more beyond it.
-          if (shown >= pendingWindow) { pendingBeyond = true; break; }
-          raw.push(r);
-          held.add(r.seq);
-          if (!recordProblem(r)) shown++;
-        }
-        cursor = await cursor.continue();
+    let pending: unknown[] = first.filter(keep);
+    if (limit !== undefined && first.length > limit) {
+      if (pending.length === first.length || owned !== undefined) {
+        // The window is full of this user's work.
+        pending.length = limit;
+        pendingBeyond = true;
+      } else {
+        // Signed out, and another user's pending work lies among the oldest (held for them): the
+        // keys of every pending task less those of an owner (the only ones `ownerStatus` holds)
+        // are the work deferred signed out, in order; keys are read, not records.
+        const [all, others] = await Promise.all([index.getAllKeys(statusRange('pending')), ownedPendingKeys(tasks.index('ownerStatus'))]);
+        const mine = all.filter((k) => !others.has(k));
+        pendingBeyond = mine.length > limit;
+        const read = await Promise.all(mine.slice(0, limit).map((k) => tasks.get(k)));
+        pending = read.filter((r) => r !== undefined);
       }
-      if (pendingBeyond) {
-        // The head of every lane of this user's, so that what holds a lane back is always in view.
-        let lane = await tasks.index('lane').openCursor(null, 'nextunique');
-        for (let n = 0; lane && n < pendingWindow; lane = await lane.continue()) {
-          const head = lane.value;
-          if (held.has(head.seq) || !keep(head)) continue;
-          raw.push(head);
-          n++;
-        }
+    }
+    raw = [...running, ...failed, ...pending];
+    if (pendingBeyond) {
+      // The head of every lane of this user's, so that what holds a lane back is always in view.
+      const held = new Set(raw.map((r) => (r as TaskRecord).seq));
+      let lane = await tasks.index('lane').openCursor(null, 'nextunique');
+      for (let n = 0; lane && limit !== undefined && n < limit; lane = await lane.continue()) {
+        const head = lane.value;
+        if (held.has(head.seq) || !keep(head)) continue;
+        raw.push(head);
+        n++;
       }
     }
     if (!pendingBeyond) {

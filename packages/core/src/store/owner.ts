@@ -24,7 +24,7 @@ export interface OwnerChange {
 /** The pending tasks of `owner` (undefined: work deferred signed out). */
 async function pendingOf(tx: Tx, owner: string | undefined): Promise<TaskRecord[]> {
   const store = tx.objectStore('tasks');
-  if (owner !== undefined) return (await store.index('owner').getAll(owner)).filter((r) => r.status === 'pending');
+  if (owner !== undefined) return store.index('ownerStatus').getAll(IDBKeyRange.bound([owner, 'pending', -Infinity], [owner, 'pending', Infinity]));
   // Work deferred signed out has no owner key: it is among the pending tasks (bounded by the work alive).
   return (await store.index('status').getAll(IDBKeyRange.bound(['pending', -Infinity], ['pending', Infinity]))).filter((r) => r.owner === undefined);
 }

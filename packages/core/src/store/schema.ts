@@ -22,7 +22,7 @@ export interface HalfsyncSchema extends DBSchema {
   tasks: {
     key: number;
     value: TaskRecord;
-    indexes: { id: string; due: number; lane: string; purge: number; status: [string, number]; name: [string, number]; orderKey: [string, number]; after: string; owner: string; priority: [number, number] };
+    indexes: { id: string; due: number; lane: string; purge: number; status: [string, number]; name: [string, number]; orderKey: [string, number]; after: string; owner: string; priority: [number, number]; ownerStatus: [string, string, number] };
   };
   quarantine: { key: number; value: QuarantinedRecord };
   /** Small durable facts every runner reads: `owner`, who is signed in (a worker reads it with every tab closed). */
@@ -57,7 +57,7 @@ export interface StateRow { key: string; value: unknown; at: number; version?: n
 export const INBOX_FIRST_SEQ = 2 ** 40;
 
 /** The current schema version. */
-export const SCHEMA_VERSION = 10;
+export const SCHEMA_VERSION = 11;
 
 type UpgradeTx = IDBPTransaction<HalfsyncSchema, StoreNames<HalfsyncSchema>[], 'versionchange'>;
 type Migration = (db: IDBPDatabase<HalfsyncSchema>, tx: UpgradeTx) => Promise<void> | void;
@@ -80,7 +80,9 @@ type Migration = (db: IDBPDatabase<HalfsyncSchema>, tx: UpgradeTx) => Promise<vo
  * state as committed; no task record is rewritten. Version 9 adds the `payloads` store, and moves
  * each large payload of `tasks` there (store/payloads.ts's `split`); small ones stay in their record.
  * Version 10 adds the inbox's `priority` index, so that the move takes the highest priority first
- * (the browser builds it from the records there: nothing is rewritten).
+ * (the browser builds it from the records there: nothing is rewritten). Version 11 adds
+ * `ownerStatus` (owner, status, then `createdAt`), so that a tab reads the pending work of the user
+ * signed in without passing over another user's (nothing is rewritten).
  */
 export const MIGRATIONS: readonly Migration[] = [
   // 0 → 1
@@ -181,5 +183,9 @@ export const MIGRATIONS: readonly Migration[] = [
   // 9 → 10
   (_db, tx) => {
     tx.objectStore('inbox').createIndex('priority', 'priority');
+  },
+  // 10 → 11
+  (_db, tx) => {
+    tx.objectStore('tasks').createIndex('ownerStatus', ['owner', 'status', 'createdAt']);
   },
 ];
