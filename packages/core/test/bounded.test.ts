@@ -144,7 +144,17 @@ describe('load what is alive, page the rest', () => {
     const carol = await loadAlive(d, 0, 20, { owner: 'carol' });
     expect(carol.records).toHaveLength(0);
     expect(carol.pendingBeyond).toBe(false);
-    // Not a step per task of Bob's: one jump per owner (the lanes' heads aside, none here).
+    // Signed out with none of its own pending work: the counts say so.
+    const bobOnly = new TaskStore(freshDb());
+    const d2 = await bobOnly.db();
+    const tx2 = d2.transaction('tasks', 'readwrite');
+    for (let k = 0; k < 3_000; k++) void tx2.store.put(pending(k, 'bob'));
+    await tx2.done;
+    const none = await loadAlive(d2, 0, 20, { owner: undefined });
+    expect(none.records).toHaveLength(0);
+    expect(none.pendingBeyond).toBe(false);
+    bobOnly.close();
+    // Not a step per task of Bob's: one seek per owner (the lanes' heads aside, none here).
     expect(steps.n).toBeLessThan(20);
     vi.restoreAllMocks();
     // A tab that signs Alice in holds her work (the window, and what her sign-in changed), none of Bob's.

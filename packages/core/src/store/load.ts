@@ -1,4 +1,4 @@
-import type { IDBPDatabase, IDBPIndex } from 'idb';
+import type { IDBPDatabase, IDBPIndex, IDBPObjectStore } from 'idb';
 import { storageError } from '../errors.js';
 import { FINISHED, recordProblem, type TaskRecord, type TaskStatus } from '../record.js';
 import type { HalfsyncSchema } from './schema.js';
@@ -11,6 +11,7 @@ import { join } from './payloads.js';
 type Db = IDBPDatabase<HalfsyncSchema>;
 type StatusIndex = IDBPIndex<HalfsyncSchema, ['tasks', 'inbox', 'payloads'], 'tasks', 'status', 'readonly'>;
 type OwnerIndex = IDBPIndex<HalfsyncSchema, ['tasks', 'inbox', 'payloads'], 'tasks', 'ownerStatus', 'readonly'>;
+type TasksStore = IDBPObjectStore<HalfsyncSchema, ['tasks', 'inbox', 'payloads'], 'tasks', 'readonly'>;
 
 /** How many inbox records one read takes while filling the window. */
 const INBOX_BATCH = 256;
@@ -52,16 +53,36 @@ export type Holder = { readonly owner: string | undefined } | undefined;
 
 const pendingOf = (owner: string) => IDBKeyRange.bound([owner, 'pending', -Infinity], [owner, 'pending', Infinity]);
 
-/** The keys of every owned pending task: for each owner in the store (found by one seek each), its pending range. */
-async function ownedPendingKeys(index: OwnerIndex): Promise<Set<number>> {
-  const keys = new Set<number>();
+/** The owners of the tasks in the store, found by one seek each. */
+async function ownersIn(index: OwnerIndex): Promise<string[]> {
+  const owners: string[] = [];
   for (let c = await index.openKeyCursor(); c;) {
     const owner = (c.key as [string, string, number])[0];
-    for (const k of await index.getAllKeys(pendingOf(owner))) keys.add(k);
+    owners.push(owner);
     // The next owner: past every key of this one (an array sorts after any status string).
     c = await index.openKeyCursor(IDBKeyRange.lowerBound([owner, []], true));
   }
-  return keys;
+  return owners;
+}
+
+/**
+ * The work deferred signed out, pending, oldest first: `limit` of it and whether there is more,
+ * when another user's pending work lies among the oldest (held for them). Counts first: none
+ * pending at all (the usual case after a sign-out) costs an index count per owner. Otherwise the
+ * keys of every pending task less those of an owner (`ownerStatus` holds only owned ones) are the
+ * work deferred signed out, in order: keys are read, and only the records taken.
+ */
+async function pendingSignedOut(tasks: TasksStore, limit: number): Promise<{ records: unknown[]; beyond: boolean }> {
+  const status = tasks.index('status');
+  const byOwner = tasks.index('ownerStatus');
+  const owners = await ownersIn(byOwner);
+  const [total, ...owned] = await Promise.all([status.count(statusRange('pending')), ...owners.map((o) => byOwner.count(pendingOf(o)))]);
+  if (total === owned.reduce((a, b) => a + b, 0)) return { records: [], beyond: false };
+  const [all, ...ownedKeys] = await Promise.all([status.getAllKeys(statusRange('pending')), ...owners.map((o) => byOwner.getAllKeys(pendingOf(o)))]);
+  const others = new Set(ownedKeys.flat());
+  const mine = all.filter((k) => !others.has(k));
+  const read = await Promise.all(mine.slice(0, limit).map((k) => tasks.get(k)));
+  return { records: read.filter((r) => r !== undefined), beyond: mine.length > limit };
 }
 
 /**
@@ -99,14 +120,10 @@ export async function loadAlive(db: Db, recent: number, pendingWindow = Infinity
         pending.length = limit;
         pendingBeyond = true;
       } else {
-        // Signed out, and another user's pending work lies among the oldest (held for them): the
-        // keys of every pending task less those of an owner (the only ones `ownerStatus` holds)
-        // are the work deferred signed out, in order; keys are read, not records.
-        const [all, others] = await Promise.all([index.getAllKeys(statusRange('pending')), ownedPendingKeys(tasks.index('ownerStatus'))]);
-        const mine = all.filter((k) => !others.has(k));
-        pendingBeyond = mine.length > limit;
-        const read = await Promise.all(mine.slice(0, limit).map((k) => tasks.get(k)));
-        pending = read.filter((r) => r !== undefined);
+        // Signed out, and another user's pending work lies among the oldest.
+        const signedOut = await pendingSignedOut(tasks, limit);
+        pending = signedOut.records;
+        pendingBeyond = signedOut.beyond;
       }
     }
     raw = [...running, ...failed, ...pending];
