@@ -32,8 +32,9 @@ const TARGET = { page: 10 * 1024, write: 6 * 1024, worker: 8 * 1024 };
 // inbox's chunk chosen by the priorities present, deleted as one range when it can be), which every
 // writer of `tasks` carries, a write-only page's linked insert among them. The page's lowered to
 // 24,200 when a tab's load stopped paging its finished tasks through history's query (store/load.ts):
-// the paging is the history capability's alone.
-const LIMIT = { page: 24_200, write: 9_700, worker: 18_000 };
+// the paging is the history capability's alone; raised to 24,400 for schema 11, whose load reads
+// its user's pending work through `ownerStatus` and, signed out, counts and reads keys.
+const LIMIT = { page: 24_400, write: 9_700, worker: 18_000 };
 
 const alias = {
   '@halfsync/core/worker': src('packages/core/src/worker.ts'),
