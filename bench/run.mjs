@@ -228,7 +228,8 @@ await group('bounded', async () => {
       small: () => call('startCost', { stored: small, alive: small, worker }),
       big: () => call('startCost', { stored: big, alive, worker }),
       pending: () => call('startCost', { stored: big, alive: big, worker }),
-      others: () => call('startCost', { stored: big, alive: big, worker, others: true }),
+      others: () => call('startCost', { stored: big, alive: big, worker, others: 'signed-in' }),
+      othersSignedOut: () => call('startCost', { stored: big, alive: big, worker, others: 'signed-out' }),
     });
     figure(`bounded.start.${w}.small`, 'ms', `client start (${w === 'worker' ? 'with the worker' : 'page runner'}), ${small} stored, all alive`, res.small.map((r) => r.startMs));
     figure(`bounded.start.${w}.big`, 'ms', `  the same, ${big} stored, ${alive} alive`, res.big.map((r) => r.startMs));
@@ -237,6 +238,8 @@ await group('bounded', async () => {
     compare(`bounded.startPending.${w}`, `client start, ${big} pending vs ${small} pending (${w})`, `bounded.start.${w}.pending`, `bounded.start.${w}.small`, { op: '<=', value: 2 });
     figure(`bounded.start.${w}.others`, 'ms', `  the same, ${big} stored, all pending and another user's (none of the user signed in)`, res.others.map((r) => r.startMs));
     compare(`bounded.startOthers.${w}`, `client start, ${big} of another user's pending vs ${small} pending (${w})`, `bounded.start.${w}.others`, `bounded.start.${w}.small`, { op: '<=', value: 2 });
+    figure(`bounded.start.${w}.othersSignedOut`, 'ms', `  the same, signed out, the newest 1000 deferred signed out behind another user's`, res.othersSignedOut.map((r) => r.startMs));
+    compare(`bounded.startOthersSignedOut.${w}`, `client start signed out, 1000 of its own behind ${big} of another user's pending vs ${small} pending (${w})`, `bounded.start.${w}.othersSignedOut`, `bounded.start.${w}.small`);
     if (res.small.every((r) => typeof r.heap === 'number')) {
       figure(`bounded.heap.${w}.small`, 'bytes', `page heap after a client's start (${w}), ${small} stored`, res.small.map((r) => r.heap));
       figure(`bounded.heap.${w}.big`, 'bytes', `  the same, ${big} stored, ${alive} alive`, res.big.map((r) => r.heap));

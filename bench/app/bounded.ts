@@ -16,11 +16,12 @@ let count = 0;
  * schema is the library's): `alive` pending ones (due in an hour, so no runner takes them) and
  * the rest succeeded, as a long-lived app's history.
  */
-async function seed(db: string, stored: number, alive: number, others = false): Promise<void> {
+async function seed(db: string, stored: number, alive: number, others?: 'signed-in' | 'signed-out'): Promise<void> {
   const first = createClient({ tasks: [noop], dbName: db, serviceWorker: false, autoRun: false, persistStorage: false, use: [owners] });
   await first.ready;
-  // `others`: the pending ones are another user's, and the user signed in has none (a shared device).
-  if (others) await first.signIn('me');
+  // `others`: the pending ones are another user's (a shared device); signed in, the user has none;
+  // signed out, the newest 1,000 of them were deferred signed out.
+  if (others === 'signed-in') await first.signIn('me');
   first.close();
   const raw = await openDB(db);
   const now = Date.now();
@@ -30,7 +31,7 @@ async function seed(db: string, stored: number, alive: number, others = false): 
     for (let k = i; k < Math.min(stored, i + 10_000); k++) {
       const id = `seed-${k}`;
       const base = { id, name: noop.name, payload: smallPayload(k), attempts: 1, createdAt: now - stored + k, updatedAt: now, nextRunAt: now, idempotencyKey: id, rev: 3 };
-      void tx.store.put(k >= stored - alive ? { ...base, attempts: 0, status: 'pending', nextRunAt: hour, due: hour, ...(others ? { owner: 'someone-else' } : {}) } : { ...base, status: 'succeeded', result: 1, purgeAt: hour });
+      void tx.store.put(k >= stored - alive ? { ...base, attempts: 0, status: 'pending', nextRunAt: hour, due: hour, ...(others && !(others === 'signed-out' && k >= stored - 1_000) ? { owner: 'someone-else' } : {}) } : { ...base, status: 'succeeded', result: 1, purgeAt: hour });
     }
     await tx.done;
   }
@@ -41,7 +42,7 @@ const open = (db: string, worker: boolean): HalfsyncClient =>
   createClient({ tasks: [noop], dbName: db, serviceWorker: worker ? '/sw.js' : false, autoRun: !worker ? false : undefined, persistStorage: false });
 
 /** A new client's start (until `ready`) and the page heap it adds, over `stored` tasks of which `alive` are alive. */
-export async function startCost(a: { stored: number; alive: number; worker: boolean; others?: boolean }) {
+export async function startCost(a: { stored: number; alive: number; worker: boolean; others?: 'signed-in' | 'signed-out' }) {
   const db = a.worker ? WORKER_DB : `bench-start-${Date.now().toString(36)}-${count++}`;
   await deleteDb(db);
   await seed(db, a.stored, a.alive, a.others);

@@ -65,19 +65,34 @@ async function ownersIn(index: OwnerIndex): Promise<string[]> {
   return owners;
 }
 
+/** How much work deferred signed out is looked for among the newest pending tasks first. */
+const TAIL_MAX = 10_000;
+
 /**
  * The work deferred signed out, pending, oldest first: `limit` of it and whether there is more,
- * when another user's pending work lies among the oldest (held for them). Counts first: none
- * pending at all (the usual case after a sign-out) costs an index count per owner. Otherwise the
- * keys of every pending task less those of an owner (`ownerStatus` holds only owned ones) are the
- * work deferred signed out, in order: keys are read, and only the records taken.
+ * when another user's pending work lies among the oldest (held for them). Counts first: none of
+ * it (the usual case after a sign-out) costs an index count per owner. Then the newest pending
+ * tasks, twice as many as there is of it: work deferred after the other user signed out is all
+ * there. Otherwise the keys of every pending task less those of an owner (`ownerStatus` holds
+ * only owned ones) are the work deferred signed out, in order: keys are read, and only the
+ * records taken.
  */
 async function pendingSignedOut(tasks: TasksStore, limit: number): Promise<{ records: unknown[]; beyond: boolean }> {
   const status = tasks.index('status');
   const byOwner = tasks.index('ownerStatus');
   const owners = await ownersIn(byOwner);
   const [total, ...owned] = await Promise.all([status.count(statusRange('pending')), ...owners.map((o) => byOwner.count(pendingOf(o)))]);
-  if (total === owned.reduce((a, b) => a + b, 0)) return { records: [], beyond: false };
+  // A record without an owner, readable or not, is counted here and not by owner.
+  const signedOut = total - owned.reduce((a, b) => a + b, 0);
+  if (signedOut <= 0) return { records: [], beyond: false };
+  const unowned = (r: unknown) => (r as { owner?: unknown }).owner === undefined;
+  if (signedOut <= TAIL_MAX) {
+    let c = await status.openKeyCursor(statusRange('pending'), 'prev');
+    const span = Math.min(total, 2 * signedOut + 64);
+    if (c && span > 1) c = await c.advance(span - 1);
+    const tail = (await status.getAll(statusRange('pending', c ? (c.key as [string, number])[1] : -Infinity))).filter(unowned);
+    if (tail.length >= signedOut) return { records: tail.slice(0, limit), beyond: tail.length > limit };
+  }
   const [all, ...ownedKeys] = await Promise.all([status.getAllKeys(statusRange('pending')), ...owners.map((o) => byOwner.getAllKeys(pendingOf(o)))]);
   const others = new Set(ownedKeys.flat());
   const mine = all.filter((k) => !others.has(k));
