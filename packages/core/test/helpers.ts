@@ -1,6 +1,6 @@
 import 'fake-indexeddb/auto';
-import type { IDBPDatabase } from 'idb';
-import type { HalfsyncSchema } from '../src/store/schema.js';
+import { openDB, type IDBPDatabase } from 'idb';
+import { MIGRATIONS, type HalfsyncSchema } from '../src/store/schema.js';
 import { Executor, type ExecutorOptions } from '../src/executor.js';
 import { TaskStore } from '../src/store/store.js';
 import { join } from '../src/store/payloads.js';
@@ -73,4 +73,9 @@ export function clientPool(tasks: AnyTaskDefinition[], defaults: Partial<ClientO
   };
   const closeAll = (): void => { while (clients.length) clients.pop()!.close(); };
   return { clients, open, closeAll };
+}
+
+/** Opens database `name` as schema `version` wrote it (the upgrades up to it, and no further). */
+export function openAsSchema(name: string, version: number): Promise<IDBPDatabase<HalfsyncSchema>> {
+  return openDB<HalfsyncSchema>(name, version, { upgrade: async (d, from, _to, tx) => { for (let v = from; v < version; v++) await MIGRATIONS[v]!(d, tx); } });
 }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDB, type IDBPDatabase } from 'idb';
-import { clientPool, freshDb, manualClock, rig } from './helpers.js';
+import { clientPool, freshDb, manualClock, openAsSchema, rig } from './helpers.js';
 import { defineTask } from '../src/index.js';
 import { TaskStore } from '../src/store/store.js';
 import { MIGRATIONS, INBOX_FIRST_SEQ, SCHEMA_VERSION, type HalfsyncSchema } from '../src/store/schema.js';
@@ -185,7 +185,7 @@ describe('the move by priority', () => {
 
   it('schema 10: an inbox written by schema 9 keeps every record, and runs by priority once upgraded', async () => {
     const name = freshDb();
-    const old = await openDB<HalfsyncSchema>(name, 9, { upgrade: async (d, from, _to, tx) => { for (let v = from; v < 9; v++) await MIGRATIONS[v]!(d, tx); } });
+    const old = await openAsSchema(name, 9);
     const now = Date.now() - 1_000;
     const rec = (seq: number, name: string, priority: number | undefined, n: number) => ({
       ...base(`r${seq}`, n, now), seq, name, ...(priority === undefined ? {} : { priority }),
@@ -210,7 +210,7 @@ describe('schema 8: the migration from schema 7', () => {
   it('keeps every record, lane, parent link, owner and idempotency key; the owner state reaches the gate; new defers land in the inbox', async () => {
     const name = freshDb();
     // A database as schema 7 left it, with what today's code writes: lanes, a chain, two owners, finished and failed tasks.
-    const old = await openDB<HalfsyncSchema>(name, 7, { upgrade: async (d, from, _to, tx) => { for (let v = from; v < 7; v++) await MIGRATIONS[v]!(d, tx); } });
+    const old = await openAsSchema(name, 7);
     const now = Date.now() - 60_000;
     const rec = (seq: number, extra: Partial<TaskRecord>): TaskRecord => ({
       seq, id: `t${seq}`, name: 'inbox-op', payload: { n: seq }, status: 'pending', attempts: 0, createdAt: now + seq, updatedAt: now + seq, nextRunAt: now + seq,

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDB } from 'idb';
-import { clientPool, freshDb } from './helpers.js';
+import { clientPool, freshDb, openAsSchema } from './helpers.js';
 import { defineTask } from '../src/index.js';
 import { TaskStore } from '../src/store/store.js';
-import { MIGRATIONS, SCHEMA_VERSION, type HalfsyncSchema } from '../src/store/schema.js';
+import { SCHEMA_VERSION, type HalfsyncSchema } from '../src/store/schema.js';
 import { APART_OVER, small } from '../src/store/payloads.js';
 import type { TaskRecord } from '../src/record.js';
 
@@ -206,7 +206,7 @@ describe('what counts as a large payload', () => {
 describe('schema 9: the migration from schema 8', () => {
   it('moves each large payload of tasks apart, leaves small ones and the inbox as they are; every task reads and runs as before', async () => {
     const name = freshDb();
-    const old = await openDB<HalfsyncSchema>(name, 8, { upgrade: async (d, from, _to, tx) => { for (let v = from; v < 8; v++) await MIGRATIONS[v]!(d, tx); } });
+    const old = await openAsSchema(name, 8);
     const now = Date.now() - 60_000;
     const rec = (seq: number, payload: unknown, extra: Partial<TaskRecord> = {}): TaskRecord => ({
       seq, id: `t${seq}`, name: 'payload-doc', payload, status: 'pending', attempts: 0, createdAt: now + seq, updatedAt: now + seq, nextRunAt: now + seq,

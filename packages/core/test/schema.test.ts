@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { freshDb } from './helpers.js';
+import { freshDb, openAsSchema } from './helpers.js';
 import { TaskStore } from '../src/store/store.js';
-import { openDB } from 'idb';
-import { MIGRATIONS, SCHEMA_VERSION, type HalfsyncSchema } from '../src/store/schema.js';
+import { SCHEMA_VERSION } from '../src/store/schema.js';
 import { loadAlive } from '../src/store/load.js';
 import type { TaskRecord } from '../src/record.js';
 import { writeVersion1 } from './fixtures/v1.js';
@@ -38,7 +37,7 @@ describe('schema upgrade', () => {
 describe('schema 11: the migration from schema 10', () => {
   it('keeps every record as it was and indexes each owned one by owner, status and defer time; a tab reads its user\'s pending work through it', async () => {
     const name = freshDb();
-    const old = await openDB<HalfsyncSchema>(name, 10, { upgrade: async (d, from, _to, tx) => { for (let v = from; v < 10; v++) await MIGRATIONS[v]!(d, tx); } });
+    const old = await openAsSchema(name, 10);
     const rec = (k: number, owner: string | undefined, status: TaskRecord['status']): TaskRecord => ({
       seq: k + 1, id: `r${k}`, name: 'echo', payload: { n: k }, status, attempts: 0, createdAt: 1_000 + k, updatedAt: 1_000 + k, nextRunAt: 1_000 + k,
       idempotencyKey: `key-${k}`, rev: 1, priority: 5, ...(owner === undefined ? {} : { owner }),

@@ -5,6 +5,8 @@ import { createClient, defineTask, history, type HalfsyncClient } from '../src/i
 import { Executor } from '../src/executor.js';
 import { TaskStore } from '../src/store/store.js';
 import { SCHEMA_VERSION } from '../src/store/schema.js';
+import { loadAlive } from '../src/store/load.js';
+import type { TaskRecord } from '../src/record.js';
 import { taskRegistry } from '../src/task.js';
 import { writeVersion1 } from './fixtures/v1.js';
 
@@ -128,4 +130,35 @@ describe('in Chromium', () => {
     const q = await second.quarantined();
     expect(q).toEqual([expect.objectContaining({ seq: 10_000, reason: expect.stringContaining('attempts') })]);
   });
+
+  it('reads the pending work of the user signed in past another user\'s held queue, signed in and signed out, by index, counts and keys', async () => {
+    const name = freshDb();
+    const store = new TaskStore(name);
+    const d = await store.db();
+    const pending = (k: number, owner: string | undefined) => ({
+      id: `p-${k}`, name: 'echo', payload: { text: String(k) }, status: 'pending', attempts: 0, createdAt: k, updatedAt: k, nextRunAt: k,
+      idempotencyKey: `p-${k}`, rev: 1, priority: 5, ...(owner === undefined ? {} : { owner }),
+    } as TaskRecord);
+    // 2,000 of Bob's; Alice's every third from 500; work deferred signed out: 10 among Bob's, 10 after them.
+    const tx = d.transaction('tasks', 'readwrite');
+    for (let k = 0; k < 2_000; k++) void tx.store.put(pending(k, k >= 500 && k % 3 === 0 ? 'alice' : 'bob'));
+    for (let k = 0; k < 10; k++) void tx.store.put(pending(700.5 + k, undefined));
+    for (let k = 0; k < 10; k++) void tx.store.put(pending(3_000 + k, undefined));
+    await tx.done;
+    const alice = await loadAlive(d, 0, 100, { owner: 'alice' });
+    expect(alice.records.map((r) => r.createdAt)).toEqual(Array.from({ length: 100 }, (_, i) => 501 + 3 * i));
+    expect(alice.pendingBeyond).toBe(true);
+    // Signed out, the ten among Bob's are not among the newest: read by key.
+    const signedOut = await loadAlive(d, 0, 15, { owner: undefined });
+    expect(signedOut.records.map((r) => r.createdAt)).toEqual([...Array.from({ length: 10 }, (_, i) => 700.5 + i), 3_000, 3_001, 3_002, 3_003, 3_004]);
+    expect(signedOut.pendingBeyond).toBe(true);
+    // Once those are gone, the rest are among the newest.
+    for (let k = 0; k < 10; k++) await d.delete('tasks', (await d.getKeyFromIndex('tasks', 'id', `p-${700.5 + k}`))!);
+    const newest = await loadAlive(d, 0, 15, { owner: undefined });
+    expect(newest.records.map((r) => r.createdAt)).toEqual(Array.from({ length: 10 }, (_, i) => 3_000 + i));
+    expect(newest.pendingBeyond).toBe(false);
+    expect((await loadAlive(d, 0, 15, { owner: 'carol' })).records).toEqual([]);
+    store.close();
+  });
 });
+

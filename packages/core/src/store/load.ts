@@ -4,9 +4,10 @@ import { FINISHED, recordProblem, type TaskRecord, type TaskStatus } from '../re
 import type { HalfsyncSchema } from './schema.js';
 import { join } from './payloads.js';
 
-// Guarantee 11 at a tab's start: what a tab holds is read in one transaction through index ranges
-// and whole-range reads (`getAll`), a few requests in all; a step of a cursor is a request of its
-// own, so cursors are kept to what a range read cannot do (passing over another user's work).
+// Guarantee 11 at a tab's start: what a tab holds is read in one transaction through index ranges,
+// whole-range reads (`getAll`), counts and keys, a few requests in all, whoever else's work the
+// store holds. A step of a cursor is a request of its own: the one cursor walk left takes the head
+// of each lane, when the user's pending work goes beyond the window.
 
 type Db = IDBPDatabase<HalfsyncSchema>;
 type StatusIndex = IDBPIndex<HalfsyncSchema, ['tasks', 'inbox', 'payloads'], 'tasks', 'status', 'readonly'>;
