@@ -1,7 +1,7 @@
 import type { IDBPDatabase, IDBPIndex, IDBPObjectStore } from 'idb';
 import { storageError } from '../errors.js';
 import { FINISHED, recordProblem, type TaskRecord, type TaskStatus } from '../record.js';
-import type { HalfsyncSchema } from './schema.js';
+import { ownerPending, type HalfsyncSchema } from './schema.js';
 import { join } from './payloads.js';
 
 // Guarantee 11 at a tab's start: what a tab holds is read in one transaction through index ranges,
@@ -52,8 +52,6 @@ async function newestFinished(index: StatusIndex, limit: number): Promise<unknow
 /** Whose work a tab holds: the user signed in (`owner` undefined: work deferred signed out). Omitted: everyone's. */
 export type Holder = { readonly owner: string | undefined } | undefined;
 
-const pendingOf = (owner: string) => IDBKeyRange.bound([owner, 'pending', -Infinity], [owner, 'pending', Infinity]);
-
 /** The owners of the tasks in the store, found by one seek each. */
 async function ownersIn(index: OwnerIndex): Promise<string[]> {
   const owners: string[] = [];
@@ -82,7 +80,7 @@ async function pendingSignedOut(tasks: TasksStore, limit: number): Promise<{ rec
   const status = tasks.index('status');
   const byOwner = tasks.index('ownerStatus');
   const owners = await ownersIn(byOwner);
-  const [total, ...owned] = await Promise.all([status.count(statusRange('pending')), ...owners.map((o) => byOwner.count(pendingOf(o)))]);
+  const [total, ...owned] = await Promise.all([status.count(statusRange('pending')), ...owners.map((o) => byOwner.count(ownerPending(o)))]);
   // A record without an owner, readable or not, is counted here and not by owner.
   const signedOut = total - owned.reduce((a, b) => a + b, 0);
   if (signedOut <= 0) return { records: [], beyond: false };
@@ -94,7 +92,7 @@ async function pendingSignedOut(tasks: TasksStore, limit: number): Promise<{ rec
     const tail = (await status.getAll(statusRange('pending', c ? (c.key as [string, number])[1] : -Infinity))).filter(unowned);
     if (tail.length >= signedOut) return { records: tail.slice(0, limit), beyond: tail.length > limit };
   }
-  const [all, ...ownedKeys] = await Promise.all([status.getAllKeys(statusRange('pending')), ...owners.map((o) => byOwner.getAllKeys(pendingOf(o)))]);
+  const [all, ...ownedKeys] = await Promise.all([status.getAllKeys(statusRange('pending')), ...owners.map((o) => byOwner.getAllKeys(ownerPending(o)))]);
   const others = new Set(ownedKeys.flat());
   const mine = all.filter((k) => !others.has(k));
   const read = await Promise.all(mine.slice(0, limit).map((k) => tasks.get(k)));
@@ -127,7 +125,7 @@ export async function loadAlive(db: Db, recent: number, pendingWindow = Infinity
       // One more than the window: whether there is more beyond it.
       owned === undefined
         ? index.getAll(statusRange('pending'), limit === undefined ? undefined : limit + 1)
-        : tasks.index('ownerStatus').getAll(pendingOf(owned), limit === undefined ? undefined : limit + 1),
+        : tasks.index('ownerStatus').getAll(ownerPending(owned), limit === undefined ? undefined : limit + 1),
     ]);
     let pending: unknown[] = first.filter(keep);
     if (limit !== undefined && first.length > limit) {

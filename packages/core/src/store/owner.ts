@@ -3,6 +3,7 @@ import { failDescendants, placeInLane, promote, type Put } from './chain.js';
 import { drop } from './payloads.js';
 import { inTx, type TaskStore, type Tx } from './store.js';
 import { ownerState, type OwnerState } from './owner-state.js';
+import { ownerPending } from './schema.js';
 
 export { ownerState, readOwnerState, type OwnerState } from './owner-state.js';
 
@@ -24,7 +25,7 @@ export interface OwnerChange {
 /** The pending tasks of `owner` (undefined: work deferred signed out). */
 async function pendingOf(tx: Tx, owner: string | undefined): Promise<TaskRecord[]> {
   const store = tx.objectStore('tasks');
-  if (owner !== undefined) return store.index('ownerStatus').getAll(IDBKeyRange.bound([owner, 'pending', -Infinity], [owner, 'pending', Infinity]));
+  if (owner !== undefined) return store.index('ownerStatus').getAll(ownerPending(owner));
   // Work deferred signed out has no owner key: it is among the pending tasks (bounded by the work alive).
   return (await store.index('status').getAll(IDBKeyRange.bound(['pending', -Infinity], ['pending', Infinity]))).filter((r) => r.owner === undefined);
 }

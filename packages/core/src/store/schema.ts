@@ -56,6 +56,9 @@ export interface StateRow { key: string; value: unknown; at: number; version?: n
  */
 export const INBOX_FIRST_SEQ = 2 ** 40;
 
+/** The range of `ownerStatus` that holds `owner`'s pending tasks, oldest first. */
+export const ownerPending = (owner: string): IDBKeyRange => IDBKeyRange.bound([owner, 'pending', -Infinity], [owner, 'pending', Infinity]);
+
 /** The current schema version. */
 export const SCHEMA_VERSION = 11;
 
