@@ -660,6 +660,14 @@ const storageLoss: Scenario = {
         await hs.client.ready;
         const done = hs.client.defer(hs.postOp, { n: 1 });
         await done.result;
+        // The journal follows the commit a moment later: the finished task leaves it before the browser closes.
+        const inJournal = async () => {
+          for (const name of (await caches.keys()).filter((n) => n.endsWith(':journal'))) {
+            if ((await (await caches.open(name)).keys()).some((k) => k.url.includes(encodeURIComponent(done.id)))) return true;
+          }
+          return false;
+        };
+        for (let i = 0; i < 400 && await inJournal(); i++) await new Promise((r) => setTimeout(r, 25));
         return done.id;
       }).then(async (done) => {
         // The server goes away: the next two wait, unfinished, when the browser closes.
